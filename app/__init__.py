@@ -1,0 +1,1 @@
+"""Vernost: patient loyalty audit for medical clinics."""
