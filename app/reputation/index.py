@@ -1,0 +1,320 @@
+"""Web-reputation index 0..100 for a clinic, branch, doctor or review source.
+
+Per review ``i`` (definitions and justification in docs/reputation-index.md)::
+
+    R_i = (clamp(rating, 1, 5) - 1) / 4              rating 0..5 -> 0..1
+    S_i = (sentiment + 1) / 2                        sentiment -1..1 -> 0..1
+    s_i = w_r R_i + w_s S_i   (w_r + w_s = 1; only the available one if
+                               the review has no rating or no scored text)
+    r_i = 0.5 ** (age_days / half_life)              recency weight
+
+    W  = sum r_i                                     effective volume
+    Q  = sum r_i s_i / W                             recency-weighted quality
+    Q' = (W Q + k p) / (W + k)                       shrunk toward prior p
+    index      = 100 Q'
+    confidence = W / (W + k)
+
+Defaults: ``w_r = 0.7``, ``w_s = 0.3``, half-life 180 days, neutral prior
+``p = 0.5`` (a 3-star, neutral-text review) with weight ``k = 5`` reviews.
+The shrinkage is the Bayesian average used for ranking by ratings: a
+clinic with one fresh 5-star review scores 58, not 100, and only a steady
+stream of recent good reviews moves the index close to 100.
+
+Each review's contribution ``100 r_i (s_i - p) / (W + k)`` adds up exactly to
+``index - 100 p``; ``reputation_drivers`` ranks reviews and aspects by it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from app.metrics.compare import Change, compare
+
+DEFAULT_HALF_LIFE_DAYS = 180.0
+WEEK_DAYS = 7.0
+
+
+@dataclass(frozen=True)
+class ReputationSettings:
+    """Tunable constants of the index (see docs/reputation-index.md)."""
+
+    rating_weight: float = 0.7
+    sentiment_weight: float = 0.3
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS
+    prior: float = 0.5
+    prior_weight: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.rating_weight < 0 or self.sentiment_weight < 0:
+            raise ValueError("weights must be >= 0")
+        if self.rating_weight + self.sentiment_weight <= 0:
+            raise ValueError("at least one of rating_weight, sentiment_weight must be > 0")
+        if not self.half_life_days > 0:
+            raise ValueError("half_life_days must be > 0")
+        if not 0.0 <= self.prior <= 1.0:
+            raise ValueError("prior must be within 0..1")
+        if self.prior_weight < 0:
+            raise ValueError("prior_weight must be >= 0")
+
+
+@dataclass(frozen=True)
+class ReviewSignal:
+    """What the index needs from one review.
+
+    ``rating`` on 0..5 (values below 1 count as 1, the worst), ``sentiment``
+    of the text on -1..1, ``age_days`` since publication, and optional
+    per-aspect sentiments (-1..1) used only by ``reputation_drivers``.
+    """
+
+    rating: float | None = None
+    sentiment: float | None = None
+    age_days: float = 0.0
+    review_id: object = None
+    aspects: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReputationIndex:
+    """The index (0..100) with its parts.
+
+    ``quality`` is Q before shrinkage (0..1), ``confidence`` the share of the
+    index that comes from the reviews rather than the prior (0..1),
+    ``effective_reviews`` the recency-weighted volume W.
+    """
+
+    index: float
+    quality: float
+    confidence: float
+    effective_reviews: float
+    reviews_used: int
+
+
+@dataclass(frozen=True)
+class ReviewDriver:
+    """A review's pull on the index, in index points (positive pulls up)."""
+
+    review_id: object
+    impact: float
+    score: float
+    weight: float
+
+
+@dataclass(frozen=True)
+class AspectDriver:
+    """An aspect's pull: recency-weighted sum over the reviews mentioning it, in index points."""
+
+    aspect: str
+    impact: float
+    mentions: int
+    mean_sentiment: float
+
+
+@dataclass(frozen=True)
+class ReputationDrivers:
+    """Strongest upward and downward drivers, strongest first."""
+
+    reviews_up: tuple[ReviewDriver, ...]
+    reviews_down: tuple[ReviewDriver, ...]
+    aspects_up: tuple[AspectDriver, ...]
+    aspects_down: tuple[AspectDriver, ...]
+
+
+def _settings(settings: ReputationSettings | None) -> ReputationSettings:
+    return settings if settings is not None else ReputationSettings()
+
+
+def review_score(
+    rating: float | None, sentiment: float | None, settings: ReputationSettings | None = None
+) -> float | None:
+    """Score of one review on 0..1: ``w_r (rating - 1) / 4 + w_s (sentiment + 1) / 2``.
+
+    Uses whichever of rating and sentiment is present (the weights are
+    renormalised over them); ``None`` when neither is.
+    """
+    settings = _settings(settings)
+    parts: list[tuple[float, float]] = []
+    if rating is not None:
+        if not 0.0 <= rating <= 5.0:
+            raise ValueError(f"rating must be within 0..5, got {rating}")
+        parts.append((settings.rating_weight, (max(rating, 1.0) - 1.0) / 4.0))
+    if sentiment is not None:
+        if not -1.0 <= sentiment <= 1.0:
+            raise ValueError(f"sentiment must be within -1..1, got {sentiment}")
+        parts.append((settings.sentiment_weight, (sentiment + 1.0) / 2.0))
+    parts = [(weight, value) for weight, value in parts if weight > 0]
+    if not parts:
+        # No signal at all, or only a signal whose weight is set to 0.
+        return None
+    if len(parts) == 1:
+        return parts[0][1]
+    total_weight = sum(weight for weight, _ in parts)
+    return sum(weight * value for weight, value in parts) / total_weight
+
+
+def recency_weight(age_days: float, half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> float:
+    """Exponential decay ``0.5 ** (age_days / half_life_days)``: 1 today, 0.5 after one half-life.
+
+    Negative ages (clock skew between sources) count as 0.
+    """
+    if not half_life_days > 0:
+        raise ValueError("half_life_days must be > 0")
+    return 0.5 ** (max(0.0, age_days) / half_life_days)
+
+
+def age_in_days(published_at: datetime, as_of: datetime) -> float:
+    """Age of a review in (fractional) days; both datetimes must be timezone-aware."""
+    if published_at.utcoffset() is None or as_of.utcoffset() is None:
+        raise ValueError("datetimes must be timezone-aware")
+    return (as_of - published_at).total_seconds() / 86400.0
+
+
+def reputation_index_from_sums(
+    weighted_score_sum: float,
+    weight_sum: float,
+    reviews_used: int,
+    settings: ReputationSettings | None = None,
+) -> ReputationIndex | None:
+    """Index from ``sum r_i s_i`` and ``sum r_i`` (e.g. aggregated in SQL); ``None`` if no reviews.
+
+    ``Q' = (sum r_i s_i + k p) / (sum r_i + k)``, ``index = 100 Q'``.
+    """
+    settings = _settings(settings)
+    if reviews_used == 0 or weight_sum <= 0:
+        return None
+    if weighted_score_sum < -1e-12 or weighted_score_sum > weight_sum * (1 + 1e-12):
+        raise ValueError("weighted_score_sum must lie within 0..weight_sum")
+    k, prior = settings.prior_weight, settings.prior
+    shrunk = (weighted_score_sum + k * prior) / (weight_sum + k)
+    return ReputationIndex(
+        index=100.0 * shrunk,
+        quality=weighted_score_sum / weight_sum,
+        confidence=weight_sum / (weight_sum + k),
+        effective_reviews=weight_sum,
+        reviews_used=reviews_used,
+    )
+
+
+def _scored(
+    reviews: Iterable[ReviewSignal], settings: ReputationSettings
+) -> list[tuple[ReviewSignal, float, float]]:
+    scored = []
+    for review in reviews:
+        score = review_score(review.rating, review.sentiment, settings)
+        if score is not None:
+            scored.append((review, score, recency_weight(review.age_days, settings.half_life_days)))
+    return scored
+
+
+def reputation_index(
+    reviews: Iterable[ReviewSignal], settings: ReputationSettings | None = None
+) -> ReputationIndex | None:
+    """Reputation index 0..100 of a set of reviews; ``None`` when none carries a rating or sentiment.
+
+    Recency-weighted mean review score shrunk toward a neutral prior (see
+    the module docstring and docs/reputation-index.md).
+    """
+    settings = _settings(settings)
+    scored = _scored(reviews, settings)
+    return reputation_index_from_sums(
+        math.fsum(weight * score for _, score, weight in scored),
+        math.fsum(weight for _, _, weight in scored),
+        len(scored),
+        settings,
+    )
+
+
+def reputation_drivers(
+    reviews: Iterable[ReviewSignal],
+    settings: ReputationSettings | None = None,
+    top: int = 5,
+) -> ReputationDrivers:
+    """Reviews and aspects that pull the index up or down most.
+
+    Review impact ``100 r_i (s_i - p) / (W + k)`` - these add up exactly to
+    ``index - 100 p``. Aspect impact applies the same formula to the
+    aspect's own sentiment ``(a + 1) / 2`` summed over the reviews that
+    mention it: a ranking aid, since aspects do not enter the index itself.
+    Zero impacts are left out; at most ``top`` of each list.
+    """
+    settings = _settings(settings)
+    scored = _scored(reviews, settings)
+    denominator = math.fsum(weight for _, _, weight in scored) + settings.prior_weight
+    if not scored or denominator <= 0:
+        return ReputationDrivers((), (), (), ())
+    prior = settings.prior
+
+    review_drivers = [
+        ReviewDriver(
+            review_id=review.review_id,
+            impact=100.0 * weight * (score - prior) / denominator,
+            score=score,
+            weight=weight,
+        )
+        for review, score, weight in scored
+    ]
+
+    pulls: dict[str, float] = {}
+    mentions: dict[str, int] = {}
+    sentiment_sums: dict[str, float] = {}
+    for review, _, weight in scored:
+        for aspect, sentiment in review.aspects.items():
+            if not -1.0 <= sentiment <= 1.0:
+                raise ValueError(f"aspect sentiment must be within -1..1, got {sentiment}")
+            pulls[aspect] = pulls.get(aspect, 0.0) + weight * ((sentiment + 1.0) / 2.0 - prior)
+            mentions[aspect] = mentions.get(aspect, 0) + 1
+            sentiment_sums[aspect] = sentiment_sums.get(aspect, 0.0) + sentiment
+    aspect_drivers = [
+        AspectDriver(
+            aspect=aspect,
+            impact=100.0 * pull / denominator,
+            mentions=mentions[aspect],
+            mean_sentiment=sentiment_sums[aspect] / mentions[aspect],
+        )
+        for aspect, pull in pulls.items()
+    ]
+
+    def up(items):  # strongest positive first
+        return tuple(sorted((d for d in items if d.impact > 0), key=lambda d: -d.impact)[:top])
+
+    def down(items):  # strongest negative first
+        return tuple(sorted((d for d in items if d.impact < 0), key=lambda d: d.impact)[:top])
+
+    return ReputationDrivers(
+        reviews_up=up(review_drivers),
+        reviews_down=down(review_drivers),
+        aspects_up=up(aspect_drivers),
+        aspects_down=down(aspect_drivers),
+    )
+
+
+def week_over_week(current: float | None, previous: float | None) -> Change:
+    """Change of the index against the value a week earlier (points and relative), ``None``-safe."""
+    return compare(current, previous)
+
+
+def reputation_week_over_week(
+    reviews: Iterable[ReviewSignal], settings: ReputationSettings | None = None
+) -> Change:
+    """Index today vs the index as it stood 7 days ago, from the same reviews.
+
+    The week-ago index uses only reviews at least 7 days old, each aged 7
+    days less, i.e. exactly what the formula gave then.
+    """
+    settings = _settings(settings)
+    reviews = list(reviews)
+    current = reputation_index(reviews, settings)
+    week_ago = reputation_index(
+        (
+            ReviewSignal(r.rating, r.sentiment, r.age_days - WEEK_DAYS, r.review_id, r.aspects)
+            for r in reviews
+            if r.age_days >= WEEK_DAYS
+        ),
+        settings,
+    )
+    return week_over_week(
+        current.index if current is not None else None,
+        week_ago.index if week_ago is not None else None,
+    )
