@@ -119,8 +119,11 @@ def wilson_interval(
     denominator = 1.0 + z2 / n
     centre = (p + z2 / (2 * n)) / denominator
     half = z / denominator * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    # Clamp only against floating-point noise; mathematically it is inside.
-    return Interval(max(0.0, centre - half), min(1.0, centre + half), confidence)
+    # At p = 0 (p = 1) the lower (upper) bound is exactly 0 (1); set it so
+    # rounding noise does not print as 0.0000000001.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return Interval(low, high, confidence)
 
 
 def normal_interval(
