@@ -1,1 +1,113 @@
-"""Vernost: patient loyalty audit for medical clinics."""
+"""Vernost: patient loyalty audit for medical clinics.
+
+``create_app`` builds the application; importing this package does no I/O.
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Application factory: settings, extensions, tenant scoping, blueprints, CLI."""
+    from app.config import load_config
+    from app.extensions import babel, csrf, db, htmx, login_manager, migrate
+
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.update(load_config())
+    if config:
+        app.config.update(config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+
+    from app import i18n
+
+    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
+
+    from tenants import scoping
+
+    scoping.install()
+    _configure_sqlite(app)
+
+    from app.auth.principals import install_user_loader
+
+    install_user_loader(login_manager)
+
+    from app import errors, web
+
+    errors.register(app)
+    web.register(app)
+    _register_blueprints(app)
+    _register_cli(app)
+    return app
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.auth.views import bp as auth_bp
+    from app.platform.views import bp as platform_bp
+    from app.public.views import bp as public_bp
+    from app.workspace import bp as workspace_bp
+
+    app.register_blueprint(public_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(workspace_bp)
+    app.register_blueprint(platform_bp)
+
+
+def _register_cli(app: Flask) -> None:
+    from tenants.cli import operators_cli, tenants_cli
+
+    app.cli.add_command(tenants_cli)
+    app.cli.add_command(operators_cli)
+    for module_name, attr in (
+        ("app.nlp.cli", "sentiment_cli"),
+        ("app.reputation.cli", "reviews_cli"),
+        ("app.cli", "demo_cli"),
+        ("app.cli", "db_roles_cli"),
+    ):
+        try:
+            module = __import__(module_name, fromlist=[attr])
+        except ModuleNotFoundError:
+            continue
+        command = getattr(module, attr, None)
+        if command is not None:
+            app.cli.add_command(command)
+
+
+def _configure_sqlite(app: Flask) -> None:
+    """WAL and a busy timeout so web, worker and scheduler share one SQLite file."""
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if not uri.startswith("sqlite"):
+        return
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    database = make_url(uri).database
+    if database and database != ":memory:":
+        # The embedded default keeps its file under instance/; make sure the folder exists.
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from app.extensions import db
+
+    with app.app_context():
+        engine: Engine = db.engine
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

@@ -1,0 +1,1 @@
+"""Logging in: staff (per clinic membership) and platform operators."""

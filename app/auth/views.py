@@ -1,0 +1,144 @@
+"""Staff login and logout, password reset, language choice."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import UserMixin, current_user, login_user, logout_user
+from sqlalchemy import select
+
+from app.accounts import (AccountError, finish_password_reset, login_blocked, normalise_email,
+                          record_login_attempt, start_password_reset)
+from app.auth.principals import staff_session_id
+from app.extensions import db
+from app.mail import try_send
+from app.models import Membership, Tenant, User, utcnow
+from app.security import verify_password
+from tenants.context import platform_scope
+
+bp = Blueprint("auth", __name__)
+
+
+class _StaffLogin(UserMixin):
+    """What login_user stores: the staff session id, resolved per clinic later."""
+
+    def __init__(self, user: User):
+        self.user = user
+
+    def get_id(self) -> str:
+        return staff_session_id(self.user)
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only same-site relative paths are followed after login."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
+
+
+def clinics_of(user: User) -> list[Tenant]:
+    """Clinics the user belongs to (a network manager may have several)."""
+    # Deliberately cross-clinic: the login page must list every clinic of this user.
+    with platform_scope():
+        rows = db.session.execute(
+            select(Tenant).join(Membership, Membership.tenant_id == Tenant.id)
+            .where(Membership.user_id == user.id).order_by(Tenant.name)
+        ).scalars().all()
+    return list(rows)
+
+
+def client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    next_url = request.values.get("next")
+    if request.method == "GET":
+        return render_template("auth/login.html", next=next_url, email="")
+    email_raw = (request.form.get("email") or "").strip()[:254]
+    password = request.form.get("password") or ""
+    try:
+        email = normalise_email(email_raw)
+    except AccountError:
+        email = email_raw.lower()
+    cfg = current_app.config
+    if login_blocked("staff", email, client_ip(), max_failures=cfg["LOGIN_MAX_FAILURES"],
+                     window_minutes=cfg["LOGIN_WINDOW_MINUTES"]):
+        return render_template("auth/login.html", next=next_url, email=email_raw,
+                               error=_("Too many failed attempts. Wait %(minutes)s minutes and try again.",
+                                       minutes=cfg["LOGIN_WINDOW_MINUTES"])), 429
+    user = db.session.scalar(select(User).where(User.email == email, User.is_active.is_(True)))
+    ok = verify_password(user.password_hash if user else None, password)
+    record_login_attempt("staff", email, client_ip(), ok)
+    if not ok:
+        db.session.commit()
+        return render_template("auth/login.html", next=next_url, email=email_raw,
+                               error=_("Wrong e-mail or password.")), 401
+    user.last_login_at = utcnow()
+    db.session.commit()
+    session.clear()
+    login_user(_StaffLogin(user), remember=False)
+    clinics = clinics_of(user)
+    if next_url:
+        return redirect(safe_next(next_url, "/"))
+    if len(clinics) == 1:
+        return redirect(url_for("workspace.home", slug=clinics[0].slug))
+    return render_template("auth/choose_clinic.html", clinics=clinics)
+
+
+@bp.post("/logout")
+def logout():
+    logout_user()
+    session.clear()
+    flash(_("You have logged out."))
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/password/reset", methods=["GET", "POST"])
+def password_reset_request():
+    if request.method == "GET":
+        return render_template("auth/reset_request.html")
+    email = (request.form.get("email") or "").strip()[:254]
+    token = start_password_reset(email, current_app.config["PASSWORD_RESET_TTL_MINUTES"])
+    db.session.commit()
+    if token:
+        link = current_app.config["BASE_URL"] + url_for("auth.password_reset", token=token)
+        try_send(normalise_email(email), _("Vernost: reset your password"),
+                 _("Follow this link to choose a new password (valid for %(minutes)s minutes):\n\n%(link)s\n",
+                   minutes=current_app.config["PASSWORD_RESET_TTL_MINUTES"], link=link))
+    # Same answer whether or not the address exists.
+    return render_template("auth/reset_sent.html")
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def password_reset(token: str):
+    if request.method == "GET":
+        return render_template("auth/reset_form.html", token=token)
+    password = request.form.get("password") or ""
+    if password != (request.form.get("password_confirm") or ""):
+        return render_template("auth/reset_form.html", token=token, error=_("The passwords differ.")), 400
+    try:
+        finish_password_reset(token, password)
+    except AccountError as exc:
+        db.session.rollback()
+        return render_template("auth/reset_form.html", token=token, error=str(exc)), 400
+    db.session.commit()
+    flash(_("Your password has been changed. Log in with the new one."))
+    return redirect(url_for("auth.login"))
+
+
+@bp.post("/language")
+def set_language():
+    lang = request.form.get("lang")
+    if lang in current_app.config["LANGUAGES"]:
+        session["lang"] = lang
+        user = getattr(current_user, "user", None)
+        if user is not None:
+            user.language = lang
+            db.session.commit()
+    return redirect(safe_next(request.form.get("next"), "/"))

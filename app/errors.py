@@ -1,0 +1,35 @@
+"""Clear error pages: every bad request gets a 4xx with words, never a 500 page of code."""
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def register(app: Flask) -> None:
+    """Install handlers for HTTP errors and CSRF failures."""
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError):
+        message = _("The form has expired or was sent from elsewhere. Reload the page and try again.")
+        return _error_page(400, message)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        return _error_page(exc.code or 500, exc.description if exc.code and exc.code < 500 else None)
+
+
+def _error_page(code: int, message: str | None):
+    titles = {
+        400: _("Bad request"), 403: _("Not allowed"), 404: _("Not found"), 405: _("Method not allowed"),
+        413: _("Too large"), 429: _("Too many requests"),
+    }
+    title = titles.get(code, _("Something went wrong"))
+    if _wants_json():
+        return {"error": title, "message": message}, code
+    return render_template("error.html", code=code, title=title, message=message), code

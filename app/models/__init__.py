@@ -1,0 +1,10 @@
+"""All models, imported here so Alembic and the app see one metadata."""
+from app.models.accounts import ROLES, Invitation, LoginAttempt, Membership, Operator, PasswordReset, User
+from app.models.audit import AccessLog, OperatorAction
+from app.models.base import TenantScoped, utcnow
+from app.models.tenancy import Branch, Doctor, Licence, Tenant
+
+__all__ = [
+    "ROLES", "AccessLog", "Branch", "Doctor", "Invitation", "Licence", "LoginAttempt", "Membership",
+    "Operator", "OperatorAction", "PasswordReset", "Tenant", "TenantScoped", "User", "utcnow",
+]

@@ -1,0 +1,1 @@
+"""The operators' console: clinics, licences, usage, audit."""

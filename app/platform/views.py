@@ -1,0 +1,193 @@
+"""Operator console views: thin wrappers over tenants.onboarding and tenants.usage."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import select
+
+from app.accounts import login_blocked, record_login_attempt
+from app.auth.principals import OperatorPrincipal
+from app.auth.views import client_ip, safe_next
+from app.extensions import db
+from app.mail import try_send
+from app.models import Operator, OperatorAction, Tenant
+from app.security import verify_password
+from tenants.context import Scope, reset_scope, set_scope
+from tenants.licensing import MODULES, PLANS, licence_status
+from tenants.onboarding import (OnboardingError, change_plan, onboard_clinic, renew_licence,
+                                set_suspended)
+from tenants.usage import usage_overview
+
+bp = Blueprint("platform", __name__, url_prefix="/platform")
+OPEN_ENDPOINTS = {"platform.login"}
+
+
+@bp.before_request
+def _operators_only():
+    # The console reads across clinics: it runs in platform scope, entered here only.
+    g.scope_token = set_scope(Scope(platform=True))
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    if not current_user.is_authenticated or not getattr(current_user, "is_operator", False):
+        return redirect(url_for("platform.login", next=request.path))
+    return None
+
+
+@bp.teardown_request
+def _leave_platform(exc=None):
+    token = g.pop("scope_token", None)
+    if token is not None:
+        reset_scope(token)
+
+
+def _actor() -> tuple[str, int]:
+    return current_user.operator.email, current_user.operator.id
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if request.method == "GET":
+        return render_template("platform/login.html", email="")
+    email = (request.form.get("email") or "").strip().lower()[:254]
+    password = request.form.get("password") or ""
+    cfg = current_app.config
+    if login_blocked("operator", email, client_ip(), max_failures=cfg["LOGIN_MAX_FAILURES"],
+                     window_minutes=cfg["LOGIN_WINDOW_MINUTES"]):
+        return render_template("platform/login.html", email=email,
+                               error=_("Too many failed attempts. Wait %(minutes)s minutes and try again.",
+                                       minutes=cfg["LOGIN_WINDOW_MINUTES"])), 429
+    operator = db.session.scalar(select(Operator).where(Operator.email == email, Operator.is_active.is_(True)))
+    ok = verify_password(operator.password_hash if operator else None, password)
+    record_login_attempt("operator", email, client_ip(), ok)
+    db.session.commit()
+    if not ok:
+        return render_template("platform/login.html", email=email, error=_("Wrong e-mail or password.")), 401
+    session.clear()
+    login_user(OperatorPrincipal(operator))
+    return redirect(safe_next(request.args.get("next"), url_for("platform.clinics")))
+
+
+@bp.post("/logout")
+def logout():
+    logout_user()
+    session.clear()
+    return redirect(url_for("platform.login"))
+
+
+@bp.get("/")
+def clinics():
+    now = datetime.now(timezone.utc)
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    rows = usage_overview(month_start)
+    grace = current_app.config["LICENCE_GRACE_DAYS"]
+    statuses = {row.tenant.id: licence_status(row.licence, date.today(), grace) for row in rows}
+    return render_template("platform/clinics.html", rows=rows, statuses=statuses)
+
+
+def _onboard_form_values():
+    f = request.form
+    return {
+        "slug": (f.get("slug") or "").strip().lower()[:63],
+        "name": (f.get("name") or "").strip()[:200],
+        "legal_name": (f.get("legal_name") or "").strip()[:300],
+        "owner_email": (f.get("owner_email") or "").strip()[:254],
+        "plan": f.get("plan") or "standard",
+        "timezone": (f.get("timezone") or "Europe/Moscow").strip()[:64],
+        "language": f.get("language") or "ru",
+        "licence_days": f.get("licence_days") or "365",
+    }
+
+
+@bp.route("/clinics/new", methods=["GET", "POST"])
+def onboard():
+    if request.method == "GET":
+        return render_template("platform/onboard.html", form=_onboard_form_values() | {"timezone": "Europe/Moscow"},
+                               plans=PLANS, error=None)
+    values = _onboard_form_values()
+    try:
+        days = int(values["licence_days"])
+        if values["plan"] not in PLANS:
+            raise OnboardingError(_("unknown plan"))
+        actor, operator_id = _actor()
+        result = onboard_clinic(slug=values["slug"], name=values["name"], legal_name=values["legal_name"],
+                                owner_email=values["owner_email"], plan=values["plan"],
+                                timezone=values["timezone"], language=values["language"], licence_days=days,
+                                actor=actor, operator_id=operator_id,
+                                ttl_hours=current_app.config["INVITATION_TTL_HOURS"])
+    except (OnboardingError, ValueError) as exc:
+        db.session.rollback()
+        return render_template("platform/onboard.html", form=values, plans=PLANS, error=str(exc)), 400
+    db.session.commit()
+    link = current_app.config["BASE_URL"] + url_for("workspace.accept_invitation", slug=result.slug,
+                                                    token=result.invitation_token)
+    sent = try_send(values["owner_email"].lower(), _("Your clinic's Vernost workspace"),
+                    _("A Vernost workspace has been opened for %(clinic)s.\n\nSet your password and log in: %(link)s\n",
+                      clinic=values["name"], link=link))
+    tenant = db.session.get(Tenant, result.tenant_id)
+    return render_template("platform/onboarded.html", tenant=tenant, invitation_url=link, mailed=sent)
+
+
+def _tenant_or_404(tenant_id: int) -> Tenant:
+    tenant = db.session.get(Tenant, tenant_id)
+    if tenant is None:
+        from flask import abort
+
+        abort(404)
+    return tenant
+
+
+@bp.get("/clinics/<int:tenant_id>")
+def clinic(tenant_id: int):
+    tenant = _tenant_or_404(tenant_id)
+    from app.models import Licence
+
+    licence = db.session.scalar(select(Licence).where(Licence.tenant_id == tenant.id))
+    status = licence_status(licence, date.today(), current_app.config["LICENCE_GRACE_DAYS"])
+    actions = db.session.scalars(select(OperatorAction).where(OperatorAction.tenant_id == tenant.id)
+                                 .order_by(OperatorAction.at.desc()).limit(50)).all()
+    return render_template("platform/clinic.html", tenant=tenant, licence=licence, status=status,
+                           actions=actions, plans=PLANS, modules=MODULES, error=None)
+
+
+@bp.post("/clinics/<int:tenant_id>/<action>")
+def clinic_action(tenant_id: int, action: str):
+    tenant = _tenant_or_404(tenant_id)
+    actor, operator_id = _actor()
+    try:
+        if action == "renew":
+            days = int(request.form.get("days") or "0")
+            renew_licence(tenant, days=days, actor=actor, operator_id=operator_id)
+        elif action == "plan":
+            plan = request.form.get("plan") or ""
+            seats_raw = request.form.get("seats") or ""
+            seats = int(seats_raw) if seats_raw.strip() else None
+            modules = [m for m in MODULES if request.form.get(f"module_{m}") == "on"]
+            if plan not in PLANS:
+                raise OnboardingError(_("unknown plan"))
+            change_plan(tenant, plan=plan, seats=seats, modules=modules, actor=actor, operator_id=operator_id)
+        elif action == "suspend":
+            set_suspended(tenant, True, reason=(request.form.get("reason") or "")[:500], actor=actor,
+                          operator_id=operator_id)
+        elif action == "reactivate":
+            set_suspended(tenant, False, actor=actor, operator_id=operator_id)
+        else:
+            from flask import abort
+
+            abort(404)
+    except (OnboardingError, ValueError) as exc:
+        db.session.rollback()
+        flash(_("Not saved: %(reason)s", reason=str(exc)), "error")
+        return redirect(url_for("platform.clinic", tenant_id=tenant.id))
+    db.session.commit()
+    flash(_("Saved."))
+    return redirect(url_for("platform.clinic", tenant_id=tenant.id))
+
+
+@bp.get("/audit")
+def audit():
+    actions = db.session.scalars(select(OperatorAction).order_by(OperatorAction.at.desc()).limit(200)).all()
+    names = {t.id: t.slug for t in db.session.scalars(select(Tenant))}
+    return render_template("platform/audit.html", actions=actions, names=names)

@@ -1,0 +1,1 @@
+"""What patients see: no login, mobile first."""

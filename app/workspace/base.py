@@ -1,0 +1,52 @@
+"""The workspace blueprint, its guard and permission decorator."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from tenants.resolve import attach_clinic_prefix, current_licence_status
+
+bp = Blueprint("workspace", __name__, url_prefix="/c/<slug>")
+attach_clinic_prefix(bp)
+
+# Endpoints open without a login (the invitation link) and writes allowed on a read-only licence.
+OPEN_ENDPOINTS = {"workspace.accept_invitation"}
+READ_ONLY_ALLOWED = {"workspace.set_language"}
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@bp.before_request
+def _guard():
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    if not current_user.is_authenticated or getattr(current_user, "is_operator", False):
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    status = current_licence_status()
+    if request.method not in SAFE_METHODS and not status.can_write and request.endpoint not in READ_ONLY_ALLOWED \
+            and not request.endpoint.startswith("workspace.export"):
+        return render_template("workspace/read_only.html", status=status), 403
+    return None
+
+
+@bp.context_processor
+def _workspace_context():
+    return {"licence_status": current_licence_status()}
+
+
+def requires(permission: str):
+    """View decorator: the logged-in member's role must grant ``permission``."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.can(permission):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+

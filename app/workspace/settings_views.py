@@ -1,0 +1,243 @@
+"""Clinic settings: details, branches, doctors, people and licence."""
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from app.accounts import AccountError, invite, seat_usage
+from app.extensions import db
+from app.mail import try_send
+from app.models import ROLES, Branch, Doctor, Invitation, Membership, User, utcnow
+from app.workspace.base import bp, requires
+from tenants.onboarding import OnboardingError, validate_clinic_fields
+from tenants.resolve import current_licence_status, current_tenant, get_or_404
+from tenants.settings import ClinicSettings, clinic_settings, update_settings
+
+
+def _text(name: str, limit: int) -> str:
+    return (request.form.get(name) or "").strip()[:limit]
+
+
+@bp.route("/settings/clinic", methods=["GET", "POST"])
+def clinic_details():
+    tenant = current_tenant()
+    settings = clinic_settings(tenant)
+    if request.method == "POST":
+        if not current_user.can("manage_clinic"):
+            return render_template("error.html", code=403, title=_("Not allowed"), message=None), 403
+        name, legal_name = _text("name", 200), _text("legal_name", 300)
+        timezone, language = _text("timezone", 64), _text("language", 8)
+        errors = {}
+        try:
+            validate_clinic_fields(tenant.slug, name, timezone, language)
+        except OnboardingError as exc:
+            errors["form"] = str(exc)
+        numbers = {}
+        for key in ("nps_risk_max", "aspect_risk_max", "critical_case_hours", "min_sample", "lost_after_months"):
+            raw = _text(key, 6)
+            limits = {"nps_risk_max": (0, 10), "aspect_risk_max": (1, 5), "critical_case_hours": (1, 720),
+                      "min_sample": (1, 10000), "lost_after_months": (1, 120)}[key]
+            if not raw.isdigit() or not limits[0] <= int(raw) <= limits[1]:
+                errors[key] = _("a whole number from %(lo)s to %(hi)s", lo=limits[0], hi=limits[1])
+            else:
+                numbers[key] = int(raw)
+        if errors:
+            return render_template("workspace/settings_clinic.html", tenant=tenant, settings=settings,
+                                   errors=errors, form=request.form), 400
+        tenant.name, tenant.legal_name, tenant.timezone, tenant.language = name, legal_name, timezone, language
+        update_settings(tenant, **numbers)
+        db.session.commit()
+        flash(_("Clinic settings saved."))
+        return redirect(url_for("workspace.clinic_details"))
+    return render_template("workspace/settings_clinic.html", tenant=tenant, settings=settings, errors={},
+                           form=None)
+
+
+# --- branches ---
+
+@bp.get("/settings/branches")
+def branches():
+    rows = db.session.scalars(select(Branch).order_by(Branch.name)).all()
+    return render_template("workspace/settings_branches.html", branches=rows, errors={}, form={})
+
+
+@bp.post("/settings/branches")
+@requires("manage_clinic")
+def add_branch():
+    name, address = _text("name", 200), _text("address", 400)
+    if not name:
+        rows = db.session.scalars(select(Branch).order_by(Branch.name)).all()
+        return render_template("workspace/settings_branches.html", branches=rows,
+                               errors={"name": _("required")}, form=request.form), 400
+    if db.session.scalar(select(Branch).where(Branch.name == name)):
+        rows = db.session.scalars(select(Branch).order_by(Branch.name)).all()
+        return render_template("workspace/settings_branches.html", branches=rows,
+                               errors={"name": _("a branch with this name exists")}, form=request.form), 400
+    db.session.add(Branch(name=name, address=address))
+    db.session.commit()
+    flash(_("Branch added."))
+    return redirect(url_for("workspace.branches"))
+
+
+@bp.route("/settings/branches/<int:branch_id>", methods=["GET", "POST"])
+def edit_branch(branch_id: int):
+    branch = get_or_404(Branch, branch_id)
+    if request.method == "POST":
+        if not current_user.can("manage_clinic"):
+            return render_template("error.html", code=403, title=_("Not allowed"), message=None), 403
+        name = _text("name", 200)
+        if not name:
+            return render_template("workspace/settings_branch_edit.html", branch=branch,
+                                   errors={"name": _("required")}), 400
+        branch.name, branch.address = name, _text("address", 400)
+        db.session.commit()
+        flash(_("Branch saved."))
+        return redirect(url_for("workspace.branches"))
+    return render_template("workspace/settings_branch_edit.html", branch=branch, errors={})
+
+
+# --- doctors ---
+
+def _doctor_form_errors(form) -> tuple[dict, dict]:
+    values = {"full_name": _text("full_name", 200), "specialty": _text("specialty", 200)}
+    errors = {}
+    if not values["full_name"]:
+        errors["full_name"] = _("required")
+    branch_raw = form.get("branch_id") or ""
+    values["branch_id"] = None
+    if branch_raw:
+        branch = db.session.scalar(select(Branch).where(Branch.id == int(branch_raw))) if branch_raw.isdigit() else None
+        if branch is None:
+            errors["branch_id"] = _("choose a branch of this clinic")
+        else:
+            values["branch_id"] = branch.id
+    return values, errors
+
+
+@bp.get("/settings/doctors")
+def doctors():
+    rows = db.session.scalars(select(Doctor).order_by(Doctor.full_name)).all()
+    return render_template("workspace/settings_doctors.html", doctors=rows,
+                           branches=db.session.scalars(select(Branch).order_by(Branch.name)).all(),
+                           errors={}, form={})
+
+
+@bp.post("/settings/doctors")
+@requires("manage_clinic")
+def add_doctor():
+    values, errors = _doctor_form_errors(request.form)
+    if errors:
+        rows = db.session.scalars(select(Doctor).order_by(Doctor.full_name)).all()
+        return render_template("workspace/settings_doctors.html", doctors=rows,
+                               branches=db.session.scalars(select(Branch)).all(), errors=errors,
+                               form=request.form), 400
+    db.session.add(Doctor(**values))
+    db.session.commit()
+    flash(_("Doctor added."))
+    return redirect(url_for("workspace.doctors"))
+
+
+@bp.route("/settings/doctors/<int:doctor_id>", methods=["GET", "POST"])
+def edit_doctor(doctor_id: int):
+    doctor = get_or_404(Doctor, doctor_id)
+    branches_ = db.session.scalars(select(Branch).order_by(Branch.name)).all()
+    if request.method == "POST":
+        if not current_user.can("manage_clinic"):
+            return render_template("error.html", code=403, title=_("Not allowed"), message=None), 403
+        values, errors = _doctor_form_errors(request.form)
+        if errors:
+            return render_template("workspace/settings_doctor_edit.html", doctor=doctor, branches=branches_,
+                                   errors=errors), 400
+        doctor.full_name, doctor.specialty, doctor.branch_id = values["full_name"], values["specialty"], values["branch_id"]
+        doctor.active = request.form.get("active") == "on"
+        db.session.commit()
+        flash(_("Doctor saved."))
+        return redirect(url_for("workspace.doctors"))
+    return render_template("workspace/settings_doctor_edit.html", doctor=doctor, branches=branches_, errors={})
+
+
+# --- people ---
+
+def _people_page(status=200, **extra):
+    members = db.session.execute(
+        select(Membership, User).join(User, User.id == Membership.user_id).order_by(User.email)
+    ).all()
+    invitations = db.session.scalars(
+        select(Invitation).where(Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None),
+                                 Invitation.expires_at > utcnow()).order_by(Invitation.created_at.desc())
+    ).all()
+    context = {"members": members, "invitations": invitations, "usage": seat_usage(), "roles": ROLES,
+               "errors": {}, "form": {}, "invitation_link": None}
+    context.update(extra)
+    return render_template("workspace/settings_users.html", **context), status
+
+
+@bp.get("/settings/users")
+def users():
+    return _people_page()
+
+
+@bp.post("/settings/users/invite")
+@requires("manage_users")
+def invite_user():
+    email, role = _text("email", 254), _text("role", 16)
+    try:
+        _, token = invite(email, role, ttl_hours=current_app.config["INVITATION_TTL_HOURS"],
+                          invited_by=current_user.user)
+    except AccountError as exc:
+        db.session.rollback()
+        return _people_page(400, errors={"email": str(exc)}, form=request.form)
+    db.session.commit()
+    link = current_app.config["BASE_URL"] + url_for("workspace.accept_invitation", token=token)
+    tenant = current_tenant()
+    sent = try_send(email, _("Invitation to %(clinic)s in Vernost", clinic=tenant.name),
+                    _("You are invited to the %(clinic)s workspace in Vernost.\n\nAccept the invitation: %(link)s\n",
+                      clinic=tenant.name, link=link))
+    flash(_("Invitation created.") + ("" if sent else " " + _("The e-mail could not be sent; pass the link on yourself.")))
+    return _people_page(invitation_link=link)
+
+
+@bp.post("/settings/users/invitations/<int:invitation_id>/revoke")
+@requires("manage_users")
+def revoke_invitation(invitation_id: int):
+    invitation = get_or_404(Invitation, invitation_id)
+    invitation.revoked_at = utcnow()
+    db.session.commit()
+    flash(_("Invitation revoked."))
+    return redirect(url_for("workspace.users"))
+
+
+@bp.post("/settings/users/<int:membership_id>")
+@requires("manage_users")
+def change_member(membership_id: int):
+    membership = get_or_404(Membership, membership_id)
+    action = request.form.get("action")
+    owners = db.session.scalars(select(Membership).where(Membership.role == "owner")).all()
+    last_owner = membership.role == "owner" and len(owners) == 1
+    if action == "remove":
+        if last_owner:
+            return _people_page(400, errors={"member": _("The clinic must keep at least one owner.")})
+        db.session.delete(membership)
+    elif action == "role":
+        role = request.form.get("role")
+        if role not in ROLES:
+            return _people_page(400, errors={"member": _("Unknown role.")})
+        if last_owner and role != "owner":
+            return _people_page(400, errors={"member": _("The clinic must keep at least one owner.")})
+        membership.role = role
+    else:
+        return _people_page(400, errors={"member": _("Unknown action.")})
+    db.session.commit()
+    flash(_("Saved."))
+    return redirect(url_for("workspace.users"))
+
+
+@bp.get("/settings/licence")
+def licence():
+    from flask import g
+
+    status = current_licence_status()
+    return render_template("workspace/settings_licence.html", status=status, licence=g.get("licence"),
+                           usage=seat_usage())

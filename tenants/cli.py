@@ -1,0 +1,155 @@
+"""`flask tenants ...` and `flask operators ...`: the operator console from a shell."""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+
+import click
+from flask import current_app, url_for
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Licence, Operator, Tenant
+from app.security import hash_password, password_problem
+from tenants.context import platform_scope
+from tenants.licensing import PLANS, licence_status
+from tenants.onboarding import OnboardingError, change_plan, onboard_clinic, renew_licence, set_suspended
+from tenants.usage import usage_overview
+
+tenants_cli = AppGroup("tenants", help="Onboard and manage clinics.")
+operators_cli = AppGroup("operators", help="Manage platform operator accounts.")
+
+# Other domains contribute extra keys to `tenants create --json` (e.g. the form link).
+CREATED_JSON_EXTRAS: list = []
+
+
+def _absolute(endpoint: str, **values) -> str:
+    with current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
+        return url_for(endpoint, _external=True, **values)
+
+
+def _tenant(slug: str) -> Tenant:
+    tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
+    if tenant is None:
+        raise click.ClickException(f"no clinic with slug {slug!r}")
+    return tenant
+
+
+@tenants_cli.command("create")
+@click.argument("slug")
+@click.option("--name", required=True, help="Clinic name shown to patients and staff.")
+@click.option("--owner", "owner_email", required=True, help="E-mail of the first owner (gets an invitation).")
+@click.option("--plan", default="standard", type=click.Choice(sorted(PLANS)), show_default=True)
+@click.option("--timezone", "tz", default="Europe/Moscow", show_default=True)
+@click.option("--language", default="ru", type=click.Choice(["ru", "en"]), show_default=True)
+@click.option("--legal-name", default="")
+@click.option("--days", default=365, show_default=True, help="Licence length in days.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def create(slug, name, owner_email, plan, tz, language, legal_name, days, as_json):
+    """Onboard a clinic under a licence and invite its first owner."""
+    try:
+        with platform_scope():
+            result = onboard_clinic(slug=slug, name=name, owner_email=owner_email, plan=plan, timezone=tz,
+                                    language=language, legal_name=legal_name, licence_days=days, actor="cli",
+                                    ttl_hours=current_app.config["INVITATION_TTL_HOURS"])
+            db.session.commit()
+    except OnboardingError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    payload = {
+        "id": result.tenant_id,
+        "slug": result.slug,
+        "workspace_url": _absolute("workspace.home", slug=result.slug),
+        "invitation_url": _absolute("workspace.accept_invitation", slug=result.slug, token=result.invitation_token),
+    }
+    for extra in CREATED_JSON_EXTRAS:
+        payload.update(extra(result.tenant_id, _absolute))
+    if as_json:
+        click.echo(json.dumps(payload, ensure_ascii=False))
+    else:
+        for key, value in payload.items():
+            click.echo(f"{key}: {value}")
+
+
+@tenants_cli.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def list_(as_json):
+    """Clinics with licence state and usage this month."""
+    month_start = datetime.now(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    with platform_scope():
+        rows = usage_overview(month_start)
+    grace = current_app.config["LICENCE_GRACE_DAYS"]
+    out = []
+    for row in rows:
+        status = licence_status(row.licence, date.today(), grace)
+        out.append({
+            "id": row.tenant.id, "slug": row.tenant.slug, "name": row.tenant.name,
+            "plan": row.licence.plan if row.licence else None,
+            "licence": status.state.value, "ends_on": row.licence.ends_on.isoformat() if row.licence else None,
+            "seats_used": row.seats_used, "seats": row.licence.seats if row.licence else 0, **row.counters,
+        })
+    if as_json:
+        click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    for item in out:
+        click.echo(f"{item['slug']:<24} {item['licence']:<10} {item['plan'] or '-':<9} "
+                   f"seats {item['seats_used']}/{item['seats']}  until {item['ends_on']}")
+
+
+@tenants_cli.command("suspend")
+@click.argument("slug")
+@click.option("--reason", default="")
+@click.option("--undo", is_flag=True, help="Reactivate instead.")
+def suspend(slug, reason, undo):
+    """Suspend a clinic (data and patient submissions are kept), or --undo to reactivate."""
+    with platform_scope():
+        set_suspended(_tenant(slug), not undo, reason=reason, actor="cli")
+        db.session.commit()
+    click.echo(f"{slug}: {'reactivated' if undo else 'suspended'}")
+
+
+@tenants_cli.command("renew")
+@click.argument("slug")
+@click.option("--days", default=365, show_default=True)
+@click.option("--plan", type=click.Choice(sorted(PLANS)), default=None)
+def renew(slug, days, plan):
+    """Extend a clinic's licence (optionally moving it to another plan)."""
+    try:
+        with platform_scope():
+            licence = renew_licence(_tenant(slug), days=days, plan=plan, actor="cli")
+            db.session.commit()
+            click.echo(f"{slug}: licence until {licence.ends_on.isoformat()} ({licence.plan})")
+    except OnboardingError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@tenants_cli.command("plan")
+@click.argument("slug")
+@click.argument("plan", type=click.Choice(sorted(PLANS)))
+@click.option("--seats", type=int, default=None)
+def plan_(slug, plan, seats):
+    """Move a clinic to another plan."""
+    with platform_scope():
+        licence = change_plan(_tenant(slug), plan=plan, seats=seats, modules=None, actor="cli")
+        db.session.commit()
+        click.echo(f"{slug}: {licence.plan}, {licence.seats} seats, modules {', '.join(licence.modules) or '-'}")
+
+
+@operators_cli.command("create")
+@click.argument("email")
+@click.option("--name", default="")
+@click.password_option(help="Password (prompted when omitted).")
+def create_operator(email, name, password):
+    """Create a platform operator account."""
+    problem = password_problem(password)
+    if problem:
+        raise click.ClickException(f"password: {problem}")
+    email = email.strip().lower()
+    if db.session.scalar(select(Operator).where(Operator.email == email)):
+        raise click.ClickException(f"operator {email} exists")
+    db.session.add(Operator(email=email, full_name=name, password_hash=hash_password(password)))
+    db.session.commit()
+    click.echo(f"operator {email} created")
+
+

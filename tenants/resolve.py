@@ -1,0 +1,87 @@
+"""Resolving the current clinic for a request, and fetching its objects.
+
+The workspace blueprint lives under ``/c/<slug>/``; its views never see the
+slug: it is taken from the URL here, the clinic is loaded once, and the scope
+(ORM filter and PostgreSQL settings) is entered for the rest of the request.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, g
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Licence, Tenant, TenantScoped
+from tenants.context import Scope, require_tenant_id, reset_scope, set_scope
+from tenants.licensing import LicenceStatus, licence_status
+
+
+def enter_clinic(tenant: Tenant) -> None:
+    """Make ``tenant`` the current clinic for the rest of this request."""
+    g.tenant = tenant
+    g.scope_token = set_scope(Scope(tenant_id=tenant.id))
+
+
+def leave_clinic(exc=None) -> None:
+    """Request teardown: leave whatever scope the request entered."""
+    token = g.pop("scope_token", None)
+    if token is not None:
+        reset_scope(token)
+
+
+def attach_clinic_prefix(bp: Blueprint) -> None:
+    """Make ``bp`` a clinic blueprint: ``/c/<slug>/...`` resolves the clinic."""
+
+    @bp.url_value_preprocessor
+    def _pull_clinic(endpoint, values):
+        slug = (values or {}).pop("slug", None)
+        tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug)) if slug else None
+        if tenant is None:
+            abort(404)
+        enter_clinic(tenant)
+
+    @bp.url_defaults
+    def _add_clinic(endpoint, values):
+        if "slug" not in values and getattr(g, "tenant", None) is not None:
+            values["slug"] = g.tenant.slug
+
+
+def current_tenant() -> Tenant:
+    """The clinic resolved for this request."""
+    tenant = getattr(g, "tenant", None)
+    if tenant is None:
+        raise RuntimeError("no clinic resolved for this request")
+    return tenant
+
+
+def clinic_local_now(tenant: Tenant | None = None) -> datetime:
+    """Now, in the clinic's time zone."""
+    tenant = tenant or current_tenant()
+    return datetime.now(ZoneInfo(tenant.timezone))
+
+
+def current_licence_status() -> LicenceStatus:
+    """The current clinic's licence state today (its local date), cached per request."""
+    cached = g.get("licence_status")
+    if cached is None:
+        licence = db.session.scalar(select(Licence))
+        cached = licence_status(licence, clinic_local_now().date(), current_app.config["LICENCE_GRACE_DAYS"])
+        g.licence_status = cached
+        g.licence = licence
+    return cached
+
+
+def get_or_404(model: type[TenantScoped], object_id) -> TenantScoped:
+    """The current clinic's object with this id; another clinic's is simply not found."""
+    try:
+        object_id = int(object_id)
+    except (TypeError, ValueError):
+        abort(404)
+    tenant_id = require_tenant_id()
+    obj = db.session.scalar(select(model).where(model.id == object_id))
+    # The ORM filter already scopes the query; the check guards the identity map too.
+    if obj is None or obj.tenant_id != tenant_id:
+        abort(404)
+    return obj

@@ -1,0 +1,243 @@
+"""Shared fixtures: the app on SQLite or PostgreSQL, real Redis, clinics and logins.
+
+Set ``VERNOST_TEST_DATABASE_URL`` (a PostgreSQL URL of the schema owner) to run
+on PostgreSQL: the suite migrates it, creates the non-owner application role and
+connects the app as that role, so row-level security is in force. Without it the
+suite runs on a scratch SQLite file. ``VERNOST_TEST_REDIS_URL`` points at a real
+Redis; without it a scratch server is started.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from jobs.embedded_redis import start_embedded_redis
+
+APP_ROLE = "vernost_app"
+TEST_PASSWORD = "correct-horse-battery"
+PG_OWNER_URL = os.environ.get("VERNOST_TEST_DATABASE_URL")
+SHARED_DATA = Path(os.environ.get("VERNOST_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+
+
+def _pg_app_url(owner_url: str) -> str:
+    url = make_url(owner_url).set(username=APP_ROLE, password=None, drivername="postgresql+psycopg2")
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    url = os.environ.get("VERNOST_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    server = start_embedded_redis()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def database(tmp_path_factory):
+    """Migrated database URLs: (app_url, owner_url, dialect)."""
+    if PG_OWNER_URL:
+        owner = make_url(PG_OWNER_URL).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+        engine = create_engine(owner)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        yield _pg_app_url(owner), owner, "postgresql"
+    else:
+        path = tmp_path_factory.mktemp("db") / "vernost-test.db"
+        url = f"sqlite:///{path}"
+        yield url, url, "sqlite"
+
+
+@pytest.fixture(scope="session")
+def app(database, redis_url, tmp_path_factory):
+    from flask_migrate import upgrade
+
+    from app import create_app
+
+    app_url, owner_url, dialect = database
+    instance = tmp_path_factory.mktemp("instance")
+    application = create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": app_url,
+        "MIGRATION_DATABASE_URL": owner_url,
+        "REDIS_URL": redis_url,
+        "BASE_URL": "http://localhost",
+        "SERVER_NAME": None,
+        "INSTANCE_DIR": str(instance),
+        "SMTP_PORT": 1,  # nothing listens: tests that send mail start their own server
+        "SMTP_TIMEOUT": 2,
+    })
+    with application.app_context():
+        upgrade()
+        if dialect == "postgresql":
+            from tenants.rls import grant_app_role
+
+            engine = create_engine(owner_url)
+            with engine.begin() as conn:
+                grant_app_role(conn, APP_ROLE)
+            engine.dispose()
+    application.config["DIALECT"] = dialect
+    return application
+
+
+def _table_names(connection, dialect):
+    if dialect == "postgresql":
+        rows = connection.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"))
+    else:
+        rows = connection.execute(text(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
+            "AND name <> 'alembic_version'"))
+    return [r[0] for r in rows]
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request):
+    """Every test starts with empty tables and an empty Redis database."""
+    if "app" not in request.fixturenames:
+        yield
+        return
+    application = request.getfixturevalue("app")
+    yield
+    from app.extensions import db
+
+    with application.app_context():
+        db.session.remove()
+        dialect = application.config["DIALECT"]
+        engine = create_engine(application.config["MIGRATION_DATABASE_URL"])
+        with engine.begin() as conn:
+            tables = _table_names(conn, dialect)
+            if dialect == "postgresql":
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                conn.execute(text("PRAGMA foreign_keys=OFF"))
+                for table in tables:
+                    conn.execute(text(f'DELETE FROM "{table}"'))
+        engine.dispose()
+        import redis
+
+        redis.Redis.from_url(application.config["REDIS_URL"]).flushdb()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@dataclass
+class Clinic:
+    """A test clinic with its owner's login."""
+
+    id: int
+    slug: str
+    owner_email: str
+
+    def url(self, path: str = "") -> str:
+        return f"/c/{self.slug}/{path.lstrip('/')}"
+
+
+def make_clinic(app, slug: str, *, plan: str = "standard", timezone: str = "Europe/Moscow") -> Clinic:
+    """Onboard a clinic and accept its owner's invitation with TEST_PASSWORD."""
+    from app.accounts import accept_invitation
+    from app.extensions import db
+    from tenants.context import platform_scope, tenant_scope
+    from tenants.onboarding import onboard_clinic
+
+    owner = f"owner@{slug}.test"
+    with app.app_context():
+        with platform_scope():
+            result = onboard_clinic(slug=slug, name=f"Clinic {slug}", owner_email=owner, plan=plan,
+                                    timezone=timezone, actor="test")
+        with tenant_scope(result.tenant_id):
+            accept_invitation(result.invitation_token, full_name="Owner", password=TEST_PASSWORD)
+        db.session.commit()
+    return Clinic(result.tenant_id, slug, owner)
+
+
+@pytest.fixture
+def tenant(app):
+    return make_clinic(app, "alpha")
+
+
+@pytest.fixture
+def other_tenant(app):
+    return make_clinic(app, "beta")
+
+
+def add_member(app, clinic: Clinic, email: str, role: str) -> str:
+    """Add a member with ``role`` to a clinic; returns the e-mail (password TEST_PASSWORD)."""
+    from app.accounts import accept_invitation, invite
+    from app.extensions import db
+    from tenants.context import tenant_scope
+
+    with app.app_context(), tenant_scope(clinic.id):
+        _, token = invite(email, role, ttl_hours=24)
+        accept_invitation(token, full_name=role.title(), password=TEST_PASSWORD)
+        db.session.commit()
+    return email
+
+
+def csrf_token(client, path: str) -> str:
+    """Fetch a page and return the CSRF token in its first form."""
+    html = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def login(client, email: str, password: str = TEST_PASSWORD):
+    """Log a staff member in through the real login form."""
+    token = csrf_token(client, "/login")
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+@pytest.fixture
+def manager_client(app, tenant):
+    """A client logged in as the owner of ``tenant``."""
+    c = app.test_client()
+    response = login(c, tenant.owner_email)
+    assert response.status_code == 302
+    return c
+
+
+@pytest.fixture
+def operator(app):
+    from app.extensions import db
+    from app.models import Operator
+    from app.security import hash_password
+
+    with app.app_context():
+        db.session.add(Operator(email="op@vernost.test", full_name="Op", password_hash=hash_password(TEST_PASSWORD)))
+        db.session.commit()
+    return "op@vernost.test"
+
+
+@pytest.fixture
+def operator_client(app, operator):
+    c = app.test_client()
+    html = c.get("/platform/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    response = c.post("/platform/login", data={"email": operator, "password": TEST_PASSWORD, "csrf_token": token})
+    assert response.status_code == 302
+    return c
+
+
+def form_token(html: str) -> str:
+    """The CSRF token in a rendered page."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
