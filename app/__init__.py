@@ -30,6 +30,9 @@ def create_app(config: dict | None = None) -> Flask:
     from tenants import scoping
 
     scoping.install()
+    from tenants.resolve import leave_clinic
+
+    app.teardown_request(leave_clinic)
     _configure_sqlite(app)
 
     from app.auth.principals import install_user_loader

@@ -25,7 +25,7 @@ def enter_clinic(tenant: Tenant) -> None:
 
 
 def leave_clinic(exc=None) -> None:
-    """Request teardown: leave whatever scope the request entered."""
+    """Request teardown: leave whatever scope the request entered (clinic or platform)."""
     token = g.pop("scope_token", None)
     if token is not None:
         reset_scope(token)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import has_app_context
 from sqlalchemy import event, text
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.sql.util import find_tables
 
 from app.extensions import db
 from app.models.base import TenantScoped
@@ -30,20 +31,36 @@ def install() -> None:
     _installed = True
 
 
+_tables_cache: tuple[int, frozenset] = (-1, frozenset())
+
+
+def _tenant_tables() -> frozenset:
+    global _tables_cache
+    mappers = db.Model.registry.mappers
+    if _tables_cache[0] != len(mappers):
+        tables = frozenset(m.local_table for m in mappers if issubclass(m.class_, TenantScoped))
+        _tables_cache = (len(mappers), tables)
+    return _tables_cache[1]
+
+
 def _touches_tenant_data(state: ORMExecuteState) -> bool:
-    return any(issubclass(m.class_, TenantScoped) for m in state.all_mappers)
+    if any(issubclass(m.class_, TenantScoped) for m in state.all_mappers):
+        return True
+    # count(*) over select_from(Model), joins and subqueries name no mapper: look at the tables.
+    tables = find_tables(state.statement, include_joins=True, include_aliases=True, include_crud=True)
+    return bool(_tenant_tables().intersection(tables))
 
 
 def _scope_orm_statement(state: ORMExecuteState) -> None:
     if not (state.is_select or state.is_update or state.is_delete):
         return
-    if not _touches_tenant_data(state):
-        return
     scope = current_scope()
     if scope.platform:
         return
     if scope.tenant_id is None:
-        raise NoTenantError("tenant-owned data queried with no clinic in scope")
+        if _touches_tenant_data(state):
+            raise NoTenantError("tenant-owned data queried with no clinic in scope")
+        return
     tenant_id = scope.tenant_id
     state.statement = state.statement.options(
         with_loader_criteria(

@@ -15,7 +15,7 @@ from app.extensions import db
 from app.mail import try_send
 from app.models import Operator, OperatorAction, Tenant
 from app.security import verify_password
-from tenants.context import Scope, reset_scope, set_scope
+from tenants.context import Scope, set_scope
 from tenants.licensing import MODULES, PLANS, licence_status
 from tenants.onboarding import (OnboardingError, change_plan, onboard_clinic, renew_licence,
                                 set_suspended)
@@ -34,13 +34,6 @@ def _operators_only():
     if not current_user.is_authenticated or not getattr(current_user, "is_operator", False):
         return redirect(url_for("platform.login", next=request.path))
     return None
-
-
-@bp.teardown_request
-def _leave_platform(exc=None):
-    token = g.pop("scope_token", None)
-    if token is not None:
-        reset_scope(token)
 
 
 def _actor() -> tuple[str, int]:
