@@ -10,6 +10,8 @@ import math
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.metrics.compare import compare
 from app.metrics.csat import csat, csat_by_aspect, csat_from_counts
@@ -88,6 +90,25 @@ def test_wilson_interval_edges():
         wilson_interval(6, 5)
 
 
+@given(st.integers(0, 500), st.integers(0, 500))
+def test_wilson_interval_always_contains_the_share(successes, failures):
+    n = successes + failures
+    interval = wilson_interval(successes, n)
+    if n == 0:
+        assert interval is None
+    else:
+        assert 0.0 <= interval.low <= successes / n <= interval.high <= 1.0
+
+
+@given(st.integers(0, 300), st.integers(0, 300), st.integers(0, 300))
+def test_nps_is_within_its_interval_and_scale(promoters, passives, detractors):
+    result = nps(promoters, passives, detractors)
+    if promoters + passives + detractors == 0:
+        assert result is None
+    else:
+        assert -100.0 <= result.interval.low <= result.score <= result.interval.high <= 100.0
+
+
 def test_share_and_count_validation():
     assert share(1, 4) == 0.25
     assert share(0, 0) is None
@@ -120,7 +141,7 @@ def test_nps_worked_example():
     # SE = 100 * sqrt(0.5475 / 200) = 100 * sqrt(0.0027375) = 5.2321
     # 95 %: 45 +/- 1.96 * 5.2321 = 45 +/- 10.255 -> [34.75, 55.25]
     result = nps(promoters=120, passives=50, detractors=30)
-    assert result.score == pytest.approx(45.0)
+    assert result.score == 45.0
     assert result.standard_error == pytest.approx(100 * math.sqrt(0.5475 / 200))
     assert result.standard_error == pytest.approx(5.2321, abs=1e-4)
     assert result.interval.low == pytest.approx(45 - Z * 5.232112, abs=1e-4)

@@ -65,6 +65,8 @@ def test_days_last_day_and_membership():
     assert date(2024, 2, 29) in feb
     assert date(2024, 3, 1) not in feb
     assert Period.parse("2025").days == 365
+    with pytest.raises(TypeError):
+        datetime(2024, 2, 10, tzinfo=UTC) in feb  # instants need bounds_utc()
 
 
 # --- navigation ----------------------------------------------------------------

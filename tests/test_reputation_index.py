@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.reputation.index import (
     ReputationSettings,
@@ -94,6 +96,31 @@ def test_worked_example_drivers():
     assert waiting.mentions == 2
     assert waiting.mean_sentiment == pytest.approx((-0.5 - 0.8) / 2)
     assert drivers.aspects_up[0].impact == pytest.approx(100 * 0.45 / 6.875)
+
+
+reviews_strategy = st.lists(
+    st.builds(
+        ReviewSignal,
+        rating=st.none() | st.integers(1, 5),
+        sentiment=st.none() | st.floats(-1, 1),
+        age_days=st.floats(0, 2000),
+        review_id=st.uuids(),
+    ),
+    max_size=30,
+)
+
+
+@given(reviews_strategy)
+def test_index_bounds_and_exact_driver_decomposition(reviews):
+    result = reputation_index(reviews)
+    if result is None:
+        assert all(r.rating is None and r.sentiment is None for r in reviews)
+        return
+    assert 0.0 <= result.index <= 100.0
+    assert 0.0 <= result.confidence < 1.0
+    drivers = reputation_drivers(reviews, top=len(reviews))
+    total = sum(d.impact for d in drivers.reviews_up + drivers.reviews_down)
+    assert total == pytest.approx(result.index - 50.0, abs=1e-9)
 
 
 def test_drivers_top_limit_and_empty():

@@ -26,7 +26,9 @@ index stays on 0..100. With no available component the index is ``None``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from types import MappingProxyType
 
 EMOTIONAL = ("nps", "csat", "would_return")
 BEHAVIOURAL = ("repeat_visit_rate", "retention_rate", "multi_service_share")
@@ -83,7 +85,7 @@ class LoyaltyIndex:
     index: float
     emotional: float | None
     behavioural: float | None
-    weights_used: dict[str, float]
+    weights_used: Mapping[str, float]
 
 
 def component_scores(components: LoyaltyComponents) -> dict[str, float | None]:
@@ -132,5 +134,8 @@ def loyalty_index(
     emotional, _ = _weighted(scores, weights, EMOTIONAL)
     behavioural, _ = _weighted(scores, weights, BEHAVIOURAL)
     return LoyaltyIndex(
-        index=index, emotional=emotional, behavioural=behavioural, weights_used=used
+        index=index,
+        emotional=emotional,
+        behavioural=behavioural,
+        weights_used=MappingProxyType(used),
     )

@@ -162,7 +162,8 @@ def nps(
     # Variance of one answer scored +1/0/-1: E[X^2] - E[X]^2.
     variance = max(0.0, p_pro + p_det - net * net)
     standard_error = 100.0 * math.sqrt(variance / n)
-    score = 100.0 * net
+    # From the counts, so 120/50/30 gives exactly 45.0 rather than 44.999...
+    score = 100.0 * (promoters - detractors) / n
     return NpsResult(
         score=score,
         interval=normal_interval(score, standard_error, confidence, -100.0, 100.0),

@@ -236,7 +236,10 @@ class Period:
         return local_midnight(self.start), local_midnight(self.end)
 
     def hours(self, tz_name: str) -> float:
-        """Elapsed hours in the period in ``tz_name`` (e.g. 743 for a month with a spring-forward)."""
+        """Elapsed hours of the period in ``tz_name``.
+
+        744 for a 31-day month without a clock change, 743 with a spring-forward.
+        """
         start, end = self.bounds_utc(tz_name)
         return (end - start).total_seconds() / 3600.0
 

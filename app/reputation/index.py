@@ -211,7 +211,7 @@ def _scored(
 def reputation_index(
     reviews: Iterable[ReviewSignal], settings: ReputationSettings | None = None
 ) -> ReputationIndex | None:
-    """Reputation index 0..100 of a set of reviews; ``None`` when none carries a rating or sentiment.
+    """Reputation index 0..100 of a set of reviews; ``None`` if none has a rating or sentiment.
 
     Recency-weighted mean review score shrunk toward a neutral prior (see
     the module docstring and docs/reputation-index.md).
