@@ -1,0 +1,1 @@
+"""Offline text analytics for reviews and patient comments: language, sentiment and aspects."""
