@@ -3,7 +3,7 @@
 Review sites do not always say truthfully how a page is encoded: ProDoctorov serves
 windows-1251 bytes under a ``charset=UTF-8`` declaration. The rule here is that a strict
 UTF-8 decode settles it when it succeeds; otherwise every plausible single-byte codec
-(the declared one, windows-1251, windows-1252, KOI8-R, the detector's guess) is tried
+(the declared one, windows-1251, windows-1252, KOI8-R, then the detector's guess) is tried
 and the one whose text reads most like words wins.
 """
 
@@ -26,7 +26,10 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _FALLBACK_CODECS = ("cp1251", "cp1252", "koi8-r")
-_WORD = re.compile(r"[^\W\d_]{2,}")
+# Words with at least one non-ASCII letter: only those differ between single-byte codecs.
+_NON_ASCII_WORD = re.compile(r"[^\W\d_]*[^\x00-\x7f\W\d_][^\W\d_]*")
+# Scoring a few thousand words is as telling as scoring a whole page, and much faster.
+_SCORED_WORDS = 3000
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,11 @@ def _wordlike_score(text: str) -> int:
     (``mйdecin``, ``пХЙЮМ``, ``Îëüãà``), so the right codec scores highest.
     """
     score = 0
-    for match in _WORD.finditer(text):
+    for seen, match in enumerate(_NON_ASCII_WORD.finditer(text)):
+        if seen >= _SCORED_WORDS:
+            break
         word = match.group(0)
-        if word.isascii():
+        if len(word) < 2:
             continue
         score += 1 if _looks_like_word(word) else -1
     return score
@@ -115,25 +120,31 @@ def decode_html(content: bytes, http_charset: str | None = None) -> DecodedHtml:
     except UnicodeDecodeError:
         pass
 
-    candidates: list[str] = []
-    # Declared first, then the codecs this product meets most, then the detector's guess:
-    # on equal scores the earlier candidate wins, and the detector alone is unreliable
-    # on Cyrillic samples (it may answer cp1125 for windows-1251 text).
-    for name in (declared, *_FALLBACK_CODECS, _detector_guess(content)):
-        codec = canonical_codec(name)
-        if codec and codec not in candidates and codec not in ("utf-8", "ascii"):
-            candidates.append(codec)
-
     best: tuple[int, str, str] | None = None
-    for codec in candidates:
-        try:
-            text = content.decode(codec)
-        except (UnicodeDecodeError, LookupError):
-            continue
-        score = _wordlike_score(text)
-        # Strictly greater: on a tie the earlier candidate (declared, then detected) wins.
-        if best is None or score > best[0]:
-            best = (score, codec, text)
+    tried: set[str] = set()
+
+    def consider(names: tuple[str | None, ...]) -> None:
+        nonlocal best
+        for name in names:
+            codec = canonical_codec(name)
+            if not codec or codec in tried or codec in ("utf-8", "ascii"):
+                continue
+            tried.add(codec)
+            try:
+                text = content.decode(codec)
+            except (UnicodeDecodeError, LookupError):
+                continue
+            score = _wordlike_score(text)
+            # Strictly greater: on a tie the earlier candidate wins.
+            if best is None or score > best[0]:
+                best = (score, codec, text)
+
+    # Declared first, then the codecs this product meets most; the detector only when
+    # none of those reads well, since it is slow and unreliable on Cyrillic samples
+    # (it may answer cp1125 for windows-1251 text).
+    consider((declared, *_FALLBACK_CODECS))
+    if best is None or best[0] <= 0:
+        consider((_detector_guess(content),))
     if best is not None:
         return DecodedHtml(best[2], best[1], declared)
     return DecodedHtml(content.decode("utf-8", errors="replace"), "utf-8", declared)

@@ -768,7 +768,13 @@ def _extract_with_selectors(config: SelectorConfig, root: Any, base_url: str | N
     containers = _containers(config, root)
     missing: dict[str, int] = {}
     for container in containers:
-        replies = [node for sel in config.reply for node in sel.select(container) if not isinstance(node, str)]
+        # A reply is something inside the review, never the review container itself.
+        replies = [
+            node
+            for sel in config.reply
+            for node in sel.select(container)
+            if not isinstance(node, str) and node is not container
+        ]
         skip = excluded | set(replies)
         values = {name: _evaluate(rules, container, skip) for name, rules in config.fields.items()}
         text_value = values.get("text", _FieldValue(None))

@@ -185,7 +185,6 @@ GOOGLE_MAPS = {
     "text": [".MyEned .wiI7pd", ".wiI7pd", ".MyEned"],
     "reply": [".CDe7pd"],
     "reply_text": [".wiI7pd", {}],
-    "exclude": ["button"],
     "aggregate_rating": [
         ".jANrlb .fontDisplayLarge",
         {"select": "ol[role=img][aria-label]", "attr": "aria-label", "regex": _NUMBER},
