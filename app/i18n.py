@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import current_app, g, request, session
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 
@@ -25,3 +26,18 @@ def select_timezone() -> str:
     """Times are shown in the clinic's zone inside a clinic, UTC elsewhere."""
     tenant = g.get("tenant")
     return tenant.timezone if tenant is not None else "UTC"
+
+
+# Words stored as codes (states, roles, modules) and shown translated via the |term filter.
+TERMS = {
+    "active": _l("active"), "grace": _l("grace period"), "read_only": _l("read-only"),
+    "suspended": _l("suspended"), "not_started": _l("not started"),
+    "owner": _l("owner"), "manager": _l("manager"), "viewer": _l("viewer"),
+    "reputation": _l("web reputation"), "loyalty_programme": _l("loyalty programme"), "api": _l("API"),
+}
+
+
+def term(code) -> str:
+    """Translated label for a stored code; unknown codes are shown as they are."""
+    code = getattr(code, "value", code)
+    return str(TERMS.get(code, code))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -59,6 +60,14 @@ def database(tmp_path_factory):
         yield url, url, "sqlite"
 
 
+class EnglishClient(FlaskClient):
+    """A test client whose browser prefers English, so assertions read naturally."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.environ_base.setdefault("HTTP_ACCEPT_LANGUAGE", "en")
+
+
 @pytest.fixture(scope="session")
 def app(database, redis_url, tmp_path_factory):
     from flask_migrate import upgrade
@@ -88,6 +97,7 @@ def app(database, redis_url, tmp_path_factory):
                 grant_app_role(conn, APP_ROLE)
             engine.dispose()
     application.config["DIALECT"] = dialect
+    application.test_client_class = EnglishClient
     return application
 
 

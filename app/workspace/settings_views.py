@@ -13,7 +13,7 @@ from app.models import ROLES, Branch, Doctor, Invitation, Membership, User, utcn
 from app.workspace.base import bp, requires
 from tenants.onboarding import OnboardingError, validate_clinic_fields
 from tenants.resolve import current_licence_status, current_tenant, get_or_404
-from tenants.settings import ClinicSettings, clinic_settings, update_settings
+from tenants.settings import clinic_settings, update_settings
 
 
 def _text(name: str, limit: int) -> str:
@@ -184,7 +184,7 @@ def users():
 def invite_user():
     email, role = _text("email", 254), _text("role", 16)
     try:
-        _, token = invite(email, role, ttl_hours=current_app.config["INVITATION_TTL_HOURS"],
+        _invitation, token = invite(email, role, ttl_hours=current_app.config["INVITATION_TTL_HOURS"],
                           invited_by=current_user.user)
     except AccountError as exc:
         db.session.rollback()

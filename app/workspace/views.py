@@ -5,7 +5,8 @@ from flask import current_app, flash, redirect, render_template, request, sessio
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
-from app.accounts import AccountError, accept_invitation, find_open_invitation
+from app import accounts
+from app.accounts import AccountError, find_open_invitation
 from app.auth.principals import StaffPrincipal
 from app.auth.views import safe_next
 from app.extensions import db
@@ -37,7 +38,7 @@ def accept_invitation(token: str):
         return render_template("workspace/invitation.html", tenant=tenant, invitation=invitation,
                                existing=False, full_name=full_name, error=_("The passwords differ.")), 400
     try:
-        membership = accept_invitation(token, full_name=full_name, password=password)
+        membership = accounts.accept_invitation(token, full_name=full_name, password=password)
     except AccountError as exc:
         db.session.rollback()
         return render_template("workspace/invitation.html", tenant=tenant, invitation=invitation,

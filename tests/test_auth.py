@@ -1,0 +1,152 @@
+"""Invitations, passwords, CSRF, throttling, roles and operator separation."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from app.accounts import invite
+from app.extensions import db
+from app.models import Invitation, User, utcnow
+from tenants.context import tenant_scope
+from tests.conftest import TEST_PASSWORD, add_member, csrf_token, form_token, login
+
+
+def _invite(app, clinic, email="new@example.test", role="manager"):
+    with app.app_context(), tenant_scope(clinic.id):
+        invitation, token = invite(email, role, ttl_hours=24)
+        db.session.commit()
+        return invitation.id, token
+
+
+def _accept(client, clinic, token, password="a-long-password-1", confirm=None):
+    path = clinic.url(f"invite/{token}")
+    page = client.get(path)
+    if page.status_code != 200:
+        return page
+    return client.post(path, data={"full_name": "New Person", "password": password,
+                                   "password_confirm": confirm or password,
+                                   "csrf_token": form_token(page.get_data(as_text=True))})
+
+
+def test_invitation_sets_a_password_and_lands_in_the_workspace(app, tenant, client):
+    _, token = _invite(app, tenant)
+    response = _accept(client, tenant, token)
+    assert response.status_code == 302 and response.headers["Location"].endswith(tenant.url())
+    assert client.get(tenant.url()).status_code == 200
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == "new@example.test"))
+        assert user.password_hash.startswith("$argon2id$")
+
+
+def test_invitation_cannot_be_reused(app, tenant, client):
+    _, token = _invite(app, tenant)
+    assert _accept(client, tenant, token).status_code == 302
+    again = app.test_client().get(tenant.url(f"invite/{token}"))
+    assert again.status_code == 410 and "already been used" in again.get_data(as_text=True)
+
+
+def test_expired_invitation_is_refused(app, tenant, client):
+    invitation_id, token = _invite(app, tenant)
+    with app.app_context(), tenant_scope(tenant.id):
+        db.session.get(Invitation, invitation_id).expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+    response = client.get(tenant.url(f"invite/{token}"))
+    assert response.status_code == 410 and "expired" in response.get_data(as_text=True)
+
+
+def test_invitation_link_only_works_in_its_own_clinic(app, tenant, other_tenant, client):
+    _, token = _invite(app, tenant)
+    assert client.get(other_tenant.url(f"invite/{token}")).status_code == 410
+
+
+def test_weak_password_is_refused_and_nothing_is_created(app, tenant, client):
+    _, token = _invite(app, tenant)
+    response = _accept(client, tenant, token, password="short")
+    assert response.status_code == 400 and "at least 10" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(User).where(User.email == "new@example.test")) is None
+
+
+def test_forms_without_csrf_token_are_rejected(app, tenant, manager_client):
+    response = manager_client.post(tenant.url("settings/branches"), data={"name": "No token"})
+    assert response.status_code == 400 and "expired" in response.get_data(as_text=True)
+    assert app.test_client().post("/login", data={"email": tenant.owner_email, "password": TEST_PASSWORD}).status_code == 400
+
+
+def test_login_is_throttled_after_repeated_failures(app, tenant):
+    c = app.test_client()
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        assert login(c, tenant.owner_email, "wrong-password!").status_code == 401
+    blocked = login(c, tenant.owner_email, TEST_PASSWORD)
+    assert blocked.status_code == 429 and "Too many failed attempts" in blocked.get_data(as_text=True)
+
+
+def test_wrong_password_message_does_not_reveal_accounts(app, tenant):
+    c = app.test_client()
+    unknown = login(c, "nobody@example.test", "whatever-pass").get_data(as_text=True)
+    wrong = login(c, tenant.owner_email, "whatever-pass").get_data(as_text=True)
+    assert "Wrong e-mail or password." in unknown and "Wrong e-mail or password." in wrong
+
+
+def test_password_reset_changes_the_password_and_ends_old_sessions(app, tenant, manager_client, monkeypatch):
+    sent = []
+    monkeypatch.setattr("app.auth.views.try_send", lambda to, subject, body, html=None: sent.append(body) or True)
+    c = app.test_client()
+    c.post("/password/reset", data={"email": tenant.owner_email, "csrf_token": csrf_token(c, "/password/reset")})
+    link = re.search(r"http://localhost(/password/reset/\S+)", sent[0]).group(1)
+    page = c.get(link)
+    c.post(link, data={"password": "brand-new-password", "password_confirm": "brand-new-password",
+                       "csrf_token": form_token(page.get_data(as_text=True))})
+    assert login(app.test_client(), tenant.owner_email, "brand-new-password").status_code == 302
+    # The session opened with the old password is over.
+    assert manager_client.get(tenant.url()).status_code == 302
+    # The link was single-use.
+    assert "not valid" in c.post(link, data={"password": "another-password-1", "password_confirm": "another-password-1",
+                                             "csrf_token": form_token(page.get_data(as_text=True))}).get_data(as_text=True)
+
+
+def test_viewer_reads_but_cannot_change(app, tenant):
+    email = add_member(app, tenant, "viewer@example.test", "viewer")
+    c = app.test_client()
+    login(c, email)
+    assert c.get(tenant.url("settings/branches")).status_code == 200
+    token = form_token(c.get(tenant.url("settings/branches")).get_data(as_text=True))
+    assert c.post(tenant.url("settings/branches"), data={"name": "X", "csrf_token": token}).status_code == 403
+    assert c.post(tenant.url("settings/users/invite"), data={"email": "a@b.test", "role": "owner",
+                                                            "csrf_token": token}).status_code == 403
+
+
+def test_last_owner_cannot_be_removed(app, tenant, manager_client):
+    page = manager_client.get(tenant.url("settings/users")).get_data(as_text=True)
+    membership_id = re.search(r"settings/users/(\d+)", page).group(1)
+    response = manager_client.post(tenant.url(f"settings/users/{membership_id}"),
+                                   data={"action": "remove", "csrf_token": form_token(page)})
+    assert response.status_code == 400 and "at least one owner" in response.get_data(as_text=True)
+
+
+def test_staff_session_does_not_open_the_operator_console(app, tenant, manager_client):
+    response = manager_client.get("/platform/")
+    assert response.status_code == 302 and "/platform/login" in response.headers["Location"]
+
+
+def test_operator_session_does_not_open_a_workspace(app, tenant, operator_client):
+    response = operator_client.get(tenant.url())
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_session_cookie_is_http_only(app, tenant):
+    c = app.test_client()
+    response = login(c, tenant.owner_email)
+    cookie = response.headers.get("Set-Cookie", "")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_language_choice_is_remembered(app, tenant, manager_client):
+    page = manager_client.get(tenant.url()).get_data(as_text=True)
+    manager_client.post(tenant.url("language"), data={"lang": "en", "csrf_token": form_token(page)})
+    with app.app_context():
+        assert db.session.scalar(select(User.language).where(User.email == tenant.owner_email)) == "en"
+    manager_client.post(tenant.url("language"), data={"lang": "ru", "csrf_token": form_token(page)})
+    assert "Настройки" in manager_client.get(tenant.url()).get_data(as_text=True)
