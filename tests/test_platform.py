@@ -1,0 +1,110 @@
+"""The operators' console and the `flask tenants` commands."""
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, timedelta
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Licence, OperatorAction, Tenant
+from tenants.context import platform_scope
+from tests.conftest import form_token
+
+
+def _licence(app, slug):
+    with app.app_context(), platform_scope():
+        tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
+        return db.session.scalar(select(Licence).where(Licence.tenant_id == tenant.id)), tenant
+
+
+def test_operator_onboards_a_clinic_and_sees_it_listed(app, operator_client):
+    page = operator_client.get("/platform/clinics/new").get_data(as_text=True)
+    response = operator_client.post("/platform/clinics/new", data={
+        "name": "Клиника Здоровье", "slug": "zdorovie", "owner_email": "Boss@Zdorovie.test", "plan": "network",
+        "licence_days": "30", "timezone": "Asia/Yekaterinburg", "language": "ru", "csrf_token": form_token(page)})
+    assert response.status_code == 200
+    link = re.search(r'id="invitation-url">([^<]+)<', response.get_data(as_text=True)).group(1)
+    assert link.startswith("http://localhost/c/zdorovie/invite/")
+    listing = operator_client.get("/platform/").get_data(as_text=True)
+    assert "Клиника Здоровье" in listing and "0/50" in listing
+    licence, tenant = _licence(app, "zdorovie")
+    assert licence.plan == "network" and licence.ends_on == date.today() + timedelta(days=30)
+    assert tenant.timezone == "Asia/Yekaterinburg"
+    with app.app_context():
+        actions = db.session.scalars(select(OperatorAction.action)).all()
+    assert actions == ["clinic.onboarded"]
+
+
+def test_onboarding_rejects_bad_input_and_creates_nothing(app, operator_client):
+    page = operator_client.get("/platform/clinics/new").get_data(as_text=True)
+    for bad in ({"slug": "Bad Slug!"}, {"timezone": "Mars/Olympus"}, {"owner_email": "not-an-email"},
+                {"plan": "platinum"}, {"licence_days": "many"}):
+        data = {"name": "X", "slug": "good-slug", "owner_email": "a@b.test", "plan": "basic", "licence_days": "30",
+                "timezone": "UTC", "language": "en", "csrf_token": form_token(page)} | bad
+        assert operator_client.post("/platform/clinics/new", data=data).status_code == 400, bad
+    with app.app_context():
+        assert db.session.scalar(select(Tenant)) is None
+
+
+def test_renew_change_plan_suspend_and_reactivate(app, tenant, operator_client):
+    page = operator_client.get(f"/platform/clinics/{tenant.id}").get_data(as_text=True)
+    token = form_token(page)
+    before, _ = _licence(app, tenant.slug)
+    operator_client.post(f"/platform/clinics/{tenant.id}/renew", data={"days": "90", "csrf_token": token})
+    after, _ = _licence(app, tenant.slug)
+    assert after.ends_on == before.ends_on + timedelta(days=90)
+    operator_client.post(f"/platform/clinics/{tenant.id}/plan",
+                         data={"plan": "basic", "seats": "4", "module_api": "on", "csrf_token": token})
+    changed, _ = _licence(app, tenant.slug)
+    assert (changed.plan, changed.seats, changed.modules) == ("basic", 4, ["api"])
+    operator_client.post(f"/platform/clinics/{tenant.id}/suspend", data={"reason": "unpaid", "csrf_token": token})
+    assert _licence(app, tenant.slug)[0].suspended
+    assert "suspended" in operator_client.get("/platform/").get_data(as_text=True)
+    operator_client.post(f"/platform/clinics/{tenant.id}/reactivate", data={"csrf_token": token})
+    assert not _licence(app, tenant.slug)[0].suspended
+    audit = operator_client.get("/platform/audit").get_data(as_text=True)
+    for action in ("licence.renewed", "licence.plan_changed", "clinic.suspended", "clinic.reactivated"):
+        assert action in audit
+
+
+def test_unknown_clinic_and_action_are_not_found(app, operator_client):
+    assert operator_client.get("/platform/clinics/999").status_code == 404
+
+
+def test_cli_create_prints_json_and_the_invitation_works(app, runner):
+    result = runner.invoke(args=["tenants", "create", "smile", "--name", "Smile Dental", "--owner", "o@smile.test",
+                                 "--plan", "basic", "--timezone", "Asia/Kathmandu", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output.strip().splitlines()[-1])
+    assert payload["slug"] == "smile" and payload["workspace_url"] == "http://localhost/c/smile/"
+    assert isinstance(payload["id"], int)
+    path = payload["invitation_url"].removeprefix("http://localhost")
+    assert app.test_client().get(path).status_code == 200
+
+
+def test_cli_list_suspend_renew(app, runner, tenant):
+    listed = json.loads(runner.invoke(args=["tenants", "list", "--json"]).output)
+    assert [c["slug"] for c in listed] == ["alpha"] and listed[0]["licence"] == "active"
+    assert runner.invoke(args=["tenants", "suspend", "alpha", "--reason", "test"]).exit_code == 0
+    assert json.loads(runner.invoke(args=["tenants", "list", "--json"]).output)[0]["licence"] == "suspended"
+    assert runner.invoke(args=["tenants", "suspend", "alpha", "--undo"]).exit_code == 0
+    before, _ = _licence(app, "alpha")
+    result = runner.invoke(args=["tenants", "renew", "alpha", "--days", "10"])
+    assert result.exit_code == 0 and (before.ends_on + timedelta(days=10)).isoformat() in result.output
+
+
+def test_cli_errors_are_clear(app, runner, tenant):
+    duplicate = runner.invoke(args=["tenants", "create", "alpha", "--name", "Again", "--owner", "x@y.test"])
+    assert duplicate.exit_code != 0 and "taken" in duplicate.output
+    assert "no clinic" in runner.invoke(args=["tenants", "suspend", "nope"]).output
+
+
+def test_cli_creates_an_operator_who_can_log_in(app, runner):
+    result = runner.invoke(args=["operators", "create", "new-op@vernost.test", "--password", "operator-pass-123"])
+    assert result.exit_code == 0, result.output
+    c = app.test_client()
+    token = form_token(c.get("/platform/login").get_data(as_text=True))
+    assert c.post("/platform/login", data={"email": "new-op@vernost.test", "password": "operator-pass-123",
+                                           "csrf_token": token}).status_code == 302
