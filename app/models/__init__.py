@@ -2,9 +2,10 @@
 from app.models.accounts import ROLES, Invitation, LoginAttempt, Membership, Operator, PasswordReset, User
 from app.models.audit import AccessLog, OperatorAction
 from app.models.base import TenantScoped, utcnow
+from app.models.jobs import PendingJob
 from app.models.tenancy import Branch, Doctor, Licence, Tenant
 
 __all__ = [
     "ROLES", "AccessLog", "Branch", "Doctor", "Invitation", "Licence", "LoginAttempt", "Membership",
-    "Operator", "OperatorAction", "PasswordReset", "Tenant", "TenantScoped", "User", "utcnow",
+    "Operator", "OperatorAction", "PasswordReset", "PendingJob", "Tenant", "TenantScoped", "User", "utcnow",
 ]

@@ -1,0 +1,11 @@
+"""Jobs the scheduler runs; each is small and safe to run twice."""
+from __future__ import annotations
+
+from jobs.app_context import platform_job
+from jobs import outbox
+
+
+@platform_job
+def sweep_outbox() -> int:
+    """Enqueue jobs promised while Redis was unavailable."""
+    return outbox.sweep_outbox()
