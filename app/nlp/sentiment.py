@@ -173,7 +173,8 @@ def default_lexicon() -> Lexicon:
         for entry, valence in _read_tsv(LEXICON_DIR / name):
             lexicon.add(entry, valence)
     lexicon.words.update(EMOTICONS)
-    for word in NEGATIONS | set(INTENSIFIERS) | CONTRASTS:
+    # Intensifiers keep their own valence ("ужасно" alone is negative); see analyse().
+    for word in NEGATIONS | CONTRASTS:
         lexicon.words.pop(word, None)
     return lexicon
 
@@ -188,6 +189,7 @@ class Analysis:
     language: str
     lemmas: list  # word/emoticon lemmas, in order, without punctuation
     clause_ids: list  # clause number for each lemma
+    sentence_ids: list  # sentence number for each lemma
     contributions: list  # signed lexicon contribution of each lemma (0.0 if none)
 
     @property
@@ -226,8 +228,10 @@ def analyse(text: str, language: str | None = None, lexicon: Lexicon | None = No
     words, phrases = lexicon.words, lexicon.phrases
     lemmas: list = []
     clause_ids: list = []
+    sentence_ids: list = []
     contributions: list = []
     clause = 0
+    sentence = 0
     sentence_start = 0
     after_contrast = 1.0
     negate_until = -1
@@ -244,12 +248,14 @@ def analyse(text: str, language: str | None = None, lexicon: Lexicon | None = No
             # Punctuation closes a clause; sentence ends also close a contrast.
             clause += 1
             if lemma[0] in SENTENCE_ENDS:
+                sentence += 1
                 sentence_start = len(lemmas)
                 after_contrast = 1.0
             continue
         position = len(lemmas)
         lemmas.append(lemma)
         clause_ids.append(clause)
+        sentence_ids.append(sentence)
         if _negation_like(lemma):
             contributions.append(0.0)
             # "не" before a phrase that starts with "не" is handled by the phrase itself.
@@ -262,11 +268,14 @@ def analyse(text: str, language: str | None = None, lexicon: Lexicon | None = No
                     for extra in normalised[index:index + width - 1]:
                         lemmas.append(extra)
                         clause_ids.append(clause)
+                        sentence_ids.append(sentence)
                         contributions.append(0.0)
                     index += width - 1
                     negate_until = -1
             continue
-        if lemma in INTENSIFIERS:
+        if lemma in INTENSIFIERS and (
+            lemma not in words or (index < count and words.get(normalised[index], 0.0) != 0.0)
+        ):
             contributions.append(0.0)
             boost, boost_until = INTENSIFIERS[lemma], position + MODIFIER_REACH
             continue
@@ -299,10 +308,17 @@ def analyse(text: str, language: str | None = None, lexicon: Lexicon | None = No
         for extra in normalised[index:index + width - 1]:
             lemmas.append(extra)
             clause_ids.append(clause)
+            sentence_ids.append(sentence)
             contributions.append(0.0)
         index += width - 1
     _apply_nothing_rule(lemmas, clause_ids, contributions)
-    return Analysis(language=language, lemmas=lemmas, clause_ids=clause_ids, contributions=contributions)
+    return Analysis(
+        language=language,
+        lemmas=lemmas,
+        clause_ids=clause_ids,
+        sentence_ids=sentence_ids,
+        contributions=contributions,
+    )
 
 
 def _match_phrase(candidates: list, normalised: list, start: int):
@@ -445,6 +461,8 @@ class SentimentModel:
         ``regularisation`` is the inverse strength C of the logistic regression;
         n-grams seen in fewer than ``min_count`` texts are ignored. Classes are
         weighted by inverse frequency so a rare class is not drowned out.
+        ``char_ngrams`` > 0 adds word-internal character n-grams of lengths
+        3..char_ngrams (more robust to typos, slower to score).
         """
         from sklearn.linear_model import LogisticRegression
 
