@@ -50,6 +50,7 @@ Route = Reply | list | Callable[["Handler"], Reply]
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no 40 ms Nagle/delayed-ACK stall per keep-alive response
 
     def log_message(self, *args):  # keep test output quiet
         pass
