@@ -6,19 +6,16 @@ import functools
 
 from flask import current_app, has_app_context
 
-_app = None
+
+class NoAppContextError(RuntimeError):
+    """A job ran outside the app: start workers with `python -m jobs.worker`."""
 
 
 def _ensure_app():
-    # In the worker the context is pushed by AppWorker; the scheduler's jobs run there too.
-    global _app
-    if has_app_context():
-        return contextlib.nullcontext()
-    if _app is None:
-        from app import create_app
-
-        _app = create_app()
-    return _app.app_context()
+    # The worker (jobs.worker.AppWorker) pushes the app context around every job.
+    if not has_app_context():
+        raise NoAppContextError("job run outside the Flask app context; use `python -m jobs.worker`")
+    return contextlib.nullcontext()
 
 
 def tenant_job(func):

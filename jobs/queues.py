@@ -5,6 +5,7 @@ and in ``job.meta`` so anything that reads a job can check whose it is.
 """
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import redis
@@ -23,6 +24,12 @@ def queue(name: str, connection: redis.Redis | None = None) -> Queue:
         raise ValueError(f"unknown queue {name!r}")
     return Queue(name, connection=connection or redis_client(),
                  default_timeout=DEFAULT_TIMEOUTS[name], is_async=not current_app.config.get("RQ_INLINE", False))
+
+
+def make_job_id(tenant_id: int | None, kind: str, *parts) -> str:
+    """A job id that names its clinic: ``t<tenant>-<kind>-<parts>`` (RQ allows [A-Za-z0-9_-])."""
+    raw = "-".join([f"t{tenant_id}" if tenant_id is not None else "platform", kind, *map(str, parts)])
+    return re.sub(r"[^A-Za-z0-9_-]", "_", raw)
 
 
 def func_path(func: Callable | str) -> str:

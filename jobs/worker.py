@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from rq import Worker
+from rq import SimpleWorker, Worker
 
 from jobs.queues import QUEUES
 
@@ -16,10 +16,10 @@ class AppWorker(Worker):
 
     flask_app = None
 
-    def perform_job(self, job, queue):
+    def perform_job(self, *args, **kwargs):
         with self.flask_app.app_context():
             try:
-                return super().perform_job(job, queue)
+                return super().perform_job(*args, **kwargs)
             finally:
                 from app.extensions import db
 
@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> None:
     queues = (argv if argv is not None else sys.argv[1:]) or list(QUEUES)
     app = create_app()
     build_worker(app, queues).work(with_scheduler=False)
+
+
+class InlineAppWorker(AppWorker, SimpleWorker):
+    """Runs jobs in this process (tests, burst runs): no fork, same app."""
 
 
 if __name__ == "__main__":

@@ -53,3 +53,17 @@ OBJECT_FACTORIES = {
     "membership_id": make_membership,
     "invitation_id": make_invitation,
 }
+
+
+from jobs.app_context import tenant_job  # noqa: E402
+
+
+@tenant_job
+def add_branch_job(tenant_id: int, name: str) -> int:
+    """A real job for outbox tests: adds a branch in the job's clinic."""
+    from app.models import Branch
+
+    branch = Branch(name=name)
+    db.session.add(branch)
+    db.session.commit()
+    return branch.id
