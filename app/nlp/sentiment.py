@@ -58,6 +58,8 @@ INTENSIFIERS = {
         0.7,
     ),
 }
+# Russian verbs of being after which "не" negates the preceding noun ("жалоб не возникло").
+STATE_VERBS = frozenset("быть возникнуть возникать случиться случаться оказаться наблюдаться".split())
 CONTRASTS = frozenset("но однако зато хотя but however although though yet".split())
 SENTENCE_ENDS = frozenset(".!?;…")
 # How far (in tokens) a negation or intensifier reaches forward.
@@ -245,8 +247,10 @@ def analyse(text: str, language: str | None = None, lexicon: Lexicon | None = No
         lemma = normalised[index]
         index += 1
         if not (is_word(lemma) or lemma in words):
-            # Punctuation closes a clause; sentence ends also close a contrast.
+            # Punctuation closes a clause (and the reach of a negation or an
+            # intensifier); sentence ends also close a contrast.
             clause += 1
+            negate_until = boost_until = -1
             if lemma[0] in SENTENCE_ENDS:
                 sentence += 1
                 sentence_start = len(lemmas)
@@ -258,6 +262,12 @@ def analyse(text: str, language: str | None = None, lexicon: Lexicon | None = No
         sentence_ids.append(sentence)
         if _negation_like(lemma):
             contributions.append(0.0)
+            if lemma == "нет" or (lemma == "не" and index < count and normalised[index] in STATE_VERBS):
+                # "Проблем не было", "претензий нет": the negation follows the word it negates.
+                for back in (position - 1, position - 2):
+                    if back >= 0 and clause_ids[back] == clause and contributions[back] < 0:
+                        contributions[back] *= NEGATION_FACTOR
+                        break
             # "не" before a phrase that starts with "не" is handled by the phrase itself.
             negate_until = position + MODIFIER_REACH
             if lemma in phrases:
@@ -454,7 +464,7 @@ class SentimentModel:
         regularisation: float = 4.0,
         min_count: int = 2,
         lexicon_weight: float = 1.0,
-        char_ngrams: int = 0,
+        char_ngrams: int = 4,
     ) -> "SentimentModel":
         """Fit the classifier on (text, label) pairs; labels are negative/neutral/positive.
 
@@ -708,3 +718,35 @@ def review_label(stars: float | None, text: str, model: SentimentModel | None = 
 def is_analysable(text: str) -> bool:
     """True when a text is in a language the analyser knows well (Russian or English)."""
     return detect_language(text) != LANG_OTHER
+
+
+def macro_report(true_labels: Sequence[str], predicted_labels: Sequence[str]) -> dict:
+    """Accuracy, macro-F1 and per-class precision/recall/F1/support over the three labels.
+
+    Macro-F1 averages the F1 of every label present in the truth or the
+    predictions, so a class the model never predicts still counts (as 0).
+    """
+    if len(true_labels) != len(predicted_labels):
+        raise ValueError("true and predicted labels differ in length")
+    per_class = {}
+    present = [label for label in LABELS if label in set(true_labels) | set(predicted_labels)]
+    for label in present:
+        true_positive = sum(1 for t, p in zip(true_labels, predicted_labels) if t == label and p == label)
+        predicted = sum(1 for p in predicted_labels if p == label)
+        support = sum(1 for t in true_labels if t == label)
+        precision = true_positive / predicted if predicted else 0.0
+        recall = true_positive / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[label] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
+    correct = sum(1 for t, p in zip(true_labels, predicted_labels) if t == p)
+    return {
+        "count": len(true_labels),
+        "accuracy": correct / len(true_labels) if true_labels else 0.0,
+        "macro_f1": sum(item["f1"] for item in per_class.values()) / len(per_class) if per_class else 0.0,
+        "per_class": per_class,
+    }
+
+
+def evaluate_model(model: SentimentModel, texts: Sequence[str], labels: Sequence[str]) -> dict:
+    """Score the texts with the model and compare with the given labels (see macro_report)."""
+    return macro_report(list(labels), [scored.label for scored in model.predict(texts)])
