@@ -571,3 +571,37 @@ def test_encoding_detection_on_synthetic_bytes():
     french = "<p>Très bonne médecin, à l’écoute, compétente et très gentille avec les élèves.</p>"
     assert decode_html(french.encode("cp1252")).encoding == "cp1252"
     assert decode_html("Врач".encode("utf-8")).encoding == "utf-8"
+
+
+def test_business_replies_are_split_off_in_site_layouts():
+    yelp = _html(
+        """<ul><li><div class="review review--with-sidebar" data-review-id="abc" itemprop="review" itemscope
+        itemtype="http://schema.org/Review"><meta itemprop="author" content="Kate L.">
+        <div itemprop="reviewRating" itemscope itemtype="http://schema.org/Rating"><meta itemprop="ratingValue" content="2.0"></div>
+        <span class="rating-qualifier"><meta itemprop="datePublished" content="2016-02-01">2/1/2016</span>
+        <p itemprop="description" lang="en">Waited an hour.</p>
+        <div class="biz-owner-reply"><span class="biz-owner-reply-header">Comment from Jacob</span>
+        <span class="biz-owner-reply-body">Sorry about the wait!</span></div></div></li></ul>"""
+    )
+    [review] = extract_page(yelp, url="https://www.yelp.com/biz/x").reviews
+    assert (review.text, review.reply, review.rating, review.date) == (
+        "Waited an hour.", "Sorry about the wait!", 2.0, "2016-02-01",
+    )
+    trustpilot = _html(
+        """<article class="review" id="t1"><div class="consumer-information__name">Sam</div>
+        <div class="star-rating"><img alt="4 stars: Great"></div>
+        <script type="application/json" data-initial-state="review-dates">{"publishedDate":"2021-03-04T10:00:00Z"}</script>
+        <p class="review-content__text">Good roofers.</p>
+        <div class="review__company-reply"><div class="brand-company-reply__content">Thanks Sam</div></div></article>"""
+    )
+    [review] = extract_page(trustpilot, url="https://www.trustpilot.com/review/x.co.uk").reviews
+    assert (review.author, review.rating, review.date, review.text, review.reply) == (
+        "Sam", 4.0, "2021-03-04", "Good roofers.", "Thanks Sam",
+    )
+
+
+def test_date_alternatives_fall_through_until_one_parses():
+    config = {"review": ".r", "text": "p", "date": [{"select": "time", "attr": "datetime"}, ".when"]}
+    page = extract_page(_html("<div class='r'><time datetime='soon'></time><span class='when'>вчера</span><p>ok</p></div>"),
+                        selector_config=config, today=TODAY)
+    assert page.reviews[0].date == "2026-07-19"

@@ -33,7 +33,7 @@ from lxml.cssselect import CSSSelector
 
 from app.reputation.dates import parse_review_date
 from app.reputation.encoding import decode_html
-from app.reputation.sites import SITES, site_for_host, site_for_url
+from app.reputation.sites import SITES, site_for_url
 
 log = logging.getLogger(__name__)
 
@@ -725,22 +725,43 @@ def _evaluate(rules: tuple[FieldRule, ...], context: Any, skip: set) -> _FieldVa
     return _FieldValue(None)
 
 
-def _rating_from(field_value: _FieldValue, context: Any, skip: set, default_scale: float) -> float | None:
-    if field_value.value is None or field_value.rule is None:
-        return None
-    rule = field_value.rule
-    best = _evaluate(rule.best, context, skip).value if rule.best else None
-    return normalise_rating(field_value.value, best=best, scale=rule.scale or default_scale)
+def _rating_value(rules: tuple[FieldRule, ...], context: Any, skip: set, default_scale: float) -> float | None:
+    """The first alternative that yields a number, normalised to 0-5 with its own scale."""
+    for rule in rules:
+        found = _evaluate((rule,), context, skip)
+        if found.value is None:
+            continue
+        best = _evaluate(rule.best, context, skip).value if rule.best else None
+        rating = normalise_rating(found.value, best=best, scale=rule.scale or default_scale)
+        if rating is not None:
+            return rating
+    return None
+
+
+def _date_value(
+    rules: tuple[FieldRule, ...], context: Any, skip: set, today: date, order: str | None
+) -> str | None:
+    """The first alternative whose text parses as a date."""
+    for rule in rules:
+        found = _evaluate((rule,), context, skip)
+        parsed = parse_review_date(found.value, today=today, order=order) if found.value else None
+        if parsed:
+            return parsed
+    return None
+
+
+def _outermost(nodes: list[Any]) -> list[Any]:
+    """Drop nodes that sit inside another node of the list (nested matches of one thing)."""
+    chosen = set(nodes)
+    return [node for node in nodes if not any(ancestor in chosen for ancestor in node.iterancestors())]
 
 
 def _containers(config: SelectorConfig, root: Any) -> list[Any]:
     """Review containers from the first selector that matches; nested duplicates dropped."""
     for selector in config.review:
         found = [node for node in selector.select(root) if not isinstance(node, str)]
-        if not found:
-            continue
-        chosen = set(found)
-        return [node for node in found if not any(a in chosen for a in node.iterancestors())]
+        if found:
+            return _outermost(found)
     return []
 
 
@@ -759,7 +780,7 @@ def _any_match(selectors: tuple[CompiledSelector, ...], root: Any) -> bool:
     return any(selector.select(root) for selector in selectors)
 
 
-def _extract_with_selectors(config: SelectorConfig, root: Any, base_url: str | None, today: date) -> _DomResult:
+def _extract_with_selectors(config: SelectorConfig, root: Any, today: date) -> _DomResult:
     excluded: set = set()
     for selector in config.exclude:
         excluded.update(node for node in selector.select(root) if not isinstance(node, str))
@@ -769,26 +790,31 @@ def _extract_with_selectors(config: SelectorConfig, root: Any, base_url: str | N
     missing: dict[str, int] = {}
     for container in containers:
         # A reply is something inside the review, never the review container itself.
-        replies = [
-            node
-            for sel in config.reply
-            for node in sel.select(container)
-            if not isinstance(node, str) and node is not container
-        ]
+        replies = _outermost(
+            [
+                node
+                for sel in config.reply
+                for node in sel.select(container)
+                if not isinstance(node, str) and node is not container
+            ]
+        )
         skip = excluded | set(replies)
-        values = {name: _evaluate(rules, container, skip) for name, rules in config.fields.items()}
+        values = {
+            name: _evaluate(rules, container, skip)
+            for name, rules in config.fields.items()
+            if name not in ("rating", "date")
+        }
         text_value = values.get("text", _FieldValue(None))
-        rating = _rating_from(values["rating"], container, skip, config.rating_scale) if "rating" in values else None
+        rating = _rating_value(config.fields.get("rating", ()), container, skip, config.rating_scale)
         reply_texts = []
         for reply in replies:
             rules = config.reply_text or (FieldRule(),)
             reply_value = _evaluate(rules, reply, excluded).value
             if reply_value:
                 reply_texts.append(reply_value)
-        date_raw = values["date"].value if "date" in values else None
         review = ExtractedReview(
             author=values["author"].value if "author" in values else None,
-            date=parse_review_date(date_raw, today=today, order=config.date_order),
+            date=_date_value(config.fields.get("date", ()), container, skip, today, config.date_order),
             rating=rating,
             text=text_value.value or "",
             site_review_id=values["id"].value if "id" in values else None,
@@ -811,8 +837,7 @@ def _extract_with_selectors(config: SelectorConfig, root: Any, base_url: str | N
     ]
     aggregate = AggregateRating()
     if config.aggregate_rating:
-        found = _evaluate(config.aggregate_rating, root, set())
-        aggregate.rating = _rating_from(found, root, set(), config.rating_scale)
+        aggregate.rating = _rating_value(config.aggregate_rating, root, set(), config.rating_scale)
     if config.aggregate_count:
         aggregate.count = _parse_count(_evaluate(config.aggregate_count, root, set()).value)
 
@@ -1209,7 +1234,7 @@ def extract_page(
     dom: _DomResult | None = None
     if config is not None:
         try:
-            dom = _extract_with_selectors(config, root, base, today)
+            dom = _extract_with_selectors(config, root, today)
         except RecursionError:
             warnings.append("page too deeply nested for the selectors")
             dom = None
