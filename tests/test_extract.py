@@ -605,3 +605,28 @@ def test_date_alternatives_fall_through_until_one_parses():
     page = extract_page(_html("<div class='r'><time datetime='soon'></time><span class='when'>вчера</span><p>ok</p></div>"),
                         selector_config=config, today=TODAY)
     assert page.reviews[0].date == "2026-07-19"
+
+
+try:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover - hypothesis is a test extra
+    given = None
+
+if given is not None:
+    _fragments = st.sampled_from(
+        [
+            "<div>", "</div>", "<p>", "<script type='application/ld+json'>", "</script>", "{\"@type\":\"Review\",",
+            "\"reviewBody\":\"x\"}", "<div itemscope itemtype='http://schema.org/Review'>", "<span itemprop='author'>",
+            "&apos;", "&#", "<!--", "<br>", "<table><tr><td>", "\u0000", "Отзыв", "<div vocab='https://schema.org/' typeof='Review'>",
+        ]
+    )
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.one_of(_fragments, st.text(max_size=20)), max_size=40), st.sampled_from([None, "zoon", "yelp"]))
+    def test_arbitrary_markup_never_crashes(parts, site):
+        try:
+            page = extract_page("".join(parts).encode("utf-8", "surrogatepass"), site=site)
+        except LayoutChanged:
+            return
+        assert isinstance(page, ExtractedPage)
