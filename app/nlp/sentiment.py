@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from app.nlp.lang import LANG_EN, LANG_OTHER, detect_language, is_word, lemmatize, tokenize
+from app.nlp.lang import LANG_OTHER, detect_language, lemmatize, tokenize
 
 NEGATIVE, NEUTRAL, POSITIVE = "negative", "neutral", "positive"
 LABELS = (NEGATIVE, NEUTRAL, POSITIVE)
@@ -61,7 +61,6 @@ INTENSIFIERS = {
 # Russian verbs of being after which "не" negates the preceding noun ("жалоб не возникло").
 STATE_VERBS = frozenset("быть возникнуть возникать случиться случаться оказаться наблюдаться".split())
 CONTRASTS = frozenset("но однако зато хотя but however although though yet".split())
-SENTENCE_ENDS = frozenset(".!?;…")
 # How far (in tokens) a negation or intensifier reaches forward.
 MODIFIER_REACH = 3
 NEGATION_FACTOR = -0.74
@@ -188,7 +187,7 @@ def default_lexicon() -> Lexicon:
 class Analysis:
     """A text reduced to lemmas, split into clauses, with its lexicon sums."""
 
-    language: str
+    language: str | None  # as given by the caller; not detected here, to keep scoring fast
     lemmas: list  # word/emoticon lemmas, in order, without punctuation
     clause_ids: list  # clause number for each lemma
     sentence_ids: list  # sentence number for each lemma
@@ -205,7 +204,16 @@ class Analysis:
         return -sum(value for value in self.contributions if value < 0)
 
 
-def _normalise_token(token: str) -> str:
+_PUNCTUATION_CHARS = frozenset(".!?;…,:\u2014\u2013")
+_SENTENCE_END_CHARS = frozenset(".!?;…")
+SENTENCE_BREAK, CLAUSE_BREAK = ".", ","
+
+
+@lru_cache(maxsize=300_000)
+def token_lemma(token: str) -> str:
+    """Lemma of a word token, the canonical emoticon for ")))"/"(((", or "." / "," for sentence / clause punctuation."""
+    if all(char in _PUNCTUATION_CHARS for char in token):
+        return SENTENCE_BREAK if any(char in _SENTENCE_END_CHARS for char in token) else CLAUSE_BREAK
     if token.startswith(")") and len(token) > 1:
         return ":)"
     if token.startswith("(") and len(token) > 1:
@@ -226,7 +234,6 @@ def analyse(text: str, language: str | None = None, lexicon: Lexicon | None = No
     after "but" more.
     """
     lexicon = lexicon or default_lexicon()
-    language = language or detect_language(text)
     words, phrases = lexicon.words, lexicon.phrases
     lemmas: list = []
     clause_ids: list = []
@@ -238,20 +245,18 @@ def analyse(text: str, language: str | None = None, lexicon: Lexicon | None = No
     after_contrast = 1.0
     negate_until = -1
     boost, boost_until = 1.0, -1
-    tokens = tokenize(text)
-    normalised = [_normalise_token(token) if (is_word(token) or token[0] in ":;=8)(") or ord(token[0]) > 0x2500
-                  else token for token in tokens]
+    normalised = [token_lemma(token) for token in tokenize(text)]
     index = 0
     count = len(normalised)
     while index < count:
         lemma = normalised[index]
         index += 1
-        if not (is_word(lemma) or lemma in words):
+        if lemma == CLAUSE_BREAK or lemma == SENTENCE_BREAK:
             # Punctuation closes a clause (and the reach of a negation or an
             # intensifier); sentence ends also close a contrast.
             clause += 1
             negate_until = boost_until = -1
-            if lemma[0] in SENTENCE_ENDS:
+            if lemma == SENTENCE_BREAK:
                 sentence += 1
                 sentence_start = len(lemmas)
                 after_contrast = 1.0
