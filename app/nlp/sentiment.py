@@ -64,6 +64,9 @@ CONTRASTS = frozenset("но однако зато хотя but however although 
 # How far (in tokens) a negation or intensifier reaches forward.
 MODIFIER_REACH = 3
 NEGATION_FACTOR = -0.74
+# People use positive words more often than negative ones, so a negative word
+# carries more information; SO-CAL (Taboada et al., 2011) weights negatives x1.5.
+NEGATIVE_WEIGHT = 1.5
 # Words that, opening a short answer, mean "nothing to improve": on a
 # questionnaire that asks what to improve, "Nothing." is praise.
 NOTHING_WORDS = frozenset("nothing none nope nil no ничего нечего нет".split())
@@ -319,6 +322,8 @@ def analyse(text: str, language: str | None = None, lexicon: Lexicon | None = No
             if position <= negate_until:
                 valence *= NEGATION_FACTOR
             valence *= after_contrast
+            if valence < 0:
+                valence *= NEGATIVE_WEIGHT
         contributions.append(valence)
         for extra in normalised[index:index + width - 1]:
             lemmas.append(extra)
