@@ -458,6 +458,7 @@ class SentimentModel:
         self.lexicon_weight: float = 1.0
         self.char_ngrams: int = 0
         self.meta: dict = {}
+        self._lemma_indexes: dict = {}  # lemma -> vocabulary indexes of its unigram and char n-grams
 
     @property
     def trained(self) -> bool:
@@ -507,11 +508,12 @@ class SentimentModel:
             [math.log((1 + total) / (1 + document_counts[feature])) + 1.0 for feature in kept], dtype=np.float32
         )
         self.lexicon_weight = lexicon_weight
-        matrix = self._matrix(analyses, ngram_sets)
+        self._lemma_indexes = {}
+        matrix = self._matrix(analyses)
         classifier = LogisticRegression(C=regularisation, class_weight="balanced", max_iter=2000)
         classifier.fit(matrix, list(labels))
         order = [list(classifier.classes_).index(label) for label in LABELS if label in classifier.classes_]
-        self.classes = tuple(classifier.classes_[i] for i in order)
+        self.classes = tuple(str(classifier.classes_[i]) for i in order)
         coef = classifier.coef_
         intercept = classifier.intercept_
         if coef.shape[0] == 1:
@@ -524,30 +526,49 @@ class SentimentModel:
         self.meta = {"trained_on": total, "vocabulary_size": len(kept)}
         return self
 
-    def _matrix(self, analyses: list, ngram_sets: list | None = None):
-        from scipy.sparse import csr_matrix
+    def _feature_indexes(self, analysis: Analysis) -> set:
+        """Vocabulary indexes of a text's n-grams; per-lemma lookups are memoised on the model."""
+        vocabulary, per_lemma = self.vocabulary, self._lemma_indexes
+        indexes: set = set()
+        lemmas, clause_ids = analysis.lemmas, analysis.clause_ids
+        for lemma in set(lemmas):
+            cached = per_lemma.get(lemma)
+            if cached is None:
+                features = (lemma,) + (_char_ngrams(lemma, self.char_ngrams) if self.char_ngrams else ())
+                cached = tuple(vocabulary[feature] for feature in features if feature in vocabulary)
+                if len(per_lemma) < 300_000:
+                    per_lemma[lemma] = cached
+            indexes.update(cached)
+        for i in range(len(lemmas) - 1):
+            if clause_ids[i] == clause_ids[i + 1]:
+                index = vocabulary.get(lemmas[i] + " " + lemmas[i + 1])
+                if index is not None:
+                    indexes.add(index)
+        return indexes
 
-        vocabulary, idf = self.vocabulary, self.idf
-        width = len(vocabulary)
-        rows, columns, values = [], [], []
-        for row, analysis in enumerate(analyses):
-            features = ngram_sets[row] if ngram_sets is not None else _ngram_features(analysis, self.char_ngrams)
-            indexes = [vocabulary[feature] for feature in features if feature in vocabulary]
-            if indexes:
-                weights = idf[indexes]
-                norm = float(np.sqrt(np.dot(weights, weights)))
-                rows.extend([row] * len(indexes))
-                columns.extend(indexes)
-                values.extend((weights / norm).tolist())
-            for offset, value in enumerate(_lexicon_features(analysis)):
-                if value:
-                    rows.append(row)
-                    columns.append(width + offset)
-                    values.append(value * self.lexicon_weight)
-        return csr_matrix(
-            (np.array(values, dtype=np.float32), (rows, columns)),
-            shape=(len(analyses), width + LEXICON_FEATURE_COUNT),
+    def _matrix(self, analyses: list):
+        """Rows of L2-normalised idf weights over the vocabulary, then the weighted lexicon features."""
+        from scipy.sparse import csr_matrix, hstack
+
+        columns: list = []
+        row_starts = [0]
+        for analysis in analyses:
+            columns.extend(self._feature_indexes(analysis))
+            row_starts.append(len(columns))
+        columns_array = np.array(columns, dtype=np.int64)
+        values = self.idf[columns_array] if columns else np.zeros(0, dtype=np.float32)
+        starts = np.array(row_starts, dtype=np.int64)
+        lengths = np.diff(starts)
+        squares = np.add.reduceat(values * values, starts[:-1][lengths > 0]) if values.size else np.zeros(0)
+        norms = np.ones(len(analyses), dtype=np.float32)
+        norms[lengths > 0] = np.sqrt(squares)
+        values = values / np.repeat(norms, lengths)
+        ngrams = csr_matrix(
+            (values.astype(np.float32), columns_array, starts), shape=(len(analyses), len(self.vocabulary))
         )
+        lexical = np.array([_lexicon_features(analysis) for analysis in analyses], dtype=np.float32)
+        lexical *= self.lexicon_weight
+        return hstack([ngrams, csr_matrix(lexical.reshape(len(analyses), LEXICON_FEATURE_COUNT))], format="csr")
 
     # ------------------------------------------------------------------ scoring
 
