@@ -6,6 +6,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import create_engine, select
 
+from app.demo import seed_demo_content
 from app.extensions import db
 from app.models import Operator, Tenant, User
 from app.security import hash_password
@@ -17,10 +18,6 @@ db_roles_cli = AppGroup("db-roles", help="PostgreSQL roles (run as the schema ow
 DEMO_SLUG = "demo"
 DEMO_OPERATOR = ("operator@vernost.local", "operator-demo-pass")
 DEMO_MANAGER = ("manager@demo-clinic.local", "manager-demo-pass")
-
-# Other domains add demo content (branches, questionnaires, responses): fn(tenant) -> None.
-DEMO_SEEDERS: list = []
-
 
 def seed_demo() -> dict:
     """Create the demo clinic, an operator and a manager (idempotent); returns their logins."""
@@ -40,8 +37,7 @@ def seed_demo() -> dict:
             tenant = db.session.get(Tenant, result.tenant_id)
             with tenant_scope(tenant.id):
                 accept_invitation(result.invitation_token, full_name="Анна Петрова", password=DEMO_MANAGER[1])
-                for seeder in DEMO_SEEDERS:
-                    seeder(tenant)
+                seed_demo_content(tenant)
         db.session.commit()
     base = current_app.config["BASE_URL"]
     return {

@@ -12,17 +12,14 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Licence, Operator, Tenant
 from app.security import hash_password, password_problem
-from tenants.context import platform_scope
+from app.collection import default_point
+from tenants.context import platform_scope, tenant_scope
 from tenants.licensing import PLANS, licence_status
 from tenants.onboarding import OnboardingError, change_plan, onboard_clinic, renew_licence, set_suspended
 from tenants.usage import usage_overview
 
 tenants_cli = AppGroup("tenants", help="Onboard and manage clinics.")
 operators_cli = AppGroup("operators", help="Manage platform operator accounts.")
-
-# Other domains contribute extra keys to `tenants create --json` (e.g. the form link).
-CREATED_JSON_EXTRAS: list = []
-
 
 def _absolute(endpoint: str, **values) -> str:
     with current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
@@ -63,8 +60,9 @@ def create(slug, name, owner_email, plan, tz, language, legal_name, days, as_jso
         "workspace_url": _absolute("workspace.home", slug=result.slug),
         "invitation_url": _absolute("workspace.accept_invitation", slug=result.slug, token=result.invitation_token),
     }
-    for extra in CREATED_JSON_EXTRAS:
-        payload.update(extra(result.tenant_id, _absolute))
+    with tenant_scope(result.tenant_id):
+        point = default_point()
+        payload["form_url"] = _absolute("public.questionnaire", token=point.token)
     if as_json:
         click.echo(json.dumps(payload, ensure_ascii=False))
     else:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 
 from app.accounts import AccountError, invite, normalise_email
+from app.collection import setup_feedback_for_new_clinic
 from app.extensions import db
 from app.models import Licence, OperatorAction, Tenant
 from tenants.context import tenant_scope
@@ -82,16 +83,11 @@ def onboard_clinic(*, slug: str, name: str, owner_email: str, plan: str = "stand
         db.session.add(Licence(plan=plan, seats=seats or plan_seats, modules=modules,
                                starts_on=start, ends_on=start + timedelta(days=licence_days)))
         _, token = invite(owner_email, "owner", ttl_hours=ttl_hours)
-        for hook in CLINIC_CREATED_HOOKS:
-            hook(tenant)
+        setup_feedback_for_new_clinic(tenant.name)
     log_operator_action(actor, "clinic.onboarded", tenant_id=tenant.id, operator_id=operator_id,
                         slug=slug, plan=plan, owner=owner_email)
     db.session.flush()
     return OnboardedClinic(tenant_id=tenant.id, slug=slug, invitation_token=token)
-
-
-# Other domains (questionnaires, collection points) register what a new clinic gets.
-CLINIC_CREATED_HOOKS: list = []
 
 
 def renew_licence(tenant: Tenant, *, days: int, plan: str | None = None, seats: int | None = None,

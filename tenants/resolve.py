@@ -85,3 +85,41 @@ def get_or_404(model: type[TenantScoped], object_id) -> TenantScoped:
     if obj is None or obj.tenant_id != tenant_id:
         abort(404)
     return obj
+
+
+def enter_clinic_by_point(token: str):
+    """Resolve a patient's link: the collection point with ``token``, its clinic entered as scope.
+
+    The token lookup is the one cross-clinic read the public form needs; every
+    other query of the request then runs inside the point's clinic.
+    """
+    from app.models import CollectionPoint
+    from tenants.context import platform_scope
+
+    if not token or len(token) > 32:
+        abort(404)
+    with platform_scope():
+        tenant_id = db.session.scalar(select(CollectionPoint.tenant_id).where(CollectionPoint.token == token))
+    if tenant_id is None:
+        abort(404)
+    enter_clinic(db.session.get(Tenant, tenant_id))
+    point = db.session.scalar(select(CollectionPoint).where(CollectionPoint.token == token))
+    if point is None or not point.active:
+        abort(404)
+    return point
+
+
+def enter_clinic_by_status_token(token_hash: str):
+    """Resolve a patient's private status link to its response, entering its clinic."""
+    from app.models import Response
+    from tenants.context import platform_scope
+
+    with platform_scope():
+        tenant_id = db.session.scalar(select(Response.tenant_id).where(Response.status_token_hash == token_hash))
+    if tenant_id is None:
+        abort(404)
+    enter_clinic(db.session.get(Tenant, tenant_id))
+    response = db.session.scalar(select(Response).where(Response.status_token_hash == token_hash))
+    if response is None:
+        abort(404)
+    return response

@@ -7,12 +7,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Licence, Membership, Tenant
+from app.models import Licence, Membership, Response, Tenant
 from tenants.context import current_scope
-
-# Domains add counters here: name -> function(since) returning {tenant_id: count}.
-USAGE_COUNTERS: dict = {}
-
 
 @dataclass
 class ClinicUsage:
@@ -20,6 +16,7 @@ class ClinicUsage:
     licence: Licence | None
     seats_used: int
     counters: dict[str, int]
+    last_response_at: datetime | None = None
 
 
 def usage_overview(since: datetime) -> list[ClinicUsage]:
@@ -29,9 +26,15 @@ def usage_overview(since: datetime) -> list[ClinicUsage]:
     licences = {lic.tenant_id: lic for lic in db.session.scalars(select(Licence))}
     seats = dict(db.session.execute(
         select(Membership.tenant_id, func.count()).group_by(Membership.tenant_id)).all())
-    counters = {name: fn(since) for name, fn in USAGE_COUNTERS.items()}
+    responses = dict(db.session.execute(
+        select(Response.tenant_id, func.count()).where(Response.submitted_at >= since)
+        .group_by(Response.tenant_id)).all())
+    last_response = dict(db.session.execute(
+        select(Response.tenant_id, func.max(Response.submitted_at)).group_by(Response.tenant_id)).all())
+    counters = {"responses": responses}
     return [
         ClinicUsage(t, licences.get(t.id), seats.get(t.id, 0),
-                    {name: values.get(t.id, 0) for name, values in counters.items()})
+                    {name: values.get(t.id, 0) for name, values in counters.items()},
+                    last_response.get(t.id))
         for t in tenants
     ]

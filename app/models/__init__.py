@@ -2,10 +2,14 @@
 from app.models.accounts import ROLES, Invitation, LoginAttempt, Membership, Operator, PasswordReset, User
 from app.models.audit import AccessLog, OperatorAction
 from app.models.base import TenantScoped, utcnow
+from app.models.feedback import (RISK_LEVELS, CollectionPoint, ConsentText, Questionnaire, QuestionnaireVersion,
+                                 Response, ResponseRating)
 from app.models.jobs import PendingJob
 from app.models.tenancy import Branch, Doctor, Licence, Tenant
 
 __all__ = [
+    "RISK_LEVELS", "CollectionPoint", "ConsentText", "Questionnaire", "QuestionnaireVersion", "Response",
+    "ResponseRating",
     "ROLES", "AccessLog", "Branch", "Doctor", "Invitation", "Licence", "LoginAttempt", "Membership",
     "Operator", "OperatorAction", "PasswordReset", "PendingJob", "Tenant", "TenantScoped", "User", "utcnow",
 ]

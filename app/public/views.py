@@ -1,12 +1,29 @@
-"""Public pages: the landing page and the health check."""
+"""What patients see: the questionnaire, the thank-you page and the red button's status page."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, url_for
+import secrets
+from datetime import datetime, timezone
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import generate_csrf, validate_csrf
+from wtforms.validators import ValidationError
 from sqlalchemy import text
 
-from app.extensions import db
+from app import feedback
+from app.collection import count_scan
+from app.extensions import csrf, db
+from app.questionnaires import current_consent, label, published_version
+from app.ratelimit import hit
+from app.security import token_hash
+from jobs.outbox import flush_outbox
+from tenants.resolve import enter_clinic_by_point, enter_clinic_by_status_token
+from tenants.settings import clinic_settings
 
 bp = Blueprint("public", __name__)
+
+# A whole clinic may share one Wi-Fi address: per-client limits are generous, per-point ones more so.
+CLIENT_LIMIT, POINT_LIMIT, WINDOW = 30, 2000, 600
+MAX_FORM_FIELDS = 200
 
 
 @bp.get("/")
@@ -18,3 +35,131 @@ def index():
 def health():
     db.session.execute(text("SELECT 1"))
     return {"status": "ok"}
+
+
+def patient_language(tenant) -> str:
+    """?lang= (remembered), else the browser's choice, else the clinic's language."""
+    chosen = request.args.get("lang")
+    if chosen in current_app.config["LANGUAGES"]:
+        session["lang"] = chosen
+        return chosen
+    if session.get("lang") in current_app.config["LANGUAGES"]:
+        return session["lang"]
+    return request.accept_languages.best_match(current_app.config["LANGUAGES"]) or tenant.language
+
+
+def _render_form(point, language, *, values=None, errors=None, status=200, notice=None, preview=False):
+    version = published_version(point.questionnaire_id)
+    if version is None:
+        abort(404)
+    tenant = _tenant()
+    return render_template(
+        "public/questionnaire.html", point=point, tenant=tenant, questions=version.questions, language=language,
+        label=label, values=values or {}, errors=errors or {}, consent=current_consent(language),
+        submission_key=(values or {}).get("submission_key") or secrets.token_urlsafe(18), notice=notice,
+        preview=preview, csrf_token_value=generate_csrf(),
+    ), status
+
+
+def _form_values():
+    values = {k: request.form.get(k, "")[:2500] for k in list(request.form.keys())[:MAX_FORM_FIELDS]}
+    for key in request.form.keys():
+        if len(request.form.getlist(key)) > 1:
+            values[key] = request.form.getlist(key)[:50]
+    return values
+
+
+@bp.route("/q/<token>", methods=["GET", "POST"])
+@csrf.exempt  # checked below, so an expired token re-shows the form with everything kept
+def questionnaire(token: str):
+    point = enter_clinic_by_point(token)
+    tenant = _tenant()
+    language = patient_language(tenant)
+    if request.method == "GET":
+        seen = set(session.get("scanned", []))
+        if point.id not in seen:
+            count_scan(point.id)
+            db.session.commit()
+            session["scanned"] = sorted(seen | {point.id})[-50:]
+        return _render_form(point, language)
+
+    values = _form_values()
+    en = language == "en"
+    if len(request.form) > MAX_FORM_FIELDS:
+        abort(413)
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError:
+        return _render_form(point, language, values=values, status=400, notice=(
+            "Your session expired. Everything you entered is kept: please press Send again." if en else
+            "Сессия истекла. Всё, что вы ввели, сохранено: нажмите «Отправить» ещё раз."))
+    if request.form.get("website"):
+        # The honeypot field is invisible to people; only bots fill it.
+        return redirect(url_for("public.thanks", token=token))
+    client = request.remote_addr or "unknown"
+    if not hit(f"point:{point.id}:client:{client}", CLIENT_LIMIT, WINDOW) or \
+            not hit(f"point:{point.id}", POINT_LIMIT, WINDOW):
+        return _render_form(point, language, values=values, status=429, notice=(
+            "Too many submissions from this network. Please wait a few minutes and press Send again; "
+            "your answers are kept." if en else
+            "Слишком много отправок из этой сети. Подождите несколько минут и нажмите «Отправить» снова; "
+            "ваши ответы сохранены."))
+    result = feedback.submit_response(point, request.form, language)
+    if result.errors:
+        db.session.rollback()
+        return _render_form(point, language, values=values, errors=result.errors, status=422)
+    db.session.commit()
+    if not result.duplicate:
+        flush_outbox(result.job_ids)
+        _announce(tenant.id)
+    receipts = dict(session.get("receipts", {}))
+    if result.status_token:
+        receipts[result.response.reference] = result.status_token
+        session["receipts"] = dict(list(receipts.items())[-5:])
+    return redirect(url_for("public.thanks", token=token, ref=result.response.reference))
+
+
+def _tenant():
+    from tenants.resolve import current_tenant
+
+    return current_tenant()
+
+
+def _announce(tenant_id: int) -> None:
+    """Tell open journals of this clinic that something new arrived (best effort)."""
+    try:
+        from app.live import mark_changed
+
+        mark_changed(tenant_id)
+    except Exception:  # noqa: BLE001 — the response is stored; the journal also catches up by polling the DB
+        current_app.logger.warning("live journal marker not updated")
+
+
+@bp.get("/q/<token>/thanks")
+def thanks(token: str):
+    point = enter_clinic_by_point(token)
+    tenant = _tenant()
+    language = patient_language(tenant)
+    reference = request.args.get("ref", "")[:16]
+    status_token = session.get("receipts", {}).get(reference)
+    return render_template("public/thanks.html", tenant=tenant, point=point, language=language,
+                           reference=reference if status_token else None,
+                           status_url=url_for("public.status", token=status_token, _external=True)
+                           if status_token else None,
+                           review_links=clinic_settings(tenant).review_links)
+
+
+@bp.get("/s/<token>")
+def status(token: str):
+    if len(token) > 64:
+        abort(404)
+    response = enter_clinic_by_status_token(token_hash(token))
+    tenant = _tenant()
+    language = patient_language(tenant)
+    from app.journal_status import patient_facing_status
+
+    state = patient_facing_status(response)
+    age = datetime.now(timezone.utc) - response.submitted_at
+    return render_template("public/status.html", tenant=tenant, response=response, language=language,
+                           state=state, hours_ago=int(age.total_seconds() // 3600),
+                           minutes_ago=int(age.total_seconds() // 60))

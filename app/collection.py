@@ -1,0 +1,94 @@
+"""Collection points: where patients reach a questionnaire, their links, QR codes and counters."""
+from __future__ import annotations
+
+import io
+import secrets
+
+import segno
+from sqlalchemy import select, update
+
+from app.extensions import db
+from app.models import Branch, CollectionPoint, Doctor, Questionnaire
+from app.questionnaires import create_default_questionnaire
+
+POINT_KINDS = ("clinic", "branch", "doctor", "room", "campaign")
+_TOKEN_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no look-alikes (l/1, o/0) for printed links
+
+
+class CollectionPointError(ValueError):
+    """A collection point that cannot be saved; the message says why."""
+
+
+def new_point_token(length: int = 10) -> str:
+    """A short unguessable token (~50 bits) for a printed link."""
+    return "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(length))
+
+
+def create_point(*, name: str, kind: str, questionnaire_id: int, branch_id: int | None = None,
+                 doctor_id: int | None = None) -> CollectionPoint:
+    """A collection point in the current clinic; branch and doctor must be the clinic's own."""
+    name = (name or "").strip()[:200]
+    if not name:
+        raise CollectionPointError("name is required")
+    if kind not in POINT_KINDS:
+        raise CollectionPointError(f"kind must be one of {', '.join(POINT_KINDS)}")
+    if db.session.scalar(select(Questionnaire.id).where(Questionnaire.id == questionnaire_id)) is None:
+        raise CollectionPointError("choose a questionnaire of this clinic")
+    if branch_id is not None and db.session.scalar(select(Branch.id).where(Branch.id == branch_id)) is None:
+        raise CollectionPointError("choose a branch of this clinic")
+    doctor = None
+    if doctor_id is not None:
+        doctor = db.session.scalar(select(Doctor).where(Doctor.id == doctor_id))
+        if doctor is None:
+            raise CollectionPointError("choose a doctor of this clinic")
+    # A doctor's point is attributed to the doctor's branch unless one is given.
+    if doctor is not None and branch_id is None:
+        branch_id = doctor.branch_id
+    point = CollectionPoint(token=new_point_token(), name=name, kind=kind, questionnaire_id=questionnaire_id,
+                            branch_id=branch_id, doctor_id=doctor_id)
+    db.session.add(point)
+    db.session.flush()
+    return point
+
+
+def setup_feedback_for_new_clinic(clinic_name: str) -> CollectionPoint:
+    """Default questionnaire, consent texts and a clinic-wide collection point for a new clinic."""
+    questionnaire = create_default_questionnaire(clinic_name)
+    return create_point(name="Клиника / Clinic", kind="clinic", questionnaire_id=questionnaire.id)
+
+
+def default_point() -> CollectionPoint | None:
+    """The current clinic's first clinic-wide point."""
+    return db.session.scalar(select(CollectionPoint).order_by(CollectionPoint.id))
+
+
+def count_scan(point_id: int) -> None:
+    """Add one page open to a point (an atomic UPDATE, safe under concurrency)."""
+    db.session.execute(update(CollectionPoint).where(CollectionPoint.id == point_id)
+                       .values(scans=CollectionPoint.scans + 1))
+
+
+def count_completion(point_id: int) -> None:
+    """Add one submitted response to a point."""
+    db.session.execute(update(CollectionPoint).where(CollectionPoint.id == point_id)
+                       .values(completions=CollectionPoint.completions + 1))
+
+
+def completion_rate(point: CollectionPoint) -> float | None:
+    """Share of page opens that ended in a submitted response."""
+    return point.completions / point.scans if point.scans else None
+
+
+def qr_svg(url: str, scale: int = 8) -> bytes:
+    """The link as an SVG QR code (error correction M, survives a little wear on a poster)."""
+    out = io.BytesIO()
+    segno.make(url, error="m", micro=False).save(out, kind="svg", scale=scale, border=2, xmldecl=False,
+                                                 svgns=True, title="QR")
+    return out.getvalue()
+
+
+def qr_png(url: str, scale: int = 12) -> bytes:
+    """The link as a PNG QR code."""
+    out = io.BytesIO()
+    segno.make(url, error="m", micro=False).save(out, kind="png", scale=scale, border=2)
+    return out.getvalue()

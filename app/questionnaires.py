@@ -1,0 +1,266 @@
+"""Questionnaires: question types, the default questionnaire, versioning, and reading answers.
+
+A question is a dict stored in a version's JSON:
+``{"key", "type", "required", "label": {"ru", "en"}, "options": [{"key", "label": {...}}], "aspect"}``.
+Types: nps (0–10), rating (1–5, an aspect score), single, multiple, yesno, text.
+The contact block, consent and the red button are part of every form, not questions.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import ConsentText, Questionnaire, QuestionnaireVersion, utcnow
+
+QUESTION_TYPES = ("nps", "rating", "single", "multiple", "yesno", "text")
+LANGUAGES = ("ru", "en")
+KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+MAX_TEXT = 2000
+MAX_QUESTIONS = 40
+MAX_OPTIONS = 20
+
+# Aspects of the default questionnaire; analytics and risk rules know these keys.
+DEFAULT_ASPECTS = {
+    "doctor": ("Врач", "The doctor"),
+    "nurses": ("Медсёстры", "Nurses"),
+    "reception": ("Регистратура и администраторы", "Reception and administrators"),
+    "waiting": ("Время ожидания", "Waiting time"),
+    "cleanliness": ("Чистота", "Cleanliness"),
+    "prices": ("Понятность цен", "Clarity of prices"),
+}
+
+DEFAULT_CONSENT = {
+    "ru": ("Я даю согласие {clinic} на обработку моих персональных данных (имя, телефон, e-mail), указанных в "
+           "этой форме, в целях связи со мной по моему отзыву, в соответствии с Федеральным законом № 152-ФЗ "
+           "«О персональных данных». Согласие действует до его отзыва; отозвать его можно, обратившись в клинику."),
+    "en": ("I consent to {clinic} processing the personal data I give in this form (name, phone, e-mail) in order "
+           "to contact me about my feedback. The consent lasts until I withdraw it, which I can do by contacting "
+           "the clinic."),
+}
+
+
+class QuestionnaireError(ValueError):
+    """A questionnaire definition that cannot be saved; the message says why."""
+
+
+def _label(ru: str, en: str) -> dict:
+    return {"ru": ru, "en": en}
+
+
+def default_questions() -> list[dict]:
+    """The questions every new clinic starts with, in Russian and English."""
+    questions = [{
+        "key": "nps", "type": "nps", "required": True,
+        "label": _label("Насколько вероятно, что вы порекомендуете нашу клинику друзьям и близким?",
+                        "How likely are you to recommend our clinic to friends and family?"),
+    }]
+    for aspect, (ru, en) in DEFAULT_ASPECTS.items():
+        questions.append({"key": f"rating_{aspect}", "type": "rating", "required": False, "aspect": aspect,
+                          "label": _label(ru, en)})
+    questions.append({"key": "would_return", "type": "yesno", "required": False,
+                      "label": _label("Придёте ли вы к нам снова?", "Would you come back to us?")})
+    questions.append({"key": "comment", "type": "text", "required": False,
+                      "label": _label("Что нам стоит знать? Что понравилось, что улучшить?",
+                                      "Anything we should know? What went well, what could be better?")})
+    return questions
+
+
+def label(item: dict, language: str) -> str:
+    """A question's or option's label in ``language``, falling back to any language it has."""
+    labels = item.get("label") or {}
+    return labels.get(language) or labels.get("ru") or labels.get("en") or item.get("key", "")
+
+
+def validate_questions(questions: list[dict]) -> list[dict]:
+    """Check and normalise a list of question dicts; raises QuestionnaireError."""
+    if not isinstance(questions, list) or not questions:
+        raise QuestionnaireError("a questionnaire needs at least one question")
+    if len(questions) > MAX_QUESTIONS:
+        raise QuestionnaireError(f"at most {MAX_QUESTIONS} questions")
+    seen, cleaned = set(), []
+    for q in questions:
+        key, qtype = q.get("key", ""), q.get("type")
+        if not KEY_RE.match(key or ""):
+            raise QuestionnaireError(f"question key {key!r}: lower-case letters, digits and _")
+        if key in seen:
+            raise QuestionnaireError(f"question key {key!r} is used twice")
+        seen.add(key)
+        if qtype not in QUESTION_TYPES:
+            raise QuestionnaireError(f"question {key}: unknown type {qtype!r}")
+        labels = {lang: str(q.get("label", {}).get(lang, "")).strip()[:500] for lang in LANGUAGES}
+        if not any(labels.values()):
+            raise QuestionnaireError(f"question {key}: needs a label")
+        item = {"key": key, "type": qtype, "required": bool(q.get("required")), "label": labels}
+        if qtype in ("single", "multiple"):
+            options = q.get("options") or []
+            if not 2 <= len(options) <= MAX_OPTIONS:
+                raise QuestionnaireError(f"question {key}: 2 to {MAX_OPTIONS} options")
+            option_keys = set()
+            item["options"] = []
+            for o in options:
+                okey = o.get("key", "")
+                if not KEY_RE.match(okey) or okey in option_keys:
+                    raise QuestionnaireError(f"question {key}: bad or repeated option key {okey!r}")
+                option_keys.add(okey)
+                olabels = {lang: str(o.get("label", {}).get(lang, "")).strip()[:200] for lang in LANGUAGES}
+                if not any(olabels.values()):
+                    raise QuestionnaireError(f"question {key}: option {okey} needs a label")
+                item["options"].append({"key": okey, "label": olabels})
+        if qtype == "rating":
+            aspect = q.get("aspect") or key.removeprefix("rating_")
+            if not KEY_RE.match(aspect):
+                raise QuestionnaireError(f"question {key}: bad aspect {aspect!r}")
+            item["aspect"] = aspect
+        cleaned.append(item)
+    if sum(1 for q in cleaned if q["type"] == "nps") > 1:
+        raise QuestionnaireError("only one NPS question per questionnaire")
+    return cleaned
+
+
+def create_default_questionnaire(clinic_name: str) -> Questionnaire:
+    """The default questionnaire (published version 1) and consent texts for a new clinic."""
+    questionnaire = Questionnaire(name="Основная анкета / Main questionnaire", is_default=True)
+    db.session.add(questionnaire)
+    db.session.flush()
+    db.session.add(QuestionnaireVersion(questionnaire_id=questionnaire.id, number=1, status="published",
+                                        questions=default_questions(), published_at=utcnow()))
+    for language, text in DEFAULT_CONSENT.items():
+        db.session.add(ConsentText(language=language, version=1, text=text.format(clinic=clinic_name)))
+    db.session.flush()
+    return questionnaire
+
+
+def published_version(questionnaire_id: int) -> QuestionnaireVersion | None:
+    """The version patients answer now."""
+    return db.session.scalar(select(QuestionnaireVersion).where(
+        QuestionnaireVersion.questionnaire_id == questionnaire_id, QuestionnaireVersion.status == "published"))
+
+
+def working_draft(questionnaire: Questionnaire) -> QuestionnaireVersion:
+    """The draft to edit: the existing one, or a copy of the published version."""
+    draft = db.session.scalar(select(QuestionnaireVersion).where(
+        QuestionnaireVersion.questionnaire_id == questionnaire.id, QuestionnaireVersion.status == "draft"))
+    if draft is not None:
+        return draft
+    latest = db.session.scalar(select(QuestionnaireVersion).where(
+        QuestionnaireVersion.questionnaire_id == questionnaire.id).order_by(QuestionnaireVersion.number.desc()))
+    draft = QuestionnaireVersion(questionnaire_id=questionnaire.id, number=(latest.number + 1) if latest else 1,
+                                 status="draft", questions=copy.deepcopy(latest.questions) if latest else [])
+    db.session.add(draft)
+    db.session.flush()
+    return draft
+
+
+def publish_draft(questionnaire: Questionnaire) -> QuestionnaireVersion:
+    """Publish the draft; the previously published version is archived, never changed."""
+    draft = working_draft(questionnaire)
+    draft.questions = validate_questions(draft.questions)
+    current = published_version(questionnaire.id)
+    if current is not None:
+        current.status = "archived"
+    draft.status = "published"
+    draft.published_at = utcnow()
+    db.session.flush()
+    return draft
+
+
+def current_consent(language: str) -> ConsentText | None:
+    """The newest consent text of the current clinic in ``language`` (or any language)."""
+    text = db.session.scalar(select(ConsentText).where(ConsentText.language == language)
+                             .order_by(ConsentText.version.desc()))
+    return text or db.session.scalar(select(ConsentText).order_by(ConsentText.version.desc()))
+
+
+def new_consent_version(language: str, text: str) -> ConsentText:
+    """Save a new consent text version; earlier versions stay for the responses that accepted them."""
+    text = (text or "").strip()
+    if language not in LANGUAGES or not 20 <= len(text) <= 5000:
+        raise QuestionnaireError("consent text: 20 to 5000 characters, language ru or en")
+    latest = db.session.scalar(select(ConsentText.version).where(ConsentText.language == language)
+                               .order_by(ConsentText.version.desc()))
+    consent = ConsentText(language=language, version=(latest or 0) + 1, text=text)
+    db.session.add(consent)
+    db.session.flush()
+    return consent
+
+
+@dataclass
+class ParsedAnswers:
+    answers: dict = field(default_factory=dict)
+    errors: dict = field(default_factory=dict)
+    nps: int | None = None
+    ratings: dict = field(default_factory=dict)
+    would_return: bool | None = None
+    comment: str = ""
+
+
+def _int_in(raw: str, low: int, high: int) -> int | None:
+    raw = (raw or "").strip()
+    if not raw.isdigit():
+        return None
+    value = int(raw)
+    return value if low <= value <= high else None
+
+
+def parse_answers(questions: list[dict], form, language: str) -> ParsedAnswers:
+    """Read and check the answers to ``questions`` from a submitted form (a MultiDict).
+
+    Errors are keyed by question key, with a message in the patient's language.
+    """
+    en = language == "en"
+    msg_required = "Please answer this question." if en else "Пожалуйста, ответьте на этот вопрос."
+    msg_invalid = "Please choose one of the options." if en else "Выберите один из вариантов."
+    msg_long = f"At most {MAX_TEXT} characters." if en else f"Не больше {MAX_TEXT} символов."
+    parsed = ParsedAnswers()
+    for q in questions:
+        key, qtype, name = q["key"], q["type"], f"q_{q['key']}"
+        raw = form.get(name, "")
+        value = None
+        if qtype == "nps":
+            value = _int_in(raw, 0, 10)
+            if raw and value is None:
+                parsed.errors[key] = msg_invalid
+            parsed.nps = value
+        elif qtype == "rating":
+            value = _int_in(raw, 1, 5)
+            if raw and value is None:
+                parsed.errors[key] = msg_invalid
+            if value is not None:
+                parsed.ratings[q["aspect"]] = value
+        elif qtype == "yesno":
+            value = {"yes": True, "no": False}.get(raw) if raw else None
+            if raw and value is None:
+                parsed.errors[key] = msg_invalid
+            if key == "would_return":
+                parsed.would_return = value
+        elif qtype == "single":
+            keys = {o["key"] for o in q["options"]}
+            value = raw if raw in keys else None
+            if raw and value is None:
+                parsed.errors[key] = msg_invalid
+        elif qtype == "multiple":
+            keys = [o["key"] for o in q["options"]]
+            chosen = form.getlist(name)[:MAX_OPTIONS]
+            if any(c not in keys for c in chosen):
+                parsed.errors[key] = msg_invalid
+            value = [k for k in keys if k in chosen] or None
+        elif qtype == "text":
+            text = raw.replace("\r\n", "\n").strip()
+            if len(text) > MAX_TEXT:
+                parsed.errors[key] = msg_long
+            value = text[:MAX_TEXT] or None
+            if value and key == "comment":
+                parsed.comment = value
+        if value is None and q.get("required") and key not in parsed.errors:
+            parsed.errors[key] = msg_required
+        if value is not None:
+            parsed.answers[key] = value
+    if not parsed.comment:
+        # A questionnaire may name its free-text question differently; the first text answer is the comment.
+        texts = [parsed.answers[q["key"]] for q in questions if q["type"] == "text" and q["key"] in parsed.answers]
+        parsed.comment = texts[0] if texts else ""
+    return parsed

@@ -1,0 +1,22 @@
+"""Follow-up work on a new response: comment sentiment and topics."""
+from __future__ import annotations
+
+from app.extensions import db
+from app.models import Response
+from jobs.app_context import tenant_job
+
+
+@tenant_job
+def response_received(tenant_id: int, response_id: int) -> None:
+    """Score the comment's sentiment and tag its topics (idempotent: same text, same result)."""
+    response = db.session.get(Response, response_id)
+    if response is None or response.tenant_id != tenant_id:
+        return
+    if response.comment:
+        from app.nlp.sentiment import score_text
+        from app.nlp.topics import tag_aspects
+
+        scored = score_text(response.comment)
+        response.sentiment_label, response.sentiment_polarity = scored.label, round(float(scored.polarity), 4)
+        response.topics = tag_aspects(response.comment)
+    db.session.commit()

@@ -1,0 +1,187 @@
+"""The public questionnaire: answers, consent, the red button, abuse and outages."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import CollectionPoint, PendingJob, Response, ResponseRating
+from tenants.context import platform_scope, tenant_scope
+from tests.feedback_helpers import form_fields, point_token, submit
+
+
+def _responses(app, clinic_id):
+    with app.app_context(), tenant_scope(clinic_id):
+        return db.session.scalars(select(Response).order_by(Response.id)).all()
+
+
+def test_form_renders_in_both_languages(app, tenant, client):
+    token = point_token(app, tenant.id)
+    ru = client.get(f"/q/{token}?lang=ru").get_data(as_text=True)
+    assert "порекомендуете" in ru and 'lang="ru"' in ru
+    en = client.get(f"/q/{token}?lang=en").get_data(as_text=True)
+    assert "recommend our clinic" in en and 'lang="en"' in en
+    # The choice is remembered for the next page.
+    assert "recommend our clinic" in client.get(f"/q/{token}").get_data(as_text=True)
+
+
+def test_a_full_answer_is_stored_with_ratings_and_risk(app, tenant, client):
+    token = point_token(app, tenant.id)
+    response = submit(client, token, {"q_nps": "9", "q_rating_doctor": "5", "q_rating_waiting": "2",
+                                       "q_would_return": "yes", "q_comment": "Врач замечательный, ждали долго."})
+    assert response.status_code == 302 and "/thanks" in response.headers["Location"]
+    [stored] = _responses(app, tenant.id)
+    assert (stored.nps, stored.would_return, stored.min_rating) == (9, True, 2)
+    assert stored.comment == "Врач замечательный, ждали долго."
+    assert stored.risk_level == "at_risk" and stored.risk_reasons == ["aspect:waiting:2"]
+    assert not stored.has_contact and stored.consent_text_id is None
+    with app.app_context(), tenant_scope(tenant.id):
+        ratings = {r.aspect: r.score for r in db.session.scalars(select(ResponseRating))}
+        point = db.session.scalar(select(CollectionPoint))
+        assert (point.scans, point.completions) == (1, 1)
+    assert ratings == {"doctor": 5, "waiting": 2}
+
+
+def test_required_answer_and_bad_values_keep_what_was_entered(app, tenant, client):
+    token = point_token(app, tenant.id)
+    response = submit(client, token, {"q_nps": "", "q_rating_doctor": "7", "q_comment": "Мой длинный отзыв"},
+                      lang="en")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Please answer this question." in html and "Please choose one of the options." in html
+    assert "Мой длинный отзыв" in html
+    assert _responses(app, tenant.id) == []
+
+
+def test_contact_data_needs_consent(app, tenant, client):
+    token = point_token(app, tenant.id)
+    refused = submit(client, token, {"q_nps": "8", "contact_name": "Анна", "contact_phone": "+7 900 123-45-67"})
+    assert refused.status_code == 422 and "согласие" in refused.get_data(as_text=True)
+    assert "+7 900 123-45-67" in refused.get_data(as_text=True)
+    assert _responses(app, tenant.id) == []
+    consent_id = re.search(r'name="consent" value="(\d+)"', refused.get_data(as_text=True)).group(1)
+    accepted = submit(client, token, {"q_nps": "8", "contact_name": "Анна", "contact_phone": "+7 900 123-45-67",
+                                       "consent": consent_id})
+    assert accepted.status_code == 302
+    [stored] = _responses(app, tenant.id)
+    assert stored.contact_phone == "+7 900 123-45-67" and stored.consent_text_id == int(consent_id)
+    assert stored.consent_at is not None
+
+
+def test_anonymous_submission_stores_no_contact(app, tenant, client):
+    token = point_token(app, tenant.id)
+    submit(client, token, {"q_nps": "10", "consent": "1"})
+    [stored] = _responses(app, tenant.id)
+    assert stored.contact_name is None and stored.contact_phone is None and stored.consent_text_id is None
+
+
+def test_red_button_is_critical_with_a_private_status_page(app, tenant, client):
+    token = point_token(app, tenant.id)
+    page = client.get(f"/q/{token}?lang=en").get_data(as_text=True)
+    consent_id = re.search(r'name="consent" value="(\d+)"', page).group(1)
+    response = submit(client, token, {"q_nps": "3", "urgent": "yes", "contact_phone": "+79001234567",
+                                       "consent": consent_id, "q_comment": "Нагрубили в регистратуре"}, lang="en")
+    thanks = client.get(response.headers["Location"]).get_data(as_text=True)
+    reference = re.search(r'id="reference">([^<]+)<', thanks).group(1)
+    status_url = re.search(r'id="status-link" href="([^"]+)"', thanks).group(1)
+    [stored] = _responses(app, tenant.id)
+    assert stored.reference == reference and stored.risk_level == "critical" and stored.urgent
+    assert stored.risk_reasons == ["urgent", "nps:3"]
+    with app.app_context(), platform_scope():
+        jobs = {j.func for j in db.session.scalars(select(PendingJob))}
+    assert "jobs.alerts.alert_critical_response" in jobs
+    status = app.test_client().get(status_url.replace("http://localhost", ""))
+    assert status.status_code == 200 and reference in status.get_data(as_text=True)
+    assert "received" in status.get_data(as_text=True).lower() or "получено" in status.get_data(as_text=True).lower()
+    # Another patient's browser never sees the reference on the thank-you page.
+    other = app.test_client().get(response.headers["Location"]).get_data(as_text=True)
+    assert reference not in other
+
+
+def test_red_button_needs_a_phone(app, tenant, client):
+    token = point_token(app, tenant.id)
+    response = submit(client, token, {"q_nps": "2", "urgent": "yes"}, lang="en")
+    assert response.status_code == 422 and "leave a phone number" in response.get_data(as_text=True)
+
+
+def test_double_submit_creates_one_response(app, tenant, client):
+    token = point_token(app, tenant.id)
+    page = client.get(f"/q/{token}").get_data(as_text=True)
+    data = form_fields(page) | {"q_nps": "7"}
+    first = client.post(f"/q/{token}", data=data)
+    second = client.post(f"/q/{token}", data=data)
+    assert first.status_code == second.status_code == 302
+    assert first.headers["Location"] == second.headers["Location"]
+    assert len(_responses(app, tenant.id)) == 1
+
+
+def test_honeypot_is_answered_politely_and_stores_nothing(app, tenant, client):
+    token = point_token(app, tenant.id)
+    response = submit(client, token, {"q_nps": "10", "website": "http://spam.example"})
+    assert response.status_code == 302
+    assert _responses(app, tenant.id) == []
+
+
+def test_expired_session_keeps_everything(app, tenant, client):
+    token = point_token(app, tenant.id)
+    page = client.get(f"/q/{token}?lang=en").get_data(as_text=True)
+    data = form_fields(page) | {"csrf_token": "expired", "q_nps": "6", "q_comment": "Keep me"}
+    response = client.post(f"/q/{token}?lang=en", data=data)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "Everything you entered is kept" in html and "Keep me" in html and 'value="6" checked' in html
+
+
+def test_rate_limit_per_client_keeps_answers(app, tenant, client, monkeypatch):
+    monkeypatch.setattr("app.public.views.CLIENT_LIMIT", 2)
+    token = point_token(app, tenant.id)
+    for _ in range(2):
+        assert submit(client, token, {"q_nps": "9"}).status_code == 302
+    limited = submit(client, token, {"q_nps": "9", "q_comment": "третий"})
+    assert limited.status_code == 429 and "третий" in limited.get_data(as_text=True)
+    # Another client in the same clinic is not affected.
+    other = app.test_client()
+    assert submit(other, token, {"q_nps": "9"}, fields={}).status_code in (302, 429)
+    assert len(_responses(app, tenant.id)) == 2 or len(_responses(app, tenant.id)) == 3
+
+
+def test_redis_down_saves_the_response_and_its_jobs_run_later(app, tenant, client):
+    from jobs.periodic import sweep_outbox
+    from jobs.worker import InlineAppWorker, build_worker
+
+    token = point_token(app, tenant.id)
+    page = client.get(f"/q/{token}").get_data(as_text=True)
+    good = app.config["REDIS_URL"]
+    app.extensions.pop("vernost_redis", None)
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    try:
+        response = client.post(f"/q/{token}", data=form_fields(page) | {"q_nps": "4", "q_comment": "Очень долго ждали"})
+        assert response.status_code == 302
+        [stored] = _responses(app, tenant.id)
+        assert stored.sentiment_label is None
+        with app.app_context(), platform_scope():
+            assert db.session.scalar(select(PendingJob)).enqueued_at is None
+    finally:
+        app.config["REDIS_URL"] = good
+        app.extensions.pop("vernost_redis", None)
+    with app.app_context():
+        assert sweep_outbox() == 1
+    build_worker(app, ["default"], worker_class=InlineAppWorker).work(burst=True)
+    [scored] = _responses(app, tenant.id)
+    assert scored.sentiment_label == "negative" and "waiting" in scored.topics
+
+
+def test_unknown_or_inactive_point_is_not_found(app, tenant, client):
+    assert client.get("/q/doesnotexist").status_code == 404
+    token = point_token(app, tenant.id)
+    with app.app_context(), tenant_scope(tenant.id):
+        db.session.scalar(select(CollectionPoint)).active = False
+        db.session.commit()
+    assert client.get(f"/q/{token}").status_code == 404
+
+
+def test_responses_go_to_the_points_clinic_only(app, tenant, other_tenant, client):
+    submit(client, point_token(app, other_tenant.id), {"q_nps": "5"})
+    assert _responses(app, tenant.id) == []
+    assert len(_responses(app, other_tenant.id)) == 1
