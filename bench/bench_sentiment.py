@@ -101,17 +101,25 @@ def tag_all(texts: list[str]) -> None:
         tag_aspects(text)
 
 
-def _score_chunk(texts: list[str]) -> int:
-    default_model().predict(texts)
-    return len(texts)
+_FORKED_TEXTS: list[str] = []
+
+
+def _score_slice(bounds: tuple[int, int]) -> int:
+    # Workers are forked after the texts are set, so only slice bounds cross the pipe.
+    start, end = bounds
+    default_model().predict(_FORKED_TEXTS[start:end])
+    return end - start
 
 
 def parallel_rate(texts: list[str], workers: int) -> float:
-    chunks = [texts[start:start + 500] for start in range(0, len(texts), 500)]
+    global _FORKED_TEXTS
+    _FORKED_TEXTS = texts
+    size = max(1, len(texts) // (workers * 4))
+    slices = [(start, min(start + size, len(texts))) for start in range(0, len(texts), size)]
     with get_context("fork").Pool(workers) as pool:
-        pool.map(_score_chunk, chunks)  # warm each worker's caches
+        pool.map(_score_slice, slices)  # warm up the workers
         started = time.perf_counter()
-        pool.map(_score_chunk, chunks)
+        pool.map(_score_slice, slices)
         return len(texts) / (time.perf_counter() - started)
 
 
