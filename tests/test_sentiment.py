@@ -314,3 +314,12 @@ def test_in_domain_training_quality_on_held_out_split(name):
     model = SentimentModel().train(train_texts, train_labels)
     report = evaluate_model(model, test_texts, test_labels)
     assert report["macro_f1"] >= TRAINED_FLOORS[name], report
+
+
+def test_general_english_lexicon_is_installed():
+    from app.nlp.sentiment import _vader_lexicon_path
+
+    assert _vader_lexicon_path() is not None, (
+        "the vaderSentiment package (MIT) supplies the general English lexicon; install it "
+        "(it is a project dependency) or English macro-F1 drops from ~0.55 to ~0.42"
+    )

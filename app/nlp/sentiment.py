@@ -18,6 +18,7 @@ the scikit-learn version that trained it.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from app.nlp.lang import LANG_OTHER, detect_language, lemmatize, tokenize
+
+logger = logging.getLogger(__name__)
 
 NEGATIVE, NEUTRAL, POSITIVE = "negative", "neutral", "positive"
 LABELS = (NEGATIVE, NEUTRAL, POSITIVE)
@@ -168,7 +171,10 @@ def default_lexicon() -> Lexicon:
     """Build the product lexicon once: VADER English, then our own EN and RU seeds, then emoticons."""
     lexicon = Lexicon(words={}, phrases={})
     vader_path = _vader_lexicon_path()
-    if vader_path is not None:
+    if vader_path is None:
+        # English still works from our seed lexicon, but misses most general words.
+        logger.warning("vaderSentiment is not installed: English sentiment uses the small seed lexicon only")
+    else:
         for entry, valence in _read_tsv(vader_path):
             # VADER's own emoticons are replaced by ours; keep its words only.
             if entry[:1].isalpha():
