@@ -54,6 +54,7 @@ PHRASES = (
 
 
 def shared_dir() -> Path:
+    """Directory of the shared labelled corpora (outside the repository)."""
     base = os.environ.get("VERNOST_SHARED_DATA")
     root = Path(base) if base else Path(__file__).resolve().parents[2] / "shared" / "data"
     return root / "sentiment"
@@ -80,12 +81,14 @@ def load_texts(per_corpus: int) -> tuple[list[str], list[str], str]:
 
 
 def rate(function, texts: list[str]) -> float:
+    """Texts per second of one call of function(texts)."""
     started = time.perf_counter()
     function(texts)
     return len(texts) / (time.perf_counter() - started)
 
 
 def textblob_polarity(texts: list[str]) -> None:
+    """Baseline: TextBlob's built-in polarity of every text."""
     from textblob import TextBlob
 
     for text in texts:
@@ -93,10 +96,12 @@ def textblob_polarity(texts: list[str]) -> None:
 
 
 def product_scores(texts: list[str]) -> None:
+    """The product scorer (default model) over all texts."""
     default_model().predict(texts)
 
 
 def tag_all(texts: list[str]) -> None:
+    """Aspect tagging of every text."""
     for text in texts:
         tag_aspects(text)
 
@@ -112,6 +117,7 @@ def _score_slice(bounds: tuple[int, int]) -> int:
 
 
 def parallel_rate(texts: list[str], workers: int) -> float:
+    """Warm texts/s of the default scorer in a pool of forked worker processes."""
     global _FORKED_TEXTS
     _FORKED_TEXTS = texts
     size = max(1, len(texts) // (workers * 4))
