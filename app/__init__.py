@@ -67,23 +67,13 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
+    from app.cli import db_roles_cli, demo_cli
+    from app.nlp.cli import sentiment_cli
+    from app.reputation.cli import reviews_cli
     from tenants.cli import operators_cli, tenants_cli
 
-    app.cli.add_command(tenants_cli)
-    app.cli.add_command(operators_cli)
-    for module_name, attr in (
-        ("app.nlp.cli", "sentiment_cli"),
-        ("app.reputation.cli", "reviews_cli"),
-        ("app.cli", "demo_cli"),
-        ("app.cli", "db_roles_cli"),
-    ):
-        try:
-            module = __import__(module_name, fromlist=[attr])
-        except ModuleNotFoundError:
-            continue
-        command = getattr(module, attr, None)
-        if command is not None:
-            app.cli.add_command(command)
+    for command in (tenants_cli, operators_cli, demo_cli, db_roles_cli, sentiment_cli, reviews_cli):
+        app.cli.add_command(command)
 
 
 def _configure_sqlite(app: Flask) -> None:
