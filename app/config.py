@@ -78,6 +78,15 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         "LOGIN_MAX_FAILURES": int(env.get("LOGIN_MAX_FAILURES", "5")),
         "LOGIN_WINDOW_MINUTES": int(env.get("LOGIN_WINDOW_MINUTES", "15")),
         "SENTIMENT_MODEL_PATH": env.get("SENTIMENT_MODEL_PATH") or None,
+        # Review scraping: who we are in the User-Agent, and how politely we fetch.
+        "REPUTATION_BOT_CONTACT_URL": env.get("REPUTATION_BOT_CONTACT_URL") or f"{base_url}/bot",
+        # Review pages on private or loopback addresses are refused unless this is on (tests only).
+        "REPUTATION_ALLOW_PRIVATE": _bool(env.get("REPUTATION_ALLOW_PRIVATE")),
+        "REPUTATION_FETCH_DELAY": float(env.get("REPUTATION_FETCH_DELAY", "2")),
+        "REPUTATION_FETCH_TIMEOUT": float(env.get("REPUTATION_FETCH_TIMEOUT", "20")),
+        "REPUTATION_FETCH_RETRIES": int(env.get("REPUTATION_FETCH_RETRIES", "3")),
+        "REPUTATION_RETRY_BACKOFF": float(env.get("REPUTATION_RETRY_BACKOFF", "2")),
+        "REPUTATION_MAX_PAGES": int(env.get("REPUTATION_MAX_PAGES", "10")),
         "INSTANCE_DIR": str(instance),
     }
 

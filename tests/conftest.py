@@ -86,6 +86,8 @@ def app(database, redis_url, tmp_path_factory):
         "INSTANCE_DIR": str(instance),
         "SMTP_PORT": 1,  # nothing listens: tests that send mail start their own server
         "SMTP_TIMEOUT": 2,
+        # Review-scraping tests serve pages on loopback.
+        "REPUTATION_ALLOW_PRIVATE": True,
     })
     with application.app_context():
         upgrade()
