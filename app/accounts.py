@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -27,7 +28,7 @@ def normalise_email(email: str) -> str:
     """Lower-cased, trimmed e-mail; raises AccountError when it is not one."""
     email = (email or "").strip().lower()
     if not EMAIL_RE.match(email) or len(email) > 254:
-        raise AccountError("invalid e-mail address")
+        raise AccountError(_l("invalid e-mail address"))
     return email
 
 
@@ -63,17 +64,17 @@ def invite(email: str, role: str, *, ttl_hours: int, invited_by: User | None = N
     """
     email = normalise_email(email)
     if role not in ROLES:
-        raise AccountError(f"unknown role {role!r}")
+        raise AccountError(_l("unknown role %(role)s", role=role))
     user = db.session.scalar(select(User).where(User.email == email))
     if user and db.session.scalar(select(Membership).where(Membership.user_id == user.id)):
-        raise AccountError("this person is already a member of the clinic")
+        raise AccountError(_l("this person is already a member of the clinic"))
     # A fresh invitation replaces any open one for the same address.
     for old in db.session.scalars(select(Invitation).where(
             Invitation.email == email, Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None))):
         old.revoked_at = utcnow()
     db.session.flush()
     if enforce_seats and seat_usage().free <= 0:
-        raise AccountError("no free seats under the clinic's licence")
+        raise AccountError(_l("no free seats under the clinic's licence"))
     token, hashed = new_token()
     invitation = Invitation(
         email=email, role=role, token_hash=hashed,
@@ -89,11 +90,11 @@ def find_open_invitation(token: str) -> Invitation:
     """The current clinic's invitation for a token, if it can still be used."""
     invitation = db.session.scalar(select(Invitation).where(Invitation.token_hash == token_hash(token or "")))
     if invitation is None or invitation.revoked_at is not None:
-        raise AccountError("this invitation link is not valid")
+        raise AccountError(_l("this invitation link is not valid"))
     if invitation.accepted_at is not None:
-        raise AccountError("this invitation link has already been used")
+        raise AccountError(_l("this invitation link has already been used"))
     if invitation.expires_at <= utcnow():
-        raise AccountError("this invitation link has expired; ask for a new one")
+        raise AccountError(_l("this invitation link has expired; ask for a new one"))
     return invitation
 
 
@@ -107,20 +108,20 @@ def accept_invitation(token: str, *, full_name: str, password: str | None) -> Me
     user = db.session.scalar(select(User).where(User.email == invitation.email))
     if user is None:
         if not password:
-            raise AccountError("choose a password")
+            raise AccountError(_l("choose a password"))
         problem = password_problem(password)
         if problem:
-            raise AccountError(f"password: {problem}")
+            raise AccountError(_l("password: %(problem)s", problem=problem))
         user = User(email=invitation.email, full_name=(full_name or "").strip()[:200],
                     password_hash=hash_password(password))
         db.session.add(user)
         db.session.flush()
     elif password:
         if not verify_password(user.password_hash, password):
-            raise AccountError("this e-mail already has an account: enter its password")
+            raise AccountError(_l("this e-mail already has an account: enter its password"))
     usage = seat_usage()
     if usage.used >= usage.seats:
-        raise AccountError("no free seats under the clinic's licence")
+        raise AccountError(_l("no free seats under the clinic's licence"))
     membership = Membership(user_id=user.id, role=invitation.role)
     db.session.add(membership)
     invitation.accepted_at = utcnow()
@@ -159,10 +160,10 @@ def finish_password_reset(token: str, new_password: str) -> User:
     """Set a new password with a reset token; the token can't be used again."""
     reset = db.session.scalar(select(PasswordReset).where(PasswordReset.token_hash == token_hash(token or "")))
     if reset is None or reset.used_at is not None or reset.expires_at <= utcnow():
-        raise AccountError("this reset link is not valid or has expired")
+        raise AccountError(_l("this reset link is not valid or has expired"))
     problem = password_problem(new_password)
     if problem:
-        raise AccountError(f"password: {problem}")
+        raise AccountError(_l("password: %(problem)s", problem=problem))
     user = db.session.get(User, reset.user_id)
     user.password_hash = hash_password(new_password)
     reset.used_at = utcnow()

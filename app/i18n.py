@@ -1,7 +1,7 @@
 """Language and time-zone selection for pages."""
 from __future__ import annotations
 
-from flask import current_app, g, request, session
+from flask import current_app, g, has_request_context, request, session
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -9,6 +9,8 @@ from flask_login import current_user
 def select_locale() -> str:
     """The user's saved choice, then the session's, then the browser's, then the clinic's."""
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        return "en"  # command-line output
     user = getattr(current_user, "user", None) if current_user else None
     if user is not None and user.language in languages:
         return user.language

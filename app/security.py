@@ -5,6 +5,7 @@ import hashlib
 import secrets
 
 from argon2 import PasswordHasher
+from flask_babel import lazy_gettext as _l
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
@@ -31,11 +32,11 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 def password_problem(password: str) -> str | None:
     """Why a new password is not acceptable, or None when it is."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"at least {MIN_PASSWORD_LENGTH} characters"
+        return str(_l("at least %(n)s characters", n=MIN_PASSWORD_LENGTH))
     if len(password) > 256:
-        return "at most 256 characters"
+        return str(_l("at most 256 characters"))
     if password.strip() == "" or len(set(password)) < 4:
-        return "too simple"
+        return str(_l("too simple"))
     return None
 
 

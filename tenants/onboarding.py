@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from app.accounts import AccountError, invite, normalise_email
@@ -33,15 +34,15 @@ class OnboardedClinic:
 def validate_clinic_fields(slug: str, name: str, timezone: str, language: str) -> None:
     """Raise OnboardingError for a bad slug, name, time zone or language."""
     if not SLUG_RE.match(slug or "") or slug in RESERVED_SLUGS:
-        raise OnboardingError("slug: 3–63 lower-case letters, digits and dashes, not a reserved word")
+        raise OnboardingError(_l("slug: 3–63 lower-case letters, digits and dashes, not a reserved word"))
     if not (name or "").strip() or len(name) > 200:
-        raise OnboardingError("name: required, at most 200 characters")
+        raise OnboardingError(_l("name: required, at most 200 characters"))
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise OnboardingError(f"time zone: unknown zone {timezone!r}") from None
+        raise OnboardingError(_l("time zone: unknown zone %(zone)s", zone=timezone)) from None
     if language not in ("ru", "en"):
-        raise OnboardingError("language: ru or en")
+        raise OnboardingError(_l("language: ru or en"))
 
 
 def log_operator_action(actor: str, action: str, *, tenant_id: int | None = None,
@@ -65,14 +66,14 @@ def onboard_clinic(*, slug: str, name: str, owner_email: str, plan: str = "stand
     try:
         owner_email = normalise_email(owner_email)
     except AccountError as exc:
-        raise OnboardingError(f"owner e-mail: {exc}") from None
+        raise OnboardingError(_l("owner e-mail: %(problem)s", problem=str(exc))) from None
     plan_seats, plan_modules = plan_defaults(plan)
     modules = list(plan_modules if modules is None else modules)
     unknown = set(modules) - set(MODULES)
     if unknown:
-        raise OnboardingError(f"modules: unknown {', '.join(sorted(unknown))}")
+        raise OnboardingError(_l("modules: unknown %(modules)s", modules=", ".join(sorted(unknown))))
     if db.session.scalar(select(Tenant.id).where(Tenant.slug == slug)):
-        raise OnboardingError(f"slug: {slug!r} is taken")
+        raise OnboardingError(_l("slug: %(slug)s is taken", slug=slug))
 
     tenant = Tenant(slug=slug, name=name.strip(), legal_name=(legal_name or name).strip(),
                     timezone=timezone, language=language, settings={})
@@ -95,7 +96,7 @@ def renew_licence(tenant: Tenant, *, days: int, plan: str | None = None, seats: 
                   today: date | None = None) -> Licence:
     """Extend a licence by ``days`` from its end (or from today if already lapsed)."""
     if days <= 0 or days > 3660:
-        raise OnboardingError("days: between 1 and 3660")
+        raise OnboardingError(_l("days: between 1 and 3660"))
     today = today or date.today()
     with tenant_scope(tenant.id):
         licence = db.session.scalar(select(Licence))
@@ -123,9 +124,9 @@ def change_plan(tenant: Tenant, *, plan: str, seats: int | None, modules: list[s
     """Move a clinic to another plan (seats and modules follow unless given)."""
     plan_seats, plan_modules = plan_defaults(plan)
     if modules is not None and set(modules) - set(MODULES):
-        raise OnboardingError("modules: unknown module")
+        raise OnboardingError(_l("modules: unknown module"))
     if seats is not None and not (1 <= seats <= 10000):
-        raise OnboardingError("seats: between 1 and 10000")
+        raise OnboardingError(_l("seats: between 1 and 10000"))
     with tenant_scope(tenant.id):
         licence = db.session.scalar(select(Licence))
         licence.plan = plan

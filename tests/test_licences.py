@@ -96,3 +96,15 @@ def test_seats_are_enforced_when_inviting(app, tenant, manager_client):
         else:
             raise AssertionError("invite past the seat limit was accepted")
         db.session.rollback()
+
+
+def test_patients_feedback_is_stored_whatever_the_licence_state(app, tenant, client):
+    from app.models import Response
+    from tests.feedback_helpers import point_token, submit
+
+    token = point_token(app, tenant.id)
+    for ends_on, suspended in ((date.today() - timedelta(days=60), False), (date.today() + timedelta(days=60), True)):
+        _set_licence_end(app, tenant, ends_on, suspended=suspended)
+        assert submit(app.test_client(), token, {"q_nps": "8"}).status_code == 302
+    with app.app_context(), tenant_scope(tenant.id):
+        assert len(db.session.scalars(select(Response)).all()) == 2
