@@ -2,6 +2,7 @@
 from app.models.accounts import ROLES, Invitation, LoginAttempt, Membership, Operator, PasswordReset, User
 from app.models.audit import AccessLog, OperatorAction
 from app.models.base import TenantScoped, utcnow
+from app.models.cases import CASE_STATUSES, OPEN_CASE_STATUSES, Case, CaseEvent, PublishedReview
 from app.models.feedback import (RISK_LEVELS, CollectionPoint, ConsentText, Questionnaire, QuestionnaireVersion,
                                  Response, ResponseRating)
 from app.models.jobs import PendingJob
@@ -9,7 +10,7 @@ from app.models.tenancy import Branch, Doctor, Licence, Tenant
 
 __all__ = [
     "RISK_LEVELS", "CollectionPoint", "ConsentText", "Questionnaire", "QuestionnaireVersion", "Response",
-    "ResponseRating",
+    "ResponseRating", "CASE_STATUSES", "OPEN_CASE_STATUSES", "Case", "CaseEvent", "PublishedReview",
     "ROLES", "AccessLog", "Branch", "Doctor", "Invitation", "Licence", "LoginAttempt", "Membership",
     "Operator", "OperatorAction", "PasswordReset", "PendingJob", "Tenant", "TenantScoped", "User", "utcnow",
 ]
