@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Licence, Operator, Tenant
+from app.models import Operator, Tenant
 from app.security import hash_password, password_problem
 from app.collection import default_point
 from tenants.context import platform_scope, tenant_scope

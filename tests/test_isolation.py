@@ -15,13 +15,6 @@ def workspace_rules(app):
     return [r for r in app.url_map.iter_rules() if r.endpoint.startswith("workspace.")]
 
 
-def _fill(rule, values):
-    path = rule.rule
-    for name in rule.arguments:
-        path = path.replace(f"<{rule._converters[name].__class__.__name__.lower().replace('converter', '')}:{name}>", "")
-    return path
-
-
 def build_path(app, rule, slug, ids):
     with app.test_request_context():
         from flask import url_for
