@@ -6,6 +6,7 @@ from app.models.cases import CASE_STATUSES, OPEN_CASE_STATUSES, Case, CaseEvent,
 from app.models.feedback import (RISK_LEVELS, CollectionPoint, ConsentText, Questionnaire, QuestionnaireVersion,
                                  Response, ResponseRating)
 from app.models.jobs import PendingJob
+from app.models.reputation import ExternalReview, ReputationSnapshot, ReviewSource, ScrapeRun
 from app.models.tenancy import Branch, Doctor, Licence, Tenant
 
 __all__ = [
@@ -13,4 +14,5 @@ __all__ = [
     "ResponseRating", "CASE_STATUSES", "OPEN_CASE_STATUSES", "Case", "CaseEvent", "PublishedReview",
     "ROLES", "AccessLog", "Branch", "Doctor", "Invitation", "Licence", "LoginAttempt", "Membership",
     "Operator", "OperatorAction", "PasswordReset", "PendingJob", "Tenant", "TenantScoped", "User", "utcnow",
+    "ExternalReview", "ReputationSnapshot", "ReviewSource", "ScrapeRun",
 ]
