@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app.cases import open_case_if_at_risk
 from app.collection import count_completion
 from app.extensions import db
 from app.models import CollectionPoint, ConsentText, Response, ResponseRating, Tenant, utcnow
@@ -97,7 +98,8 @@ def submit_response(point: CollectionPoint, form, language: str) -> Submission:
         return Submission(errors=errors)
 
     tenant = db.session.get(Tenant, point.tenant_id)
-    verdict = classify_response(parsed.nps, parsed.ratings, urgent, clinic_settings(tenant))
+    settings = clinic_settings(tenant)
+    verdict = classify_response(parsed.nps, parsed.ratings, urgent, settings)
     response = Response(
         reference=new_reference(), submission_key=key, collection_point_id=point.id,
         questionnaire_version_id=version.id, branch_id=point.branch_id, doctor_id=point.doctor_id,
@@ -123,6 +125,8 @@ def submit_response(point: CollectionPoint, form, language: str) -> Submission:
         db.session.rollback()
         existing = db.session.scalar(select(Response).where(Response.submission_key == key))
         return Submission(response=existing, duplicate=True)
+    # A critical alert must find its case already open.
+    open_case_if_at_risk(response, settings)
     count_completion(point.id)
     job_ids = [make_job_id(point.tenant_id, "response", response.id)]
     defer("default", "jobs.feedback.response_received", response.id, job_id=job_ids[0])

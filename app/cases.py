@@ -1,0 +1,193 @@
+"""Cases: opening them, their lifecycle and deadlines, and the history of every change.
+
+A case is opened automatically for every at-risk or critical response at
+submission (so a critical alert always has a case to point at), or by a manager
+for any response. Every change writes a ``CaseEvent`` with who and when.
+
+Deadlines are *elapsed* hours from the moment the case opened (12 h for critical,
+72 h for at-risk by default, per clinic settings): a clock change in the clinic's
+time zone neither shortens nor stretches the time a patient waits. Deadlines are
+stored in UTC and shown in the clinic's local time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import (CASE_STATUSES, OPEN_CASE_STATUSES, Case, CaseEvent, Membership, Response, User,
+                        utcnow)
+from tenants.settings import ClinicSettings
+
+# Statuses a manager may set by hand; "resolved" goes through resolve_case (it needs a resolution).
+MANUAL_STATUSES = ("new", "in_progress", "waiting")
+CONTACT_OUTCOMES = ("reached", "no_answer", "left_message", "wrong_number", "email_sent", "other")
+MAX_TEXT = 4000
+
+
+class CaseError(ValueError):
+    """A change a case does not accept (unknown status, a non-member as assignee, empty resolution)."""
+
+
+def case_deadline(risk_level: str, opened_at: datetime, settings: ClinicSettings) -> datetime | None:
+    """When a case opened at ``opened_at`` for a response of ``risk_level`` must be handled.
+
+    Critical: ``critical_case_hours`` later; at risk: ``at_risk_case_hours``; an ok
+    response made a case by hand gets the at-risk allowance. Elapsed hours, in UTC.
+    """
+    hours = settings.critical_case_hours if risk_level == "critical" else settings.at_risk_case_hours
+    if hours <= 0:
+        return None
+    return opened_at + timedelta(hours=hours)
+
+
+def local_time(moment: datetime | None, timezone_name: str) -> datetime | None:
+    """``moment`` in the clinic's time zone (None stays None)."""
+    return moment.astimezone(ZoneInfo(timezone_name)) if moment is not None else None
+
+
+def is_overdue(case: Case | None, now: datetime | None = None) -> bool:
+    """An open case past its deadline; no case is never overdue."""
+    return case is not None and case.is_overdue(now or utcnow())
+
+
+def _event(case: Case, actor_id: int | None, kind: str, old: str = "", new: str = "", text: str = "",
+           now: datetime | None = None) -> CaseEvent:
+    event = CaseEvent(kind=kind, user_id=actor_id, old_value=str(old)[:200], new_value=str(new)[:200],
+                      text=text[:MAX_TEXT], at=now or utcnow())
+    case.events.append(event)
+    case.updated_at = event.at
+    return event
+
+
+def open_case(response: Response, settings: ClinicSettings, *, actor_id: int | None = None,
+              origin: str = "auto", now: datetime | None = None) -> Case:
+    """The response's case, opened now if it has none (idempotent)."""
+    if response.case is not None:
+        return response.case
+    now = now or utcnow()
+    case = Case(response=response, status="new", origin=origin, created_at=now, updated_at=now,
+                deadline_at=case_deadline(response.risk_level, now, settings))
+    db.session.add(case)
+    _event(case, actor_id, "created", new=response.risk_level, now=now)
+    return case
+
+
+def open_case_if_at_risk(response: Response, settings: ClinicSettings) -> Case | None:
+    """At submission: at-risk and critical responses become cases at once."""
+    if response.risk_level in ("at_risk", "critical"):
+        return open_case(response, settings, origin="auto", now=response.submitted_at)
+    return None
+
+
+def set_status(case: Case, status: str, actor_id: int | None, now: datetime | None = None) -> None:
+    """Move a case to new, in progress or waiting for the patient (reopening a resolved one)."""
+    if status not in MANUAL_STATUSES:
+        raise CaseError("unknown status" if status not in CASE_STATUSES else "a resolution is needed to resolve")
+    if status == case.status:
+        return
+    _event(case, actor_id, "status", case.status, status, now=now)
+    case.status = status
+    case.resolved_at = None
+
+
+def resolve_case(case: Case, resolution: str, actor_id: int | None, now: datetime | None = None) -> None:
+    """Close a case with what was done about it."""
+    resolution = (resolution or "").strip()
+    if not resolution:
+        raise CaseError("describe the resolution")
+    now = now or utcnow()
+    if case.resolution != resolution:
+        _event(case, actor_id, "resolution", text=resolution, now=now)
+        case.resolution = resolution[:MAX_TEXT]
+    if case.status != "resolved":
+        _event(case, actor_id, "status", case.status, "resolved", now=now)
+        case.status = "resolved"
+        case.resolved_at = now
+
+
+def clinic_members() -> list[tuple[int, str]]:
+    """(user id, display name) of the current clinic's active members, for the assignee choice."""
+    rows = db.session.execute(
+        select(User.id, User.full_name, User.email).join(Membership, Membership.user_id == User.id)
+        .where(User.is_active.is_(True)).order_by(User.full_name, User.email)).all()
+    return [(r.id, r.full_name or r.email) for r in rows]
+
+
+def assign(case: Case, user_id: int | None, actor_id: int | None, now: datetime | None = None) -> None:
+    """Give a case to a member of the clinic (None: nobody)."""
+    if user_id is not None:
+        member = db.session.scalar(select(Membership.id).where(Membership.user_id == user_id))
+        if member is None:
+            raise CaseError("the assignee must be a member of the clinic")
+    if user_id == case.assignee_user_id:
+        return
+    _event(case, actor_id, "assigned", case.assignee_user_id or "", user_id or "", now=now)
+    case.assignee_user_id = user_id
+
+
+def add_note(case: Case, text: str, actor_id: int | None, now: datetime | None = None) -> CaseEvent:
+    """An internal note (never shown to the patient)."""
+    text = (text or "").strip()
+    if not text:
+        raise CaseError("the note is empty")
+    return _event(case, actor_id, "note", text=text, now=now)
+
+
+def log_contact(case: Case, outcome: str, text: str, actor_id: int | None, now: datetime | None = None) -> CaseEvent:
+    """A contact attempt with the patient ("called, no answer")."""
+    if outcome not in CONTACT_OUTCOMES:
+        raise CaseError("unknown contact outcome")
+    return _event(case, actor_id, "contact", new=outcome, text=(text or "").strip(), now=now)
+
+
+def mark_seen(response: Response, actor_id: int | None, now: datetime | None = None) -> bool:
+    """First view of a response in the workspace: the patient's status page then says "seen"."""
+    if response.seen_at is not None:
+        return False
+    response.seen_at = now or utcnow()
+    if response.case is not None:
+        _event(response.case, actor_id, "seen", now=response.seen_at)
+    return True
+
+
+@dataclass(frozen=True)
+class CaseCounts:
+    open: int
+    overdue: int
+    mine: int
+
+
+CASE_VIEWS = ("open", "overdue", "mine", "resolved", "all")
+
+
+def case_list_query(view: str, user_id: int | None, now: datetime | None = None):
+    """Cases of the current clinic for a list view: open (by deadline), overdue, mine, resolved, all."""
+    now = now or utcnow()
+    query = select(Case).join(Response, Response.id == Case.response_id)
+    if view in ("open", "overdue", "mine"):
+        query = query.where(Case.status.in_(OPEN_CASE_STATUSES))
+    if view == "overdue":
+        query = query.where(Case.deadline_at < now)
+    elif view == "mine":
+        query = query.where(Case.assignee_user_id == user_id)
+    elif view == "resolved":
+        query = query.where(Case.status == "resolved")
+    if view == "resolved":
+        return query.order_by(Case.resolved_at.desc(), Case.id.desc())
+    if view == "all":
+        return query.order_by(Case.created_at.desc(), Case.id.desc())
+    return query.order_by(Case.deadline_at.is_(None), Case.deadline_at, Case.id)
+
+
+def case_counts(user_id: int | None, now: datetime | None = None) -> CaseCounts:
+    """Open, overdue and my open cases in the current clinic."""
+    now = now or utcnow()
+    open_ = Case.status.in_(OPEN_CASE_STATUSES)
+    total = db.session.scalar(select(func.count(Case.id)).where(open_)) or 0
+    overdue = db.session.scalar(select(func.count(Case.id)).where(open_, Case.deadline_at < now)) or 0
+    mine = db.session.scalar(select(func.count(Case.id)).where(open_, Case.assignee_user_id == user_id)) or 0
+    return CaseCounts(total, overdue, mine)
