@@ -38,7 +38,7 @@ _TOKEN_RE = re.compile(
     r"[:;=8][\-o']?[()\[\]DPp3]"  # western emoticons
     r"|\){2,}|\({2,}"  # ")))" and "((("
     r"|[^\W_]+(?:['’\-][^\W_]+)*"  # words, n't, hyphenated words
-    r"|[\U0001F300-\U0001FAFF\u2600-\u27BF]"  # emoji
+    r"|[\U0001F300-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF]"  # emoji and pictographic stars
     r"|[.!?;…]+|[,:\u2014\u2013]"  # punctuation that ends sentences or clauses
 )
 _CYRILLIC_RE = re.compile(r"[а-яё]", re.IGNORECASE)

@@ -63,7 +63,9 @@ INTENSIFIERS = {
 }
 # Russian verbs of being after which "не" negates the preceding noun ("жалоб не возникло").
 STATE_VERBS = frozenset("быть возникнуть возникать случиться случаться оказаться наблюдаться".split())
-CONTRASTS = frozenset("но однако зато хотя but however although though yet".split())
+# "But"-type words: the clause after them is the one that counts. ("Although"
+# works the other way round and is left alone.)
+CONTRASTS = frozenset("но однако зато but however yet".split())
 # How far (in tokens) a negation or intensifier reaches forward.
 MODIFIER_REACH = 3
 NEGATION_FACTOR = -0.74
@@ -114,7 +116,7 @@ class LexiconSettings:
 
     neutral_band: float = 0.05
     mixed_ratio: float = 0.6
-    # Lexicon sum that maps to polarity ~0.5; sets how fast polarity saturates.
+    # polarity = sum / sqrt(sum² + saturation): a larger value saturates later.
     saturation: float = 15.0
 
     def to_dict(self) -> dict:
