@@ -272,6 +272,17 @@ def test_cli_evaluate_default_model_and_ratings(tmp_path):
     assert result.output.strip().splitlines()[-1] == "macro-F1: 1.000"
 
 
+def test_cli_evaluate_uses_configured_model(tmp_path):
+    data = write_jsonl(tmp_path / "train.jsonl", [{"text": t, "label": l} for t, l in TOY_TRAINING])
+    model_path = SentimentModel().train(*zip(*TOY_TRAINING), min_count=1).save(tmp_path / "configured.npz")
+    app = Flask(__name__)
+    app.config["SENTIMENT_MODEL_PATH"] = str(model_path)
+    app.cli.add_command(sentiment_cli)
+    result = app.test_cli_runner().invoke(args=["sentiment", "evaluate", "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "configured.npz (trained)" in result.output
+
+
 def test_cli_reports_bad_lines(tmp_path):
     data = write_jsonl(tmp_path / "bad.jsonl", [{"text": "x", "label": "great"}])
     result = cli_runner().invoke(args=["sentiment", "evaluate", "--data", str(data)])
