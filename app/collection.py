@@ -92,3 +92,40 @@ def qr_png(url: str, scale: int = 12) -> bytes:
     out = io.BytesIO()
     segno.make(url, error="m", micro=False).save(out, kind="png", scale=scale, border=2)
     return out.getvalue()
+
+
+def _check_refs(kind: str, questionnaire_id: int, branch_id: int | None, doctor_id: int | None):
+    if kind not in POINT_KINDS:
+        raise CollectionPointError(f"kind must be one of {', '.join(POINT_KINDS)}")
+    if db.session.scalar(select(Questionnaire.id).where(Questionnaire.id == questionnaire_id)) is None:
+        raise CollectionPointError("choose a questionnaire of this clinic")
+    if branch_id is not None and db.session.scalar(select(Branch.id).where(Branch.id == branch_id)) is None:
+        raise CollectionPointError("choose a branch of this clinic")
+    if doctor_id is not None and db.session.scalar(select(Doctor.id).where(Doctor.id == doctor_id)) is None:
+        raise CollectionPointError("choose a doctor of this clinic")
+
+
+def update_point(point: CollectionPoint, *, name: str, kind: str, questionnaire_id: int,
+                 branch_id: int | None, doctor_id: int | None, active: bool) -> CollectionPoint:
+    """Change a point's details; its token (the printed link) and counters never change."""
+    name = (name or "").strip()[:200]
+    if not name:
+        raise CollectionPointError("name is required")
+    _check_refs(kind, questionnaire_id, branch_id, doctor_id)
+    point.name, point.kind, point.questionnaire_id = name, kind, questionnaire_id
+    point.branch_id, point.doctor_id, point.active = branch_id, doctor_id, bool(active)
+    db.session.flush()
+    return point
+
+
+def public_link(point: CollectionPoint, base_url: str) -> str:
+    """The short link printed under a point's QR code."""
+    return f"{base_url.rstrip('/')}/q/{point.token}"
+
+
+def svg_markup(url: str) -> str:
+    """An inline ``<svg>`` QR code for embedding in a page (the poster)."""
+    out = io.BytesIO()
+    segno.make(url, error="m", micro=False).save(out, kind="svg", scale=1, border=2, xmldecl=False,
+                                                 svgns=True, omitsize=True, title="QR")
+    return out.getvalue().decode("utf-8")

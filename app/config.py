@@ -78,6 +78,9 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         "LOGIN_MAX_FAILURES": int(env.get("LOGIN_MAX_FAILURES", "5")),
         "LOGIN_WINDOW_MINUTES": int(env.get("LOGIN_WINDOW_MINUTES", "15")),
         "SENTIMENT_MODEL_PATH": env.get("SENTIMENT_MODEL_PATH") or None,
+        # Submissions per client address / per collection point in 10 minutes (None: the form's defaults).
+        "PUBLIC_FORM_CLIENT_LIMIT": int(env["PUBLIC_FORM_CLIENT_LIMIT"]) if env.get("PUBLIC_FORM_CLIENT_LIMIT") else None,
+        "PUBLIC_FORM_POINT_LIMIT": int(env["PUBLIC_FORM_POINT_LIMIT"]) if env.get("PUBLIC_FORM_POINT_LIMIT") else None,
         # Review scraping: who we are in the User-Agent, and how politely we fetch.
         "REPUTATION_BOT_CONTACT_URL": env.get("REPUTATION_BOT_CONTACT_URL") or f"{base_url}/bot",
         # Review pages on private or loopback addresses are refused unless this is on (tests only).

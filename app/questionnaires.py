@@ -264,3 +264,192 @@ def parse_answers(questions: list[dict], form, language: str) -> ParsedAnswers:
         texts = [parsed.answers[q["key"]] for q in questions if q["type"] == "text" and q["key"] in parsed.answers]
         parsed.comment = texts[0] if texts else ""
     return parsed
+
+
+# --- editing in the workspace ---
+# Every edit goes through the working draft and is validated as a whole, so a
+# draft is always publishable and a published version is never touched.
+
+def create_questionnaire(name: str) -> Questionnaire:
+    """A new questionnaire of the current clinic, with a draft holding one NPS question."""
+    name = (name or "").strip()[:200]
+    if not name:
+        raise QuestionnaireError("a questionnaire needs a name")
+    questionnaire = Questionnaire(name=name, is_default=False)
+    db.session.add(questionnaire)
+    db.session.flush()
+    db.session.add(QuestionnaireVersion(questionnaire_id=questionnaire.id, number=1, status="draft",
+                                        questions=[default_questions()[0]]))
+    db.session.flush()
+    return questionnaire
+
+
+def existing_draft(questionnaire: Questionnaire) -> QuestionnaireVersion | None:
+    """The questionnaire's draft, if one exists (read-only: creates nothing)."""
+    return db.session.scalar(select(QuestionnaireVersion).where(
+        QuestionnaireVersion.questionnaire_id == questionnaire.id, QuestionnaireVersion.status == "draft"))
+
+
+def _save(draft: QuestionnaireVersion, questions: list[dict]) -> QuestionnaireVersion:
+    # A new list object: SQLAlchemy only notices a JSON column change on assignment.
+    draft.questions = validate_questions(copy.deepcopy(questions))
+    db.session.flush()
+    return draft
+
+
+def _new_key(questions: list[dict], stem: str) -> str:
+    keys = {q["key"] for q in questions}
+    if stem not in keys:
+        return stem
+    n = 2
+    while f"{stem}_{n}" in keys:
+        n += 1
+    return f"{stem}_{n}"
+
+
+def add_question(questionnaire: Questionnaire, qtype: str, *, label_ru: str = "", label_en: str = "",
+                 aspect: str = "", required: bool = False) -> dict:
+    """Append a question of ``qtype`` to the working draft; returns the new question.
+
+    Choice questions start with two options to be renamed; a rating question
+    needs an aspect key (what the 1–5 score is about, e.g. ``parking``).
+    """
+    if qtype not in QUESTION_TYPES:
+        raise QuestionnaireError(f"unknown question type {qtype!r}")
+    draft = working_draft(questionnaire)
+    questions = copy.deepcopy(draft.questions)
+    aspect = (aspect or "").strip().lower()
+    if qtype == "rating":
+        if not KEY_RE.match(aspect):
+            raise QuestionnaireError("a rating question needs an aspect key: lower-case latin letters, digits and _")
+        key = _new_key(questions, f"rating_{aspect}"[:40])
+    else:
+        key = _new_key(questions, "comment" if qtype == "text" else qtype)
+    defaults = {"nps": ("Порекомендуете ли вы нас?", "Would you recommend us?"),
+                "rating": ("Оцените", "Please rate"), "single": ("Выберите один вариант", "Choose one"),
+                "multiple": ("Выберите подходящие варианты", "Choose all that apply"),
+                "yesno": ("Да или нет?", "Yes or no?"), "text": ("Ваш комментарий", "Your comment")}[qtype]
+    question = {"key": key, "type": qtype, "required": bool(required),
+                "label": {"ru": (label_ru or "").strip() or defaults[0], "en": (label_en or "").strip() or defaults[1]}}
+    if qtype == "rating":
+        question["aspect"] = aspect
+    if qtype in ("single", "multiple"):
+        question["options"] = [{"key": "option_1", "label": {"ru": "Вариант 1", "en": "Option 1"}},
+                               {"key": "option_2", "label": {"ru": "Вариант 2", "en": "Option 2"}}]
+    questions.append(question)
+    _save(draft, questions)
+    return question
+
+
+def _index(questions: list[dict], key: str) -> int:
+    for i, q in enumerate(questions):
+        if q["key"] == key:
+            return i
+    raise QuestionnaireError(f"no question {key!r} in the draft")
+
+
+def update_question(questionnaire: Questionnaire, key: str, *, label_ru: str, label_en: str, required: bool,
+                    aspect: str | None = None, options: list[dict] | None = None) -> dict:
+    """Change a draft question's labels, required flag, aspect (rating) or options (choices).
+
+    ``options`` is a list of ``{"key", "label": {"ru", "en"}}``; an option whose
+    labels are both empty is dropped, a new one without a key gets the next free key.
+    """
+    draft = working_draft(questionnaire)
+    questions = copy.deepcopy(draft.questions)
+    q = questions[_index(questions, key)]
+    q["label"] = {"ru": (label_ru or "").strip(), "en": (label_en or "").strip()}
+    q["required"] = bool(required)
+    if q["type"] == "rating" and aspect is not None:
+        q["aspect"] = aspect.strip().lower()
+    if q["type"] in ("single", "multiple") and options is not None:
+        kept, used = [], set()
+        for o in options:
+            labels = {lang: (o.get("label", {}).get(lang) or "").strip() for lang in LANGUAGES}
+            if not any(labels.values()):
+                continue
+            okey = o.get("key") or ""
+            if not okey:
+                n = len(used) + 1
+                while f"option_{n}" in used or any(x.get("key") == f"option_{n}" for x in options):
+                    n += 1
+                okey = f"option_{n}"
+            used.add(okey)
+            kept.append({"key": okey, "label": labels})
+        q["options"] = kept
+    _save(draft, questions)
+    return q
+
+
+def remove_question(questionnaire: Questionnaire, key: str) -> None:
+    """Remove a question from the working draft (published versions keep it)."""
+    draft = working_draft(questionnaire)
+    questions = copy.deepcopy(draft.questions)
+    del questions[_index(questions, key)]
+    _save(draft, questions)
+
+
+def move_question(questionnaire: Questionnaire, key: str, step: int) -> None:
+    """Move a draft question up (step -1) or down (step +1); at an end it stays put."""
+    draft = working_draft(questionnaire)
+    questions = copy.deepcopy(draft.questions)
+    i = _index(questions, key)
+    j = i + (1 if step > 0 else -1)
+    if 0 <= j < len(questions):
+        questions[i], questions[j] = questions[j], questions[i]
+        _save(draft, questions)
+
+
+def discard_draft(questionnaire: Questionnaire) -> None:
+    """Throw away unpublished edits."""
+    draft = existing_draft(questionnaire)
+    if draft is not None:
+        db.session.delete(draft)
+        db.session.flush()
+
+
+@dataclass
+class VersionSummary:
+    """One row of a questionnaire's version history."""
+
+    version: QuestionnaireVersion
+    responses: int
+
+
+def version_history(questionnaire: Questionnaire) -> list[VersionSummary]:
+    """Every version, newest first, with how many responses answered it."""
+    from sqlalchemy import func
+
+    from app.models import Response
+
+    counts = dict(db.session.execute(
+        select(Response.questionnaire_version_id, func.count(Response.id))
+        .join(QuestionnaireVersion, QuestionnaireVersion.id == Response.questionnaire_version_id)
+        .where(QuestionnaireVersion.questionnaire_id == questionnaire.id)
+        .group_by(Response.questionnaire_version_id)).all())
+    versions = db.session.scalars(select(QuestionnaireVersion).where(
+        QuestionnaireVersion.questionnaire_id == questionnaire.id).order_by(QuestionnaireVersion.number.desc())).all()
+    return [VersionSummary(v, counts.get(v.id, 0)) for v in versions]
+
+
+def answered_questions(response, language: str) -> list[tuple[str, str]]:
+    """A response read with the questions of the version it answered: (question label, answer text) pairs."""
+    version = db.session.get(QuestionnaireVersion, response.questionnaire_version_id)
+    en = language == "en"
+    rows = []
+    for q in (version.questions if version else []):
+        if q["key"] not in response.answers:
+            continue
+        value = response.answers[q["key"]]
+        if q["type"] == "yesno":
+            text = ("Yes" if value else "No") if en else ("Да" if value else "Нет")
+        elif q["type"] in ("single", "multiple"):
+            labels = {o["key"]: label(o, language) for o in q.get("options", [])}
+            chosen = value if isinstance(value, list) else [value]
+            text = ", ".join(labels.get(k, k) for k in chosen)
+        elif q["type"] == "rating":
+            text = f"{value}/5"
+        else:
+            text = str(value)
+        rows.append((label(q, language), text))
+    return rows

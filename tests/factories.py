@@ -47,11 +47,31 @@ def make_invitation(app, clinic_id: int) -> int:
         return invitation.id
 
 
+def make_questionnaire(app, clinic_id: int) -> int:
+    from sqlalchemy import select
+
+    from app.models import Questionnaire
+
+    with app.app_context(), tenant_scope(clinic_id):
+        return db.session.scalar(select(Questionnaire.id).order_by(Questionnaire.id))
+
+
+def make_point(app, clinic_id: int) -> int:
+    from sqlalchemy import select
+
+    from app.models import CollectionPoint
+
+    with app.app_context(), tenant_scope(clinic_id):
+        return db.session.scalar(select(CollectionPoint.id).order_by(CollectionPoint.id))
+
+
 OBJECT_FACTORIES = {
     "branch_id": make_branch,
     "doctor_id": make_doctor,
     "membership_id": make_membership,
     "invitation_id": make_invitation,
+    "questionnaire_id": make_questionnaire,
+    "point_id": make_point,
 }
 
 
