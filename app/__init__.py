@@ -57,10 +57,12 @@ def _migrations_dir():
 def _register_blueprints(app: Flask) -> None:
     from app.auth.views import bp as auth_bp
     from app.platform.views import bp as platform_bp
+    from app.public.journal_public import bp as journal_public_bp
     from app.public.views import bp as public_bp
     from app.workspace import bp as workspace_bp
 
     app.register_blueprint(public_bp)
+    app.register_blueprint(journal_public_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(workspace_bp)
     app.register_blueprint(platform_bp)

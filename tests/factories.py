@@ -65,6 +65,61 @@ def make_point(app, clinic_id: int) -> int:
         return db.session.scalar(select(CollectionPoint.id).order_by(CollectionPoint.id))
 
 
+def make_response(app, clinic_id: int, *, nps: int | None = 9, comment: str = "Good", risk_level: str = "ok",
+                  submitted_at=None, branch_id: int | None = None, doctor_id: int | None = None,
+                  contact_phone: str | None = None, publish_consent: bool = False, ratings: dict | None = None,
+                  open_case: bool = False) -> int:
+    """A response in ``clinic_id`` from its first collection point, stored directly (no form, no jobs)."""
+    import secrets
+
+    from sqlalchemy import select
+
+    from app.feedback import new_reference
+    from app.models import CollectionPoint, Response, ResponseRating, Tenant, utcnow
+    from app.questionnaires import published_version
+
+    with app.app_context(), tenant_scope(clinic_id):
+        point = db.session.scalar(select(CollectionPoint).order_by(CollectionPoint.id))
+        version = published_version(point.questionnaire_id)
+        response = Response(
+            reference=new_reference(), submission_key=secrets.token_urlsafe(16), collection_point_id=point.id,
+            questionnaire_version_id=version.id, branch_id=branch_id, doctor_id=doctor_id,
+            submitted_at=submitted_at or utcnow(), nps=nps, comment=comment, risk_level=risk_level,
+            urgent=risk_level == "critical", contact_phone=contact_phone, publish_consent=publish_consent,
+            consent_at=utcnow() if contact_phone else None)
+        response.ratings = [ResponseRating(aspect=a, score=s) for a, s in (ratings or {}).items()]
+        db.session.add(response)
+        db.session.flush()
+        if open_case:
+            from app.cases import open_case as open_case_for
+            from tenants.settings import clinic_settings
+
+            open_case_for(response, clinic_settings(db.session.get(Tenant, clinic_id)), now=response.submitted_at)
+        db.session.commit()
+        return response.id
+
+
+def make_case(app, clinic_id: int) -> int:
+    """A critical response with its case; returns the case id."""
+    from app.models import Response
+
+    response_id = make_response(app, clinic_id, nps=2, comment="Rude", risk_level="critical",
+                                contact_phone="+7 900 000-00-00", open_case=True)
+    with app.app_context(), tenant_scope(clinic_id):
+        return db.session.get(Response, response_id).case.id
+
+
+def make_visit_import(app, clinic_id: int) -> int:
+    from app.models import VisitImport
+
+    with app.app_context(), tenant_scope(clinic_id):
+        visit_import = VisitImport(filename="visits.csv", file_format="csv", content=b"patient,date,amount\n",
+                                   columns=["patient", "date", "amount"], mapping={})
+        db.session.add(visit_import)
+        db.session.commit()
+        return visit_import.id
+
+
 OBJECT_FACTORIES = {
     "branch_id": make_branch,
     "doctor_id": make_doctor,
@@ -72,6 +127,8 @@ OBJECT_FACTORIES = {
     "invitation_id": make_invitation,
     "questionnaire_id": make_questionnaire,
     "point_id": make_point,
+    "response_id": make_response,
+    "case_id": make_case,
 }
 
 

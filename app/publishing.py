@@ -1,0 +1,67 @@
+"""Praise the clinic publishes: which comments may be shown on its website, and what is shown.
+
+Only a comment the patient allowed to publish (``publish_consent``), with a positive
+NPS or a positive sentiment, can be chosen; the widget shows the comment, the NPS
+and the month, never names or contacts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+import hashlib
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import PublishedReview, Response, utcnow
+
+WIDGET_LIMIT = 30
+
+
+def can_publish(response: Response) -> bool:
+    """Consented, has a comment, and is praise (NPS 9–10, or positive sentiment without a low NPS)."""
+    if not (response.publish_consent and response.comment):
+        return False
+    if response.nps is not None:
+        return response.nps >= 9
+    return response.sentiment_label == "positive" and response.risk_level == "ok"
+
+
+def publish(response: Response, user_id: int | None) -> PublishedReview:
+    """Put a response's comment on the clinic's widget (idempotent)."""
+    if response.published_review is None:
+        response.published_review = PublishedReview(published_by_user_id=user_id, published_at=utcnow())
+    return response.published_review
+
+
+def unpublish(response: Response) -> None:
+    """Take a comment off the widget."""
+    if response.published_review is not None:
+        db.session.delete(response.published_review)
+        response.published_review = None
+
+
+@dataclass(frozen=True)
+class PublicReview:
+    comment: str
+    nps: int | None
+    submitted_at: datetime
+
+
+def widget_reviews(limit: int = WIDGET_LIMIT) -> list[PublicReview]:
+    """The current clinic's published reviews, newest first, stripped to what the public may read."""
+    rows = db.session.execute(
+        select(Response.comment, Response.nps, Response.submitted_at, Response.publish_consent)
+        .join(PublishedReview, PublishedReview.response_id == Response.id)
+        .order_by(PublishedReview.published_at.desc(), PublishedReview.id.desc()).limit(limit)).all()
+    # Consent is re-checked at read time: a withdrawn consent hides the review at once.
+    return [PublicReview(r.comment, r.nps, r.submitted_at) for r in rows if r.publish_consent]
+
+
+def widget_etag() -> str:
+    """A validator that changes whenever the set of published reviews changes."""
+    count, newest, last_id = db.session.execute(
+        select(func.count(PublishedReview.id), func.max(PublishedReview.published_at),
+               func.sum(PublishedReview.id))).one()
+    raw = f"{count}:{newest.isoformat() if newest else ''}:{last_id or 0}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:20]

@@ -1,0 +1,84 @@
+/* Live journal: ask cheaply whether anything changed, then fetch only the new entries.
+   The marker poll answers 204 while nothing changes; after a lost connection the page
+   catches up from the last entry it shows, and never shows an entry twice. */
+(function () {
+  "use strict";
+  var list = document.getElementById("journal-entries");
+  if (!list || !list.dataset.live) return;
+  var statusEl = document.getElementById("live-status");
+  var interval = parseInt(list.dataset.interval, 10) || 1000;
+  var marker = list.dataset.marker;
+  var after = parseInt(list.dataset.after, 10) || 0;
+  var failing = false, timer = null, busy = false;
+
+  function setLost(lost) {
+    if (!statusEl) return;
+    statusEl.textContent = lost ? statusEl.dataset.lost : statusEl.dataset.ok;
+    statusEl.classList.toggle("lost", lost);
+  }
+
+  function urlWith(base, params) {
+    var url = new URL(base, window.location.href);
+    Object.keys(params).forEach(function (k) { url.searchParams.set(k, params[k]); });
+    return url.toString();
+  }
+
+  function insert(html) {
+    var tpl = document.createElement("template");
+    tpl.innerHTML = html;
+    var fresh = Array.prototype.filter.call(tpl.content.querySelectorAll("article.entry"), function (a) {
+      return !document.getElementById(a.id);
+    });
+    // The fragment is newest first: prepend from the oldest so the newest ends on top.
+    fresh.reverse().forEach(function (a) {
+      a.classList.add("fresh");
+      list.insertBefore(a, list.firstChild);
+      after = Math.max(after, parseInt(a.dataset.id, 10) || 0);
+      if (window.htmx) window.htmx.process(a);
+    });
+    if (fresh.length) {
+      var empty = document.getElementById("journal-empty");
+      if (empty) empty.remove();
+    }
+  }
+
+  function catchUp() {
+    return fetch(urlWith(list.dataset.updatesUrl, {after: after}), {
+      credentials: "same-origin", cache: "no-store", headers: {"HX-Request": "true"}
+    }).then(function (r) {
+      if (r.status === 204) return;
+      if (!r.ok || r.redirected) throw new Error("updates " + r.status);
+      return r.text().then(insert);
+    });
+  }
+
+  function tick() {
+    if (busy) return schedule();
+    busy = true;
+    fetch(urlWith(list.dataset.markerUrl, {m: marker, after: after}), {cache: "no-store", credentials: "omit"})
+      .then(function (r) {
+        if (r.status === 204 && !failing) return;
+        if (r.status !== 204 && r.status !== 200) throw new Error("marker " + r.status);
+        var next = r.status === 200 ? r.json() : Promise.resolve(null);
+        return next.then(function (data) {
+          // Fetch first, adopt the marker read *before* the fetch: a change in between is fetched again, never lost.
+          return catchUp().then(function () {
+            if (data && data.m !== null && data.m !== undefined) marker = String(data.m);
+            if (failing) { failing = false; setLost(false); }
+          });
+        });
+      })
+      .catch(function () { failing = true; setLost(true); })
+      .then(function () { busy = false; schedule(); });
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    // A hidden tab asks rarely; it catches up the moment it is shown again.
+    timer = setTimeout(tick, document.hidden ? interval * 10 : interval);
+  }
+
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) { clearTimeout(timer); tick(); } });
+  window.addEventListener("online", function () { clearTimeout(timer); tick(); });
+  schedule();
+})();

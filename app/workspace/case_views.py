@@ -1,0 +1,116 @@
+"""Cases in the workspace: the list (open, overdue, mine...), one case, and the changes managers make."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app import cases as case_rules
+from app.extensions import db
+from app.models import Case, utcnow
+from app.workspace.base import bp, requires
+from tenants.resolve import current_tenant, get_or_404
+
+CASES_PER_PAGE = 50
+
+
+@bp.get("/cases")
+@requires("read")
+def cases():
+    view = request.args.get("view", "open")
+    if view not in case_rules.CASE_VIEWS:
+        abort(400, description="unknown view")
+    page = request.args.get("page", "1")
+    if not page.isdigit() or not 1 <= int(page) <= 10_000:
+        abort(400, description="bad page")
+    page = int(page)
+    now = utcnow()
+    query = case_rules.case_list_query(view, current_user.user.id, now)
+    rows = db.session.scalars(query.limit(CASES_PER_PAGE + 1).offset((page - 1) * CASES_PER_PAGE)).all()
+    return render_template("workspace/cases.html", cases=rows[:CASES_PER_PAGE], more=len(rows) > CASES_PER_PAGE,
+                           page=page, view=view, now=now, counts=case_rules.case_counts(current_user.user.id, now))
+
+
+def _case_page(case: Case, error: str | None = None, status: int = 200):
+    return render_template("workspace/case.html", case=case, response=case.response, now=utcnow(),
+                           members=case_rules.clinic_members(), error=error, tenant=current_tenant(),
+                           outcomes=case_rules.CONTACT_OUTCOMES), status
+
+
+@bp.get("/cases/<int:case_id>")
+@requires("read")
+def case_detail(case_id: int):
+    case = get_or_404(Case, case_id)
+    if case_rules.mark_seen(case.response, current_user.user.id):
+        db.session.commit()
+    return _case_page(case)
+
+
+def _apply(case_id: int, change):
+    """Run one change on the case; a refused change re-renders the page with a 400 and the reason."""
+    case = get_or_404(Case, case_id)
+    try:
+        change(case, current_user.user.id)
+    except case_rules.CaseError as exc:
+        db.session.rollback()
+        return _case_page(get_or_404(Case, case_id), error=str(exc), status=400)
+    case_rules.mark_seen(case.response, current_user.user.id)
+    db.session.commit()
+    _announce(case)
+    flash(_("Saved."))
+    return redirect(url_for("workspace.case_detail", case_id=case.id))
+
+
+def _announce(case: Case) -> None:
+    # Open journals show case status; let them know (best effort).
+    try:
+        from app.live import mark_changed
+
+        mark_changed(case.tenant_id)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _form(name: str, limit: int = case_rules.MAX_TEXT) -> str:
+    value = request.form.get(name) or ""
+    if len(value) > limit:
+        abort(400, description=f"{name} is too long")
+    return value
+
+
+@bp.post("/cases/<int:case_id>/status")
+@requires("handle_cases")
+def case_status(case_id: int):
+    status = _form("status", 20)
+    return _apply(case_id, lambda case, actor: case_rules.set_status(case, status, actor))
+
+
+@bp.post("/cases/<int:case_id>/assign")
+@requires("handle_cases")
+def case_assign(case_id: int):
+    raw = _form("assignee", 12).strip()
+    if raw and not raw.isdigit():
+        abort(400, description="assignee must be a member id")
+    user_id = int(raw) if raw else None
+    return _apply(case_id, lambda case, actor: case_rules.assign(case, user_id, actor))
+
+
+@bp.post("/cases/<int:case_id>/note")
+@requires("handle_cases")
+def case_note(case_id: int):
+    text = _form("text")
+    return _apply(case_id, lambda case, actor: case_rules.add_note(case, text, actor))
+
+
+@bp.post("/cases/<int:case_id>/contact")
+@requires("handle_cases")
+def case_contact(case_id: int):
+    outcome, text = _form("outcome", 20), _form("text")
+    return _apply(case_id, lambda case, actor: case_rules.log_contact(case, outcome, text, actor))
+
+
+@bp.post("/cases/<int:case_id>/resolve")
+@requires("handle_cases")
+def case_resolve(case_id: int):
+    resolution = _form("resolution")
+    return _apply(case_id, lambda case, actor: case_rules.resolve_case(case, resolution, actor))

@@ -1,0 +1,141 @@
+"""The live review journal: filtered keyset pages, live catch-up, one response, contacts, publishing."""
+from __future__ import annotations
+
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from app import cases as case_rules
+from app import journal
+from app.audit import log_access
+from app.extensions import db
+from app.live import current_marker, issue_ticket
+from app.models import Branch, CollectionPoint, Doctor, Response
+from app.publishing import can_publish, publish, unpublish
+from app.web import render
+from app.workspace.base import bp, requires
+from tenants.resolve import current_tenant, get_or_404
+from tenants.settings import clinic_settings
+
+# How often an open journal asks whether anything changed (ms); the live delay is at most this plus one fetch.
+LIVE_INTERVAL_MS = 1000
+
+
+def _filters_or_400() -> journal.JournalFilters:
+    try:
+        return journal.parse_filters(request.args)
+    except journal.FilterError as exc:
+        abort(400, description=str(exc))
+
+
+def _choices() -> dict:
+    return {
+        "branches": db.session.scalars(select(Branch).order_by(Branch.name)).all(),
+        "doctors": db.session.scalars(select(Doctor).order_by(Doctor.full_name)).all(),
+        "points": db.session.scalars(select(CollectionPoint).order_by(CollectionPoint.name)).all(),
+    }
+
+
+def _safe_marker() -> int | None:
+    try:
+        return current_marker(current_tenant().id)
+    except Exception:  # noqa: BLE001 — without Redis the page polls the database check instead
+        return None
+
+
+@bp.get("/journal", endpoint="journal")
+@requires("read")
+def journal_page():
+    filters = _filters_or_400()
+    tenant = current_tenant()
+    cursor = request.args.get("cursor") or None
+    try:
+        page = journal.journal_page(filters, tenant.timezone, cursor)
+    except journal.FilterError as exc:
+        abort(400, description=str(exc))
+    context = dict(jpage=page, filters=filters, cursor=cursor, now=journal.utcnow(), tenant=tenant)
+    if request.headers.get("HX-Request") == "true" and cursor:
+        return render("workspace/journal.html", "workspace/_journal_entries.html", **context)
+    marker = _safe_marker()
+    return render("workspace/journal.html", None, **context, **_choices(),
+                  live=None if cursor else {
+                      "ticket": issue_ticket(tenant.id, current_user.user.id),
+                      "marker": marker if marker is not None else "",
+                      "after": page.newest_id, "interval": LIVE_INTERVAL_MS})
+
+
+@bp.get("/journal/updates")
+@requires("read")
+def journal_updates():
+    """New entries after ``after`` matching the filters, as entry fragments; 204 when there are none."""
+    filters = _filters_or_400()
+    after = request.args.get("after", "0")
+    if not after.isdigit():
+        abort(400, description="after must be a number")
+    entries = journal.entries_after(filters, current_tenant().timezone, int(after))
+    if not entries:
+        response = make_response("", 204)
+    else:
+        response = make_response(render_template("workspace/_journal_entries.html", jpage=journal.JournalPage(
+            entries, None, 0), filters=filters, now=journal.utcnow(), live_fragment=True))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/journal/<int:response_id>")
+@requires("read")
+def response_detail(response_id: int):
+    response = get_or_404(Response, response_id)
+    # The first look by anyone in the clinic is what the patient's status page calls "seen".
+    if case_rules.mark_seen(response, current_user.user.id):
+        db.session.commit()
+    show_contacts = current_user.can("see_contacts") and response.has_contact
+    if show_contacts:
+        log_access(current_user.user.id, "view_contacts", "response", response.id)
+        db.session.commit()
+    return render_template("workspace/response.html", response=response, case=response.case,
+                           show_contacts=show_contacts, now=journal.utcnow(),
+                           can_publish=can_publish(response), tenant=current_tenant())
+
+
+@bp.get("/journal/<int:response_id>/contact")
+@requires("see_contacts")
+def response_contact(response_id: int):
+    """The patient's contact data, revealed on request (and logged)."""
+    response = get_or_404(Response, response_id)
+    if not response.has_contact:
+        abort(404)
+    log_access(current_user.user.id, "view_contacts", "response", response.id)
+    db.session.commit()
+    return render("workspace/response.html", "workspace/_contact.html", response=response, case=response.case,
+                  show_contacts=True, now=journal.utcnow(), can_publish=can_publish(response),
+                  tenant=current_tenant())
+
+
+@bp.post("/journal/<int:response_id>/case")
+@requires("handle_cases")
+def open_case(response_id: int):
+    response = get_or_404(Response, response_id)
+    case = case_rules.open_case(response, clinic_settings(current_tenant()), actor_id=current_user.user.id,
+                                origin="manual")
+    case_rules.mark_seen(response, current_user.user.id)
+    db.session.commit()
+    return redirect(url_for("workspace.case_detail", case_id=case.id))
+
+
+@bp.post("/journal/<int:response_id>/publish")
+@requires("handle_cases")
+def publish_response(response_id: int):
+    response = get_or_404(Response, response_id)
+    if request.form.get("publish") == "no":
+        unpublish(response)
+        flash(_("The review is no longer published."))
+    else:
+        if not can_publish(response):
+            abort(400, description=_("Only a comment the patient agreed to publish can be published."))
+        publish(response, current_user.user.id)
+        flash(_("The review is published on the clinic's widget."))
+    db.session.commit()
+    return redirect(url_for("workspace.response_detail", response_id=response.id))
+

@@ -1,0 +1,235 @@
+"""The review journal: filters, keyset pages, the live endpoints, role visibility and the widget."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import AccessLog, Response, utcnow
+from tenants.context import tenant_scope
+from tests.conftest import add_member, form_token, login
+from tests.factories import make_branch, make_doctor, make_response
+from tests.feedback_helpers import point_token, submit
+
+
+def _ids(html: str) -> list[int]:
+    import re
+
+    return [int(x) for x in re.findall(r'<article class="entry[^"]*" id="r-(\d+)"', html)]
+
+
+def test_journal_lists_newest_first_with_entry_details(app, tenant, manager_client):
+    branch = make_branch(app, tenant.id, "North")
+    doctor = make_doctor(app, tenant.id, "Dr Petrova")
+    now = utcnow()
+    old = make_response(app, tenant.id, submitted_at=now - timedelta(hours=2), comment="Fine visit")
+    new = make_response(app, tenant.id, submitted_at=now - timedelta(minutes=5), nps=3, risk_level="at_risk",
+                        comment="Waited an hour", branch_id=branch, doctor_id=doctor, ratings={"waiting": 1},
+                        open_case=True)
+    html = manager_client.get(tenant.url("journal")).get_data(as_text=True)
+    assert _ids(html) == [new, old]
+    assert "Waited an hour" in html and "North" in html and "Dr Petrova" in html
+    assert "at risk" in html and "Case" in html
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("risk=at_risk", {"late"}),
+    ("nps=promoter", {"praise", "silent"}),
+    ("nps=detractor", {"late"}),
+    ("comment=no", {"silent"}),
+    ("q=HOUR", {"late"}),
+    ("q=50%25", set()),
+    ("case=open", {"late"}),
+    ("case=none", {"praise", "silent", "old"}),
+    ("period=today&nps=promoter", {"praise", "silent"}),
+    ("period=7d", {"praise", "silent", "late"}),
+    ("period=custom&date_from=2020-01-01&date_to=2020-01-31", {"old"}),
+])
+def test_filters_combine(app, tenant, manager_client, query, expected):
+    now = utcnow()
+    names = {
+        make_response(app, tenant.id, nps=10, comment="Great doctor", submitted_at=now - timedelta(minutes=1)): "praise",
+        make_response(app, tenant.id, nps=9, comment="", submitted_at=now - timedelta(minutes=2)): "silent",
+        make_response(app, tenant.id, nps=4, comment="Waited an hour", risk_level="at_risk",
+                      submitted_at=now - timedelta(minutes=3), open_case=True): "late",
+        make_response(app, tenant.id, nps=8, comment="ok", submitted_at=datetime(2020, 1, 15, 12, tzinfo=timezone.utc)): "old",
+    }
+    response = manager_client.get(tenant.url(f"journal?{query}"))
+    assert response.status_code == 200
+    assert {names[i] for i in _ids(response.get_data(as_text=True))} == expected
+
+
+def test_branch_doctor_and_point_filters(app, tenant, manager_client):
+    north, south = make_branch(app, tenant.id, "North"), make_branch(app, tenant.id, "South")
+    doctor = make_doctor(app, tenant.id, "Dr Lee")
+    a = make_response(app, tenant.id, branch_id=north, doctor_id=doctor)
+    b = make_response(app, tenant.id, branch_id=south)
+    assert _ids(manager_client.get(tenant.url(f"journal?branch={north}")).get_data(as_text=True)) == [a]
+    assert _ids(manager_client.get(tenant.url(f"journal?branch={south}")).get_data(as_text=True)) == [b]
+    assert _ids(manager_client.get(tenant.url(f"journal?doctor={doctor}&branch={north}")).get_data(as_text=True)) == [a]
+    with app.app_context(), tenant_scope(tenant.id):
+        point = db.session.get(Response, a).collection_point_id
+    assert set(_ids(manager_client.get(tenant.url(f"journal?point={point}")).get_data(as_text=True))) == {a, b}
+
+
+@pytest.mark.parametrize("query", ["risk=bad", "branch=x", "period=forever", "date_from=2020-13-01",
+                                   "date_from=2020-02-01&date_to=2020-01-01", "cursor=garbage", "nps=11"])
+def test_bad_filters_are_a_clear_400(tenant, manager_client, query):
+    response = manager_client.get(tenant.url(f"journal?{query}"))
+    assert response.status_code == 400
+
+
+def test_keyset_pages_cover_everything_once(app, tenant, manager_client):
+    now = utcnow()
+    same_moment = now - timedelta(minutes=30)
+    ids = [make_response(app, tenant.id, submitted_at=same_moment if i % 3 == 0 else now - timedelta(seconds=i))
+           for i in range(60)]
+    seen, url = [], tenant.url("journal")
+    for _ in range(10):
+        html = manager_client.get(url).get_data(as_text=True)
+        seen += _ids(html)
+        import re
+
+        match = re.search(r'href="([^"]*cursor=[^"]+)"', html)
+        if not match:
+            break
+        url = match.group(1).replace("&amp;", "&")
+    assert sorted(seen) == sorted(ids) and len(seen) == len(set(seen))
+
+
+def test_load_more_keeps_filters_in_the_url(app, tenant, manager_client):
+    for _ in range(30):
+        make_response(app, tenant.id, nps=10, comment="Great")
+    html = manager_client.get(tenant.url("journal?nps=promoter&comment=yes")).get_data(as_text=True)
+    assert "nps=promoter" in html and "comment=yes" in html and "cursor=" in html
+
+
+def _live_data(html: str) -> dict:
+    import re
+
+    return dict(re.findall(r'data-(marker-url|updates-url|marker|after)="([^"]*)"', html))
+
+
+def test_live_marker_answers_204_until_something_changes(app, tenant, client, manager_client):
+    html = manager_client.get(tenant.url("journal")).get_data(as_text=True)
+    live = _live_data(html)
+    marker_url = live["marker-url"]
+    # An anonymous request with the ticket is enough: nothing but a counter is revealed.
+    unchanged = client.get(f"{marker_url}?m={live['marker']}&after={live['after']}")
+    assert unchanged.status_code == 204 and unchanged.data == b""
+    token = point_token(app, tenant.id)
+    assert submit(app.test_client(), token, {"q_nps": "10", "q_comment": "Lovely staff"}, lang="en").status_code == 302
+    changed = client.get(f"{marker_url}?m={live['marker']}&after={live['after']}")
+    assert changed.status_code == 200 and changed.json["m"] != live["marker"]
+    again = client.get(f"{marker_url}?m={changed.json['m']}&after={live['after']}")
+    assert again.status_code == 204
+
+
+def test_live_updates_return_only_new_entries_and_204_otherwise(app, tenant, manager_client):
+    first = make_response(app, tenant.id, comment="First")
+    html = manager_client.get(tenant.url("journal")).get_data(as_text=True)
+    after = int(_live_data(html)["after"])
+    assert after == first
+    old = utcnow() - timedelta(minutes=5)
+    with app.app_context(), tenant_scope(tenant.id):
+        db.session.get(Response, first).submitted_at = old
+        db.session.commit()
+    assert manager_client.get(tenant.url(f"journal/updates?after={after}")).status_code == 204
+    second = make_response(app, tenant.id, comment="Second", nps=10)
+    response = manager_client.get(tenant.url(f"journal/updates?after={after}"), headers={"HX-Request": "true"})
+    assert response.status_code == 200 and _ids(response.get_data(as_text=True)) == [second]
+    assert response.headers["Cache-Control"] == "no-store"
+    # Filters apply to live entries too.
+    assert manager_client.get(tenant.url(f"journal/updates?after={after}&nps=detractor")).status_code == 204
+    assert manager_client.get(tenant.url("journal/updates?after=x")).status_code == 400
+
+
+def test_live_marker_falls_back_to_the_database_without_redis(app, tenant, client, manager_client):
+    live = _live_data(manager_client.get(tenant.url("journal")).get_data(as_text=True))
+    import redis
+
+    saved = app.extensions.get("vernost_redis")
+    # Nothing listens on port 1: every Redis call fails like a Redis outage.
+    app.extensions["vernost_redis"] = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    try:
+        assert client.get(f"{live['marker-url']}?m=0&after={live['after']}").status_code == 204
+        make_response(app, tenant.id)
+        assert client.get(f"{live['marker-url']}?m=0&after={live['after']}").status_code == 200
+    finally:
+        app.extensions["vernost_redis"] = saved
+
+
+def test_live_ticket_of_one_clinic_is_useless_elsewhere(app, tenant, other_tenant, client, manager_client):
+    live = _live_data(manager_client.get(tenant.url("journal")).get_data(as_text=True))
+    ticket = live["marker-url"].rsplit("/", 1)[1]
+    assert client.get(f"/live/{ticket[:-2]}xx?m=0").status_code == 404
+    assert client.get("/live/forged?m=0").status_code == 404
+    # Bumping the other clinic's marker does not change this clinic's answer.
+    from app.live import mark_changed
+
+    with app.app_context():
+        mark_changed(other_tenant.id)
+    assert client.get(f"{live['marker-url']}?m={live['marker']}&after=0").status_code == 204
+
+
+def test_viewer_reads_but_cannot_see_contacts_or_handle_cases(app, tenant):
+    response_id = make_response(app, tenant.id, nps=2, risk_level="critical", contact_phone="+7 900 111-22-33",
+                                open_case=True)
+    viewer = app.test_client()
+    login(viewer, add_member(app, tenant, "viewer@alpha.test", "viewer"))
+    html = viewer.get(tenant.url("journal")).get_data(as_text=True)
+    assert "111-22-33" not in html and "The patient left contact details." in html
+    detail = viewer.get(tenant.url(f"journal/{response_id}")).get_data(as_text=True)
+    assert "111-22-33" not in detail
+    assert viewer.get(tenant.url(f"journal/{response_id}/contact")).status_code == 403
+    token = form_token(detail)
+    assert viewer.post(tenant.url(f"journal/{response_id}/case"), data={"csrf_token": token}).status_code == 403
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.scalar(select(AccessLog)) is None
+
+
+def test_manager_sees_contacts_on_request_and_it_is_logged(app, tenant, manager_client):
+    response_id = make_response(app, tenant.id, nps=2, risk_level="critical", contact_phone="+7 900 111-22-33")
+    html = manager_client.get(tenant.url("journal")).get_data(as_text=True)
+    assert "111-22-33" not in html and "Show contact details" in html
+    shown = manager_client.get(tenant.url(f"journal/{response_id}/contact"), headers={"HX-Request": "true"})
+    assert shown.status_code == 200 and "+7 900 111-22-33" in shown.get_data(as_text=True)
+    with app.app_context(), tenant_scope(tenant.id):
+        log = db.session.scalars(select(AccessLog)).all()
+        assert [(e.action, e.subject_type, e.subject_id) for e in log] == [("view_contacts", "response", str(response_id))]
+
+
+def test_opening_a_response_marks_it_seen_once(app, tenant, manager_client):
+    response_id = make_response(app, tenant.id)
+    assert manager_client.get(tenant.url(f"journal/{response_id}")).status_code == 200
+    with app.app_context(), tenant_scope(tenant.id):
+        first = db.session.get(Response, response_id).seen_at
+    assert first is not None
+    manager_client.get(tenant.url(f"journal/{response_id}"))
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.get(Response, response_id).seen_at == first
+
+
+def test_published_praise_appears_on_the_embeddable_widget(app, tenant, manager_client, client):
+    praise = make_response(app, tenant.id, nps=10, comment="Thank you, Dr Lee!", publish_consent=True,
+                           contact_phone="+7 900 555-66-77")
+    private = make_response(app, tenant.id, nps=10, comment="Nice but private", publish_consent=False)
+    widget = client.get(f"/w/{tenant.slug}/reviews")
+    assert widget.status_code == 200 and "Thank you" not in widget.get_data(as_text=True)
+    etag = widget.headers["ETag"]
+    assert "X-Frame-Options" not in widget.headers and "frame-ancestors *" in widget.headers["Content-Security-Policy"]
+    assert "public" in widget.headers["Cache-Control"]
+    assert client.get(f"/w/{tenant.slug}/reviews", headers={"If-None-Match": etag}).status_code == 304
+
+    token = form_token(manager_client.get(tenant.url(f"journal/{praise}")).get_data(as_text=True))
+    assert manager_client.post(tenant.url(f"journal/{praise}/publish"), data={"csrf_token": token, "publish": "yes"}).status_code == 302
+    assert manager_client.post(tenant.url(f"journal/{private}/publish"), data={"csrf_token": token, "publish": "yes"}).status_code == 400
+    widget = client.get(f"/w/{tenant.slug}/reviews", headers={"If-None-Match": etag})
+    body = widget.get_data(as_text=True)
+    assert widget.status_code == 200 and "Thank you, Dr Lee!" in body
+    assert "555-66-77" not in body and "Nice but private" not in body
+    assert client.get("/w/nope/reviews").status_code == 404
+    # Everywhere else framing stays forbidden.
+    assert client.get("/login").headers["X-Frame-Options"] == "DENY"
