@@ -65,6 +65,26 @@ def make_point(app, clinic_id: int) -> int:
         return db.session.scalar(select(CollectionPoint.id).order_by(CollectionPoint.id))
 
 
+def make_review_source(app, clinic_id: int, url: str = "https://prodoctorov.ru/moskva/vrach/1-ivanova/") -> int:
+    from app.models import ReviewSource
+
+    with app.app_context(), tenant_scope(clinic_id):
+        source = ReviewSource(url=url, site="prodoctorov", label="ProDoctorov")
+        db.session.add(source)
+        db.session.commit()
+        return source.id
+
+
+def make_scrape_run(app, clinic_id: int) -> int:
+    from app.models import ScrapeRun
+
+    with app.app_context(), tenant_scope(clinic_id):
+        run = ScrapeRun(trigger="manual", status="done")
+        db.session.add(run)
+        db.session.commit()
+        return run.id
+
+
 def make_response(app, clinic_id: int, *, nps: int | None = 9, comment: str = "Good", risk_level: str = "ok",
                   submitted_at=None, branch_id: int | None = None, doctor_id: int | None = None,
                   contact_phone: str | None = None, publish_consent: bool = False, ratings: dict | None = None,
@@ -125,10 +145,13 @@ OBJECT_FACTORIES = {
     "doctor_id": make_doctor,
     "membership_id": make_membership,
     "invitation_id": make_invitation,
+    "source_id": make_review_source,
+    "run_id": make_scrape_run,
     "questionnaire_id": make_questionnaire,
     "point_id": make_point,
     "response_id": make_response,
     "case_id": make_case,
+    "import_id": make_visit_import,
 }
 
 

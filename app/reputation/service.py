@@ -1,0 +1,722 @@
+"""Web reputation in the database: sources, storing reviews, scrape runs, snapshots, what pages show.
+
+Every function here works in the current clinic's scope (a request's or a job's);
+none of them knows about HTTP. Pure parts live beside: extraction and fetching
+(``extract``, ``fetcher``), the index formula (``index``), CSV/paste reading
+(``importer``), the chart (``chart``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from urllib.parse import urlsplit
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import (Branch, Doctor, ExternalReview, Licence, PendingJob, ReputationSnapshot, Response,
+                        ReviewSource, ScrapeRun, Tenant, utcnow)
+from app.reputation.extract import SelectorConfigError, detect_site, review_key, validate_selector_config
+from app.reputation.index import ReviewSignal, reputation_index, reputation_week_over_week, week_over_week
+from tenants.context import require_tenant_id
+from tenants.licensing import has_module
+
+log = logging.getLogger(__name__)
+
+MODULE = "reputation"
+NEGATIVE, NEUTRAL, POSITIVE = "negative", "neutral", "positive"
+EXCERPT = 240
+# An aspect mention this far from 0 counts as praise or complaint; closer is a neutral mention.
+ASPECT_POLARITY_THRESHOLD = 0.05
+
+
+# --------------------------------------------------------------------------- licence and clinic
+
+
+def reputation_licensed() -> bool:
+    """Whether the current clinic's licence includes the reputation module."""
+    return has_module(db.session.scalar(select(Licence)), MODULE)
+
+
+def clinic_today() -> date:
+    """Today in the current clinic's time zone."""
+    from zoneinfo import ZoneInfo
+
+    tenant = db.session.get(Tenant, require_tenant_id())
+    return datetime.now(ZoneInfo(tenant.timezone)).date()
+
+
+# --------------------------------------------------------------------------- sources
+
+
+@dataclass
+class SourceValues:
+    """A review source's fields as a manager or operator entered them, validated."""
+
+    url: str
+    label: str
+    site: str | None
+    branch_id: int | None
+    doctor_id: int | None
+    selector_config: dict | None
+    active: bool
+
+
+def parse_selector_config(raw: str) -> tuple[dict | None, str | None]:
+    """``(config, error)`` from the JSON text of a selector config; empty text is no config."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None, None
+    try:
+        config = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return None, _("Not valid JSON: %(reason)s (line %(line)s, column %(col)s)", reason=exc.msg,
+                       line=exc.lineno, col=exc.colno)
+    try:
+        validate_selector_config(config)
+    except SelectorConfigError as exc:
+        return None, str(exc)
+    return config, None
+
+
+def validate_source_form(form, *, source: ReviewSource | None = None) -> tuple[SourceValues | None, dict]:
+    """Check a source form (url, label, branch_id, doctor_id, selector_config, active); ``(values, errors)``."""
+    errors: dict[str, str] = {}
+    url = (form.get("url") or "").strip()
+    parts = urlsplit(url) if url else None
+    if not url:
+        errors["url"] = _("required")
+    elif len(url) > 2000 or parts.scheme not in ("http", "https") or not parts.hostname:
+        errors["url"] = _("an address starting with http:// or https://")
+    else:
+        clash = db.session.scalar(select(ReviewSource).where(ReviewSource.url == url))
+        if clash is not None and (source is None or clash.id != source.id):
+            errors["url"] = _("this page is already a source")
+    branch_id = own_object_id(Branch, form.get("branch_id"), errors, "branch_id", _("choose a branch of this clinic"))
+    doctor_id = own_object_id(Doctor, form.get("doctor_id"), errors, "doctor_id", _("choose a doctor of this clinic"))
+    config, config_error = parse_selector_config(form.get("selector_config") or "")
+    if config_error:
+        errors["selector_config"] = config_error
+    if errors:
+        return None, errors
+    site = detect_site(url)
+    return SourceValues(url=url, label=(form.get("label") or "").strip()[:200], site=site, branch_id=branch_id,
+                        doctor_id=doctor_id, selector_config=config,
+                        active=form.get("active", "") in ("on", "1", "true", "yes")), {}
+
+
+def own_object_id(model, raw, errors: dict, field: str, message: str) -> int | None:
+    """The id in ``raw`` if it names one of this clinic's ``model`` rows; else records ``message`` in ``errors``."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or db.session.scalar(select(model.id).where(model.id == int(raw))) is None:
+        errors[field] = message
+        return None
+    return int(raw)
+
+
+def save_source(values: SourceValues, source: ReviewSource | None = None) -> ReviewSource:
+    """Create or update a source; a changed address or adapter forgets the conditional-GET state."""
+    if source is None:
+        source = ReviewSource()
+        db.session.add(source)
+    if source.url != values.url or source.selector_config != values.selector_config:
+        source.fetch_state = {}
+        source.status, source.last_error = "new", ""
+    source.url, source.label, source.site = values.url, values.label, values.site
+    source.branch_id, source.doctor_id = values.branch_id, values.doctor_id
+    source.selector_config, source.active = values.selector_config, values.active
+    db.session.flush()
+    return source
+
+
+def list_sources() -> list[ReviewSource]:
+    """The clinic's sources, newest last."""
+    return list(db.session.scalars(select(ReviewSource).order_by(ReviewSource.id)))
+
+
+def source_review_counts() -> dict[int, int]:
+    """Number of stored reviews per source id."""
+    rows = db.session.execute(select(ExternalReview.source_id, func.count())
+                              .where(ExternalReview.source_id.is_not(None)).group_by(ExternalReview.source_id))
+    return {source_id: count for source_id, count in rows}
+
+
+# --------------------------------------------------------------------------- storing reviews
+
+
+@dataclass
+class ReviewInput:
+    """A review to store, from a scrape or an import."""
+
+    site: str
+    text: str
+    rating: float | None = None
+    published_on: date | None = None
+    author: str = ""
+    site_review_id: str | None = None
+    reply: str | None = None
+    url: str = ""
+    branch_id: int | None = None
+    doctor_id: int | None = None
+
+    @property
+    def key(self) -> str:
+        """The dedup key: site + the site's id, else a hash of the normalised text."""
+        return review_key(self.site, self.site_review_id, self.text)
+
+
+def _existing_keys(keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        found.update(db.session.scalars(select(ExternalReview.key).where(ExternalReview.key.in_(chunk))))
+    return found
+
+
+def analyse_review(rating: float | None, text: str, scored=None) -> dict:
+    """Label, polarity, contradiction flag and aspects of one review.
+
+    The star rating is the truth for the label (``review_label``); the text model
+    gives the polarity and flags a rating the wording contradicts.
+    """
+    from app.nlp.sentiment import label_from_rating, rating_contradicts_text, score_text
+    from app.nlp.topics import tag_aspects
+
+    if not text.strip():
+        return {"sentiment_label": label_from_rating(rating), "sentiment_polarity": None,
+                "contradiction": False, "topics": {}}
+    scored = scored or score_text(text)
+    # Same rule as app.nlp.sentiment.review_label, without scoring the text twice.
+    label = label_from_rating(rating) or scored.label
+    return {"sentiment_label": label, "sentiment_polarity": round(float(scored.polarity), 4),
+            "contradiction": rating_contradicts_text(rating, scored), "topics": tag_aspects(text)}
+
+
+def store_reviews(reviews: list[ReviewInput], *, origin: str, source: ReviewSource | None = None) -> int:
+    """Add the reviews not seen before (by ``key``), scored and tagged; returns how many were new.
+
+    Flushes but does not commit. Duplicates within the batch and against stored
+    reviews are skipped, so a re-scrape adds only new reviews.
+    """
+    from app.nlp.sentiment import score_texts
+
+    batch: dict[str, ReviewInput] = {}
+    for review in reviews:
+        batch.setdefault(review.key, review)
+    if not batch:
+        return 0
+    existing = _existing_keys(list(batch))
+    fresh = [(key, review) for key, review in batch.items() if key not in existing]
+    if not fresh:
+        return 0
+    texts = [review.text for _, review in fresh if review.text.strip()]
+    scores = iter(score_texts(texts)) if texts else iter(())
+    for key, review in fresh:
+        scored = next(scores) if review.text.strip() else None
+        analysis = analyse_review(review.rating, review.text, scored)
+        db.session.add(ExternalReview(
+            key=key, origin=origin, source_id=source.id if source else None, site=(review.site or "")[:40],
+            site_review_id=(review.site_review_id or None) and str(review.site_review_id)[:200],
+            url=(review.url or "")[:2000], author=(review.author or "")[:200], published_on=review.published_on,
+            rating=review.rating, text=review.text, reply=review.reply,
+            branch_id=review.branch_id if review.branch_id is not None else (source.branch_id if source else None),
+            doctor_id=review.doctor_id if review.doctor_id is not None else (source.doctor_id if source else None),
+            **analysis))
+    db.session.flush()
+    return len(fresh)
+
+
+def import_reviews(report, *, origin: str, branch_id: int | None = None, doctor_id: int | None = None) -> tuple[int, int]:
+    """Store an ``ImportReport`` all-or-nothing; returns ``(new, duplicates)``. Flushes, does not commit.
+
+    Refuses (ValueError) a report with errors: nothing of a file with a bad row is stored.
+    """
+    if report.errors:
+        raise ValueError("the import has errors; nothing was stored")
+    site_default = "import"
+    inputs = [ReviewInput(site=review.site or site_default, text=review.text, rating=review.rating,
+                          published_on=review.published_on, author=review.author,
+                          branch_id=branch_id, doctor_id=doctor_id) for review in report.reviews]
+    new = store_reviews(inputs, origin=origin)
+    return new, len(inputs) - new
+
+
+# --------------------------------------------------------------------------- scraping
+
+
+def active_run() -> ScrapeRun | None:
+    """A scrape run still queued or running for the clinic, if any."""
+    return db.session.scalar(select(ScrapeRun).where(ScrapeRun.status.in_(("queued", "running")))
+                             .order_by(ScrapeRun.id.desc()))
+
+
+def latest_run() -> ScrapeRun | None:
+    """The clinic's most recent scrape run."""
+    return db.session.scalar(select(ScrapeRun).order_by(ScrapeRun.id.desc()))
+
+
+def start_scrape_run(trigger: str = "manual", job_id: str | None = None) -> ScrapeRun:
+    """Add a scrape run and promise its job (outbox); the caller commits, then flushes the outbox.
+
+    A run already queued or running is returned instead of starting a second one.
+    """
+    from jobs.outbox import defer
+    from jobs.queues import make_job_id
+    from jobs.scrape import scrape_clinic
+
+    running = active_run()
+    if running is not None:
+        return running
+    run = ScrapeRun(trigger=trigger, status="queued")
+    db.session.add(run)
+    db.session.flush()
+    run.job_id = job_id or make_job_id(require_tenant_id(), "scrape", run.id)
+    defer("scrape", scrape_clinic, run.id, job_id=run.job_id)
+    return run
+
+
+def make_fetcher():
+    """A polite fetcher configured from the app settings (one per scrape run: robots.txt is cached in it)."""
+    from app.reputation.fetcher import PoliteFetcher
+
+    config = current_app.config
+    return PoliteFetcher(config["REPUTATION_BOT_CONTACT_URL"], delay=config["REPUTATION_FETCH_DELAY"],
+                         timeout=config["REPUTATION_FETCH_TIMEOUT"], max_retries=config["REPUTATION_FETCH_RETRIES"],
+                         backoff=config["REPUTATION_RETRY_BACKOFF"],
+                         allow_private=config["REPUTATION_ALLOW_PRIVATE"])
+
+
+def _parse_day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def scrape_source(source: ReviewSource, fetcher, today: date | None = None) -> tuple[str, int]:
+    """Fetch one source and store its new reviews; returns ``(status, new reviews)``. Flushes.
+
+    The source keeps the outcome: ``status``, ``last_error`` (the reason, empty when
+    fine), ``last_fetched_at``, and the conditional-GET state for the next run.
+    """
+    from app.reputation.fetcher import fetch_source
+
+    result = fetch_source(source.url, state=source.fetch_state or {}, fetcher=fetcher,
+                          max_pages=current_app.config["REPUTATION_MAX_PAGES"], site=source.site,
+                          selector_config=source.selector_config, today=today)
+    source.last_fetched_at = utcnow()
+    source.status = result.status
+    source.fetch_state = dict(result.state)
+    new = 0
+    if result.ok:
+        source.last_success_at = source.last_fetched_at
+        # A partial read (a later page failed) is still a success; the reason says what is missing.
+        source.last_error = "" if result.complete else result.reason[:2000]
+        if result.site and not source.site:
+            source.site = result.site
+        if result.aggregate and result.aggregate.rating is not None:
+            source.aggregate_rating = result.aggregate.rating
+        if result.aggregate and result.aggregate.count is not None:
+            source.aggregate_count = result.aggregate.count
+        site = result.site or source.site or (urlsplit(source.url).hostname or "")
+        inputs = [ReviewInput(site=site, text=review.text or "", rating=review.rating,
+                              published_on=_parse_day(review.date), author=review.author or "",
+                              site_review_id=review.site_review_id, reply=review.reply, url=source.url)
+                  for review in result.reviews]
+        new = store_reviews(inputs, origin="scrape", source=source)
+    else:
+        source.last_error = (result.reason or result.status)[:2000]
+    db.session.flush()
+    return result.status, new
+
+
+def run_scrape(run: ScrapeRun, today: date | None = None) -> ScrapeRun:
+    """Scrape every active source of the run's clinic, committing progress after each source.
+
+    A source that fails is marked with its reason and the others go on; an
+    unexpected error in one source is caught, logged and recorded the same way.
+    Snapshots are computed at the end.
+    """
+    today = today or clinic_today()
+    run.status, run.started_at = "running", utcnow()
+    source_ids = list(db.session.scalars(select(ReviewSource.id).where(ReviewSource.active.is_(True))
+                                         .order_by(ReviewSource.id)))
+    run.sources_total, run.sources_done, run.sources_failed, run.reviews_new = len(source_ids), 0, 0, 0
+    db.session.commit()
+    fetcher = make_fetcher()
+    try:
+        for source_id in source_ids:
+            source = db.session.get(ReviewSource, source_id)
+            try:
+                status, new = scrape_source(source, fetcher, today)
+                db.session.commit()
+            except Exception as exc:  # one broken source must not stop the others
+                log.exception("scraping source %s failed", source_id)
+                db.session.rollback()
+                source = db.session.get(ReviewSource, source_id)
+                source.status, source.last_error = "error", f"{type(exc).__name__}: {exc}"[:2000]
+                source.last_fetched_at = utcnow()
+                status, new = "error", 0
+            if status not in ("ok", "not_modified"):
+                run.sources_failed += 1
+            run.sources_done += 1
+            run.reviews_new += new
+            db.session.commit()
+    finally:
+        fetcher.close()
+    compute_snapshots(today)
+    run.status, run.finished_at = "done", utcnow()
+    if run.sources_failed:
+        run.message = _("%(n)s of %(total)s sources could not be read.", n=run.sources_failed,
+                        total=run.sources_total)
+    db.session.commit()
+    return run
+
+
+# --------------------------------------------------------------------------- the index
+
+
+@dataclass(frozen=True)
+class _ReviewRow:
+    id: int
+    rating: float | None
+    polarity: float | None
+    has_text: bool
+    day: date
+    branch_id: int | None
+    doctor_id: int | None
+    source_id: int | None
+    topics: dict
+
+
+def _review_rows(until: date | None = None) -> list[_ReviewRow]:
+    rows = db.session.execute(select(
+        ExternalReview.id, ExternalReview.rating, ExternalReview.sentiment_polarity, ExternalReview.text,
+        ExternalReview.published_on, ExternalReview.first_seen_at, ExternalReview.branch_id,
+        ExternalReview.doctor_id, ExternalReview.source_id, ExternalReview.topics))
+    result = []
+    for rid, rating, polarity, text, published, first_seen, branch_id, doctor_id, source_id, topics in rows:
+        # A review without a date on the site is dated by when we first saw it.
+        day = published or first_seen.date()
+        if until is not None and day > until:
+            continue
+        result.append(_ReviewRow(rid, rating, polarity, bool(text and text.strip()), day, branch_id, doctor_id,
+                                 source_id, topics or {}))
+    return result
+
+
+def _signals(rows: list[_ReviewRow], as_of: date) -> list[ReviewSignal]:
+    return [ReviewSignal(rating=row.rating, sentiment=row.polarity if row.has_text else None,
+                         age_days=float((as_of - row.day).days), review_id=row.id,
+                         aspects={k: float(v) for k, v in row.topics.items()})
+            for row in rows]
+
+
+def _scopes(rows: list[_ReviewRow]) -> dict[tuple[str, int], list[_ReviewRow]]:
+    groups: dict[tuple[str, int], list[_ReviewRow]] = defaultdict(list)
+    for row in rows:
+        groups[("clinic", 0)].append(row)
+        if row.branch_id is not None:
+            groups[("branch", row.branch_id)].append(row)
+        if row.doctor_id is not None:
+            groups[("doctor", row.doctor_id)].append(row)
+        if row.source_id is not None:
+            groups[("source", row.source_id)].append(row)
+    return groups
+
+
+def compute_snapshots(day: date | None = None) -> dict[tuple[str, int], float | None]:
+    """Write the day's index for the clinic and every branch, doctor and source with reviews.
+
+    Idempotent: the day's rows are updated in place (unique per clinic, scope, id and
+    day). Only reviews published (or first seen) by ``day`` count, aged as of ``day``.
+    Flushes; returns ``{(scope, id): value}``.
+    """
+    day = day or clinic_today()
+    groups = _scopes(_review_rows(until=day))
+    groups.setdefault(("clinic", 0), [])
+    existing = {(s.scope, s.scope_id): s for s in
+                db.session.scalars(select(ReputationSnapshot).where(ReputationSnapshot.day == day))}
+    values = {}
+    for (scope, scope_id), rows in groups.items():
+        result = reputation_index(_signals(rows, day))
+        snapshot = existing.get((scope, scope_id))
+        if snapshot is None:
+            snapshot = ReputationSnapshot(scope=scope, scope_id=scope_id, day=day)
+            db.session.add(snapshot)
+        snapshot.value = round(result.index, 2) if result else None
+        snapshot.confidence = round(result.confidence, 4) if result else None
+        snapshot.reviews_used = result.reviews_used if result else 0
+        snapshot.effective_reviews = round(result.effective_reviews, 4) if result else 0.0
+        snapshot.computed_at = utcnow()
+        values[(scope, scope_id)] = snapshot.value
+    db.session.flush()
+    return values
+
+
+def trend(scope: str = "clinic", scope_id: int = 0, days: int = 90, today: date | None = None) -> list[tuple[date, float | None]]:
+    """Daily snapshot values of a scope over the last ``days`` days (missing days are None)."""
+    today = today or clinic_today()
+    start = today - timedelta(days=days - 1)
+    stored = dict(db.session.execute(select(ReputationSnapshot.day, ReputationSnapshot.value).where(
+        ReputationSnapshot.scope == scope, ReputationSnapshot.scope_id == scope_id,
+        ReputationSnapshot.day >= start, ReputationSnapshot.day <= today)).all())
+    if not stored:
+        return []
+    first = min(stored)
+    return [(first + timedelta(days=i), stored.get(first + timedelta(days=i))) for i in range((today - first).days + 1)]
+
+
+def _snapshot_value(scope: str, scope_id: int, day: date) -> float | None:
+    return db.session.scalar(select(ReputationSnapshot.value).where(
+        ReputationSnapshot.scope == scope, ReputationSnapshot.scope_id == scope_id, ReputationSnapshot.day == day))
+
+
+@dataclass
+class ScopeIndex:
+    """The index of one scope now, with its change over the week."""
+
+    scope: str
+    scope_id: int
+    name: str
+    index: float | None
+    confidence: float | None
+    reviews: int
+    week_delta: float | None
+
+
+def index_overview(today: date | None = None) -> list[ScopeIndex]:
+    """The index now of the clinic, each branch, doctor and source with reviews (clinic first).
+
+    The week's change compares with the snapshot of seven days ago when there is
+    one, else with the index recomputed as it stood then from the same reviews.
+    """
+    today = today or clinic_today()
+    rows = _review_rows(until=today)
+    groups = _scopes(rows)
+    groups.setdefault(("clinic", 0), [])
+    names = {("clinic", 0): _("Whole clinic")}
+    names.update({("branch", b.id): b.name for b in db.session.scalars(select(Branch))})
+    names.update({("doctor", d.id): d.full_name for d in db.session.scalars(select(Doctor))})
+    names.update({("source", s.id): s.label or s.url for s in db.session.scalars(select(ReviewSource))})
+    order = {"clinic": 0, "branch": 1, "doctor": 2, "source": 3}
+    result = []
+    for (scope, scope_id), members in sorted(groups.items(), key=lambda item: (order[item[0][0]], item[0][1])):
+        signals = _signals(members, today)
+        current = reputation_index(signals)
+        previous = _snapshot_value(scope, scope_id, today - timedelta(days=7))
+        if previous is not None:
+            change = week_over_week(current.index if current else None, previous)
+        else:
+            change = reputation_week_over_week(signals)
+        result.append(ScopeIndex(scope, scope_id, names.get((scope, scope_id), f"#{scope_id}"),
+                                 round(current.index, 1) if current else None,
+                                 current.confidence if current else None, len(members),
+                                 round(change.delta, 1) if change.delta is not None else None))
+    return result
+
+
+# --------------------------------------------------------------------------- aspects
+
+
+def _excerpt(text: str, limit: int = EXCERPT) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def aspect_table(since: date | None = None, quotes: int = 3) -> list[dict]:
+    """Which aspects drive praise and complaints, over public reviews and patients' comments.
+
+    One row per aspect mentioned: ``aspect``, ``mentions``, ``negative``, ``positive``,
+    ``share_negative`` (0..1), ``reviews``/``comments`` counts and up to ``quotes``
+    example quotes (complaints first), sorted by the number of complaints.
+    """
+    from app.nlp.topics import ASPECTS
+
+    stats: dict[str, dict] = {}
+
+    def add(aspect, polarity, text, origin, when):
+        row = stats.setdefault(aspect, {"aspect": aspect, "mentions": 0, "negative": 0, "positive": 0,
+                                        "reviews": 0, "comments": 0, "_quotes": []})
+        row["mentions"] += 1
+        row[origin] += 1
+        if polarity <= -ASPECT_POLARITY_THRESHOLD:
+            row["negative"] += 1
+        elif polarity >= ASPECT_POLARITY_THRESHOLD:
+            row["positive"] += 1
+        row["_quotes"].append((polarity, when, _excerpt(text, 200), origin))
+
+    review_query = select(ExternalReview.topics, ExternalReview.text, ExternalReview.published_on,
+                          ExternalReview.first_seen_at)
+    comment_query = select(Response.topics, Response.comment, Response.submitted_at).where(Response.comment != "")
+    if since is not None:
+        review_query = review_query.where(ExternalReview.first_seen_at >= datetime.combine(since, time(), timezone.utc))
+        comment_query = comment_query.where(Response.submitted_at >= datetime.combine(since, time(), timezone.utc))
+    for topics, text, published, first_seen in db.session.execute(review_query):
+        for aspect, polarity in (topics or {}).items():
+            add(aspect, float(polarity), text, "reviews", published or first_seen.date())
+    for topics, text, submitted in db.session.execute(comment_query):
+        for aspect, polarity in (topics or {}).items():
+            add(aspect, float(polarity), text, "comments", submitted.date())
+    rows = []
+    for row in stats.values():
+        row["share_negative"] = row["negative"] / row["mentions"] if row["mentions"] else 0.0
+        negatives = sorted((q for q in row["_quotes"] if q[0] <= -ASPECT_POLARITY_THRESHOLD),
+                           key=lambda q: (q[0], -q[1].toordinal()))
+        positives = sorted((q for q in row["_quotes"] if q[0] >= ASPECT_POLARITY_THRESHOLD),
+                           key=lambda q: (-q[0], -q[1].toordinal()))
+        picked = negatives[:max(1, quotes - 1)] + positives[:1]
+        row["quotes"] = [{"text": q[2], "polarity": q[0], "origin": q[3], "date": q[1]} for q in picked[:quotes]]
+        del row["_quotes"]
+        rows.append(row)
+    rank = {aspect: i for i, aspect in enumerate(ASPECTS)}
+    rows.sort(key=lambda r: (-r["negative"], -r["mentions"], rank.get(r["aspect"], 99)))
+    return rows
+
+
+# --------------------------------------------------------------------------- reviews for other pages
+
+
+def _review_item(review: ExternalReview) -> dict:
+    return {
+        "kind": "review",
+        "id": review.id,
+        "site": review.site,
+        "date": review.published_on or review.first_seen_at.date(),
+        "first_seen_at": review.first_seen_at,
+        "rating": review.rating,
+        "label": review.sentiment_label,
+        "polarity": review.sentiment_polarity,
+        "contradiction": review.contradiction,
+        "author": review.author,
+        "excerpt": _excerpt(review.text),
+        "url": review.url or (review.source.url if review.source else ""),
+        "source": (review.source.label or review.source.url) if review.source else "",
+        "origin": review.origin,
+        "topics": dict(review.topics or {}),
+        "branch_id": review.branch_id,
+        "doctor_id": review.doctor_id,
+    }
+
+
+def new_negative_reviews(since: datetime) -> list[dict]:
+    """Negative public reviews first seen since ``since`` (current clinic), newest first.
+
+    Each item: ``site``, ``date``, ``rating``, ``excerpt`` (text excerpt), ``url``, plus
+    ``author``, ``contradiction``, ``label`` and ``id``. For the daily digest.
+    """
+    reviews = db.session.scalars(select(ExternalReview).where(
+        ExternalReview.first_seen_at >= since, ExternalReview.sentiment_label == NEGATIVE)
+        .order_by(ExternalReview.first_seen_at.desc(), ExternalReview.id.desc()))
+    return [_review_item(review) for review in reviews]
+
+
+def journal_review_entries(since: datetime | None = None, until: datetime | None = None, *,
+                           negative_only: bool = False, contradictions_only: bool = False,
+                           limit: int = 50, before_id: int | None = None) -> list[dict]:
+    """Public reviews as journal entries of their own kind (``kind == "review"``), newest first.
+
+    Filtered by when they were first seen (``since`` inclusive, ``until`` exclusive),
+    optionally to negative ones or to those whose rating the text contradicts;
+    ``before_id`` pages backwards. Each entry has ``at`` (first seen) for ordering
+    beside patients' responses, and the fields of ``new_negative_reviews``.
+    """
+    query = select(ExternalReview)
+    if since is not None:
+        query = query.where(ExternalReview.first_seen_at >= since)
+    if until is not None:
+        query = query.where(ExternalReview.first_seen_at < until)
+    if negative_only:
+        query = query.where(ExternalReview.sentiment_label == NEGATIVE)
+    if contradictions_only:
+        query = query.where(ExternalReview.contradiction.is_(True))
+    if before_id is not None:
+        query = query.where(ExternalReview.id < before_id)
+    query = query.order_by(ExternalReview.first_seen_at.desc(), ExternalReview.id.desc()).limit(limit)
+    entries = []
+    for review in db.session.scalars(query):
+        item = _review_item(review)
+        item["at"] = review.first_seen_at
+        entries.append(item)
+    return entries
+
+
+def dashboard_card(today: date | None = None) -> dict | None:
+    """What the dashboard's reputation card shows, or None when the module is not licensed.
+
+    ``index`` (0..100 or None), ``week_delta`` (points or None), ``reviews`` (count),
+    ``new_negative_7d``, ``broken_sources`` and ``trend`` (last 30 days' values).
+    """
+    if not reputation_licensed():
+        return None
+    today = today or clinic_today()
+    clinic = next((s for s in index_overview(today) if s.scope == "clinic"), None)
+    since = datetime.combine(today - timedelta(days=7), time(), timezone.utc)
+    return {
+        "index": clinic.index if clinic else None,
+        "confidence": clinic.confidence if clinic else None,
+        "week_delta": clinic.week_delta if clinic else None,
+        "reviews": clinic.reviews if clinic else 0,
+        "new_negative_7d": db.session.scalar(select(func.count()).select_from(ExternalReview).where(
+            ExternalReview.first_seen_at >= since, ExternalReview.sentiment_label == NEGATIVE)) or 0,
+        "broken_sources": sum(1 for s in list_sources() if s.active and s.is_broken),
+        "trend": trend("clinic", 0, 30, today),
+    }
+
+
+# --------------------------------------------------------------------------- nightly fan-out
+
+
+def nightly_fan_out(now: datetime | None = None) -> list[int]:
+    """Start a nightly scrape run in every clinic that has the module and is not suspended.
+
+    Runs in ``platform_scope`` to list the clinics; each run is created inside its
+    clinic's scope with a job id naming the clinic and its local date, so a second
+    call the same night starts nothing. Commits; returns the clinics' ids.
+    """
+    from zoneinfo import ZoneInfo
+
+    from jobs.outbox import flush_outbox
+    from jobs.queues import make_job_id
+    from tenants.context import platform_scope, tenant_scope
+    from tenants.licensing import LicenceState, licence_status
+
+    now = now or utcnow()
+    with platform_scope():
+        clinics = db.session.execute(select(Tenant.id, Tenant.timezone, Licence).join(
+            Licence, Licence.tenant_id == Tenant.id).order_by(Tenant.id)).all()
+        candidates = []
+        for tenant_id, tz, licence in clinics:
+            local_day = now.astimezone(ZoneInfo(tz)).date()
+            state = licence_status(licence, local_day, current_app.config["LICENCE_GRACE_DAYS"]).state
+            if state == LicenceState.SUSPENDED or not has_module(licence, MODULE):
+                continue
+            candidates.append((tenant_id, local_day))
+        db.session.commit()
+    started, job_ids = [], []
+    for tenant_id, local_day in candidates:
+        job_id = make_job_id(tenant_id, "scrape-nightly", local_day.isoformat())
+        with tenant_scope(tenant_id):
+            if db.session.scalar(select(PendingJob.id).where(PendingJob.job_id == job_id)) is not None:
+                db.session.rollback()
+                continue
+            try:
+                run = start_scrape_run("nightly", job_id=job_id)
+                db.session.commit()
+            except IntegrityError:  # another dispatcher got there first
+                db.session.rollback()
+                continue
+            if run.job_id == job_id:
+                started.append(tenant_id)
+                job_ids.append(job_id)
+    if job_ids:
+        flush_outbox(job_ids)
+    return started

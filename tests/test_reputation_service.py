@@ -1,0 +1,587 @@
+"""Web reputation wired into the product: scraping jobs against loopback servers, dedup, imports,
+snapshots, the workspace pages, the nightly fan-out and the licence gate."""
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import ExternalReview, Licence, ReputationSnapshot, ReviewSource, ScrapeRun
+from jobs.outbox import flush_outbox
+from jobs.worker import InlineAppWorker, build_worker
+from tenants.context import platform_scope, tenant_scope
+from tests.conftest import SHARED_DATA, form_token, make_clinic
+
+PAGES = SHARED_DATA / "review-pages"
+needs_pages = pytest.mark.skipif(not (PAGES / "ground_truth.json").exists(), reason="saved review pages not available")
+
+
+# --------------------------------------------------------------------------- a loopback review site
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    headers: dict = field(default_factory=dict)
+    pause: float = 0.0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        site = self.server.site
+        with site.lock:
+            site.hits[self.path] = site.hits.get(self.path, 0) + 1
+            site.requests.append((self.path, dict(self.headers)))
+        route = site.routes.get(self.path)
+        if route is None:
+            reply = Reply(404, b"not found")
+        elif isinstance(route, list):
+            reply = route.pop(0) if len(route) > 1 else route[0]
+        elif callable(route):
+            reply = route(self)
+        else:
+            reply = route
+        if reply.pause:
+            time.sleep(reply.pause)
+        try:
+            self.send_response(reply.status)
+            headers = {"Content-Type": "text/html; charset=utf-8", **reply.headers}
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+class LoopbackSite:
+    """A real HTTP server on 127.0.0.1 with a routing table the test fills."""
+
+    def __init__(self):
+        self.routes: dict = {}
+        self.hits: dict = {}
+        self.requests: list = []
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server.daemon_threads = True
+        self.server.site = self
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}{path}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def site():
+    with LoopbackSite() as server:
+        server.routes["/robots.txt"] = Reply(200, b"User-agent: *\nDisallow: /private/\n",
+                                             {"Content-Type": "text/plain"})
+        yield server
+
+
+@pytest.fixture
+def fast_fetch(app, monkeypatch):
+    """No politeness delays in tests (the fetcher's own tests check the spacing)."""
+    monkeypatch.setitem(app.config, "REPUTATION_FETCH_DELAY", 0.0)
+    monkeypatch.setitem(app.config, "REPUTATION_RETRY_BACKOFF", 0.01)
+    monkeypatch.setitem(app.config, "REPUTATION_FETCH_TIMEOUT", 1.0)
+    monkeypatch.setitem(app.config, "REPUTATION_FETCH_RETRIES", 2)
+    monkeypatch.setitem(app.config, "REPUTATION_MAX_PAGES", 10)
+
+
+def saved(name: str) -> bytes:
+    return (PAGES / name).read_bytes()
+
+
+def ground_truth() -> dict:
+    return json.loads((PAGES / "ground_truth.json").read_text())
+
+
+def own_page(reviews: list[tuple[str, str, int, str]], next_href: str | None = None) -> bytes:
+    """A small review page of a site without built-in support (read with a selector config)."""
+    cards = "".join(f'<div class="rv" data-id="{rid}"><span class="a">{author}</span><span class="d">2025-03-0{i % 9 + 1}</span>'
+                    f'<span class="r" data-v="{stars}"></span><p class="t">{text}</p></div>'
+                    for i, (rid, author, stars, text) in enumerate(reviews))
+    nav = f'<a class="next" href="{next_href}">next</a>' if next_href else ""
+    return f"<html><body><h1>Clinic</h1>{cards}{nav}</body></html>".encode()
+
+
+OWN_CONFIG = {"review": ".rv", "id": [{"attr": "data-id"}], "author": ".a", "date": ".d",
+              "rating": {"select": ".r", "attr": "data-v"}, "text": ".t", "next_page": "a.next"}
+
+
+def add_source(app, clinic_id: int, url: str, **fields) -> int:
+    with app.app_context(), tenant_scope(clinic_id):
+        source = ReviewSource(url=url, **fields)
+        db.session.add(source)
+        db.session.commit()
+        return source.id
+
+
+def run_scrape_job(app, clinic_id: int, trigger: str = "manual") -> int:
+    """Start a run the way the workspace does (row committed, outbox flushed) and work the queue."""
+    from app.reputation.service import start_scrape_run
+
+    with app.app_context():
+        with tenant_scope(clinic_id):
+            run = start_scrape_run(trigger)
+            db.session.commit()
+            run_id, job_id = run.id, run.job_id
+        assert job_id.startswith(f"t{clinic_id}-")
+        assert flush_outbox([job_id]) == 1
+    build_worker(app, ["scrape"], worker_class=InlineAppWorker).work(burst=True)
+    return run_id
+
+
+def clinic_state(app, clinic_id: int):
+    with app.app_context(), tenant_scope(clinic_id):
+        sources = {s.id: (s.status, s.last_error) for s in db.session.scalars(select(ReviewSource))}
+        reviews = db.session.scalar(select(func.count()).select_from(ExternalReview))
+        runs = [(r.status, r.sources_total, r.sources_done, r.sources_failed, r.reviews_new)
+                for r in db.session.scalars(select(ScrapeRun).order_by(ScrapeRun.id))]
+        return sources, reviews, runs
+
+
+# --------------------------------------------------------------------------- scraping jobs
+
+
+@needs_pages
+def test_scrape_job_reads_saved_pages_then_rescrape_adds_nothing(app, tenant, other_tenant, site, fast_fetch):
+    truth = ground_truth()
+    names = ["prodoctorov/vidnoe-tsukanova-reviews.html", "ratemds/dentist-pada-kelowna-bc.html"]
+    ids = []
+    for i, name in enumerate(names):
+        site.routes[f"/p{i}"] = Reply(200, saved(name), {"Content-Type": "text/html"})
+        ids.append(add_source(app, tenant.id, site.url(f"/p{i}")))
+    run_id = run_scrape_job(app, tenant.id)
+    sources, reviews, runs = clinic_state(app, tenant.id)
+    expected = sum(truth[name]["review_count"] for name in names)
+    assert reviews == expected
+    assert runs == [("done", 2, 2, 0, expected)]
+    assert all(status == "ok" for status, _ in sources.values()), sources
+    with app.app_context(), tenant_scope(tenant.id):
+        by_site = dict(db.session.execute(select(ExternalReview.site, func.count()).group_by(ExternalReview.site)).all())
+        assert by_site == {"prodoctorov": truth[names[0]]["review_count"], "ratemds": truth[names[1]]["review_count"]}
+        # Every review is labelled; the ones with text have a polarity.
+        unlabelled = db.session.scalar(select(func.count()).select_from(ExternalReview)
+                                       .where(ExternalReview.sentiment_label.is_(None)))
+        assert unlabelled == 0
+        snapshot = db.session.scalar(select(ReputationSnapshot).where(ReputationSnapshot.scope == "clinic"))
+        assert snapshot is not None and 50 < snapshot.value <= 100
+        assert db.session.scalar(select(func.count()).select_from(ReputationSnapshot)
+                                 .where(ReputationSnapshot.scope == "source")) == 2
+    # The other clinic saw nothing.
+    assert clinic_state(app, other_tenant.id)[1] == 0
+
+    # Same bytes again: unchanged, nothing new.
+    run_scrape_job(app, tenant.id)
+    sources, reviews, runs = clinic_state(app, tenant.id)
+    assert reviews == expected and runs[-1] == ("done", 2, 2, 0, 0)
+    assert all(status == "not_modified" for status, _ in sources.values())
+
+    # Changed bytes, same reviews: re-extracted, deduplicated by key.
+    for i, name in enumerate(names):
+        site.routes[f"/p{i}"] = Reply(200, saved(name) + b"<!-- changed -->", {"Content-Type": "text/html"})
+    run_scrape_job(app, tenant.id)
+    sources, reviews, runs = clinic_state(app, tenant.id)
+    assert reviews == expected and runs[-1] == ("done", 2, 2, 0, 0)
+    assert all(status == "ok" for status, _ in sources.values())
+
+
+def test_conditional_get_304_brings_nothing_new(app, tenant, site, fast_fetch):
+    body = own_page([("a1", "Anna", 5, "Very attentive doctor, thank you."), ("a2", "Boris", 2, "Waited an hour.")])
+
+    def page(handler):
+        if handler.headers.get("If-None-Match") == '"v1"':
+            return Reply(304, b"", {"ETag": '"v1"'})
+        return Reply(200, body, {"ETag": '"v1"'})
+
+    site.routes["/own"] = page
+    add_source(app, tenant.id, site.url("/own"), selector_config=OWN_CONFIG)
+    run_scrape_job(app, tenant.id)
+    assert clinic_state(app, tenant.id)[1] == 2
+    run_scrape_job(app, tenant.id)
+    sources, reviews, runs = clinic_state(app, tenant.id)
+    assert reviews == 2 and runs[-1][-1] == 0
+    assert list(sources.values())[0][0] == "not_modified"
+    own_requests = [headers for path, headers in site.requests if path == "/own"]
+    assert own_requests[-1].get("If-None-Match") == '"v1"'
+    assert own_requests[-1]["User-Agent"].startswith("VernostBot/")
+
+
+def test_pagination_follows_next_links_up_to_the_limit(app, tenant, site, fast_fetch, monkeypatch):
+    monkeypatch.setitem(app.config, "REPUTATION_MAX_PAGES", 2)
+    site.routes["/own/1"] = Reply(200, own_page([("p1", "A", 5, "Great clinic one")], "/own/2"))
+    site.routes["/own/2"] = Reply(200, own_page([("p2", "B", 4, "Good clinic two")], "/own/3"))
+    site.routes["/own/3"] = Reply(200, own_page([("p3", "C", 1, "Bad clinic three")]))
+    add_source(app, tenant.id, site.url("/own/1"), selector_config=OWN_CONFIG)
+    run_scrape_job(app, tenant.id)
+    sources, reviews, _ = clinic_state(app, tenant.id)
+    status, reason = list(sources.values())[0]
+    assert reviews == 2 and status == "ok" and "more pages remain" in reason
+    assert "/own/3" not in site.hits
+
+
+@needs_pages
+def test_failing_sources_are_marked_and_the_others_still_scraped(app, tenant, site, fast_fetch):
+    layout_changed = (b'<html><head><link rel="canonical" href="https://prodoctorov.ru/vidnoe/vrach/1-x/"></head>'
+                      b'<body><div class="new-design">No cards here any more</div></body></html>')
+    site.routes.update({
+        "/good": Reply(200, saved("ratemds/pediatrician-zenack-teaneck-nj.html")),
+        "/private/page": Reply(200, own_page([("x", "X", 5, "never fetched")])),
+        "/down": Reply(503, b"down"),
+        "/busy": [Reply(429, b"slow down", {"Retry-After": "0"}),
+                  Reply(200, own_page([("b1", "Vera", 5, "Excellent nurses and no queue")]))],
+        "/slow": Reply(200, b"<html></html>", pause=3.0),
+        "/broken": Reply(200, b"<html><body><div class='x'><p>unclosed <b>bold <i><table><tr><td>\x00\xff\xfe"),
+        "/redesigned": Reply(200, layout_changed),
+    })
+    ids = {path: add_source(app, tenant.id, site.url(path), selector_config=OWN_CONFIG if path == "/busy" else None)
+           for path in ("/good", "/private/page", "/down", "/busy", "/slow", "/broken", "/redesigned")}
+    run_scrape_job(app, tenant.id)
+    sources, reviews, runs = clinic_state(app, tenant.id)
+    status = {path: sources[source_id][0] for path, source_id in ids.items()}
+    assert status == {"/good": "ok", "/private/page": "blocked_by_robots", "/down": "http_error", "/busy": "ok",
+                      "/slow": "timeout", "/broken": "layout_changed", "/redesigned": "layout_changed"}
+    assert "HTTP 503" in sources[ids["/down"]][1] and "3 attempts" in sources[ids["/down"]][1]
+    assert site.hits["/down"] == 3 and site.hits["/busy"] == 2  # retried with backoff
+    assert "/private/page" not in site.hits
+    assert reviews == ground_truth()["ratemds/pediatrician-zenack-teaneck-nj.html"]["review_count"] + 1
+    assert runs == [("done", 7, 7, 5, reviews)]
+    with app.app_context(), tenant_scope(tenant.id):
+        redesigned = db.session.get(ReviewSource, ids["/redesigned"])
+        assert redesigned.is_broken and redesigned.last_fetched_at is not None and redesigned.last_error
+
+
+def test_private_addresses_refused_unless_allowed(app, tenant, site, fast_fetch, monkeypatch):
+    monkeypatch.setitem(app.config, "REPUTATION_ALLOW_PRIVATE", False)
+    site.routes["/own"] = Reply(200, own_page([("a", "A", 5, "fine")]))
+    add_source(app, tenant.id, site.url("/own"), selector_config=OWN_CONFIG)
+    run_scrape_job(app, tenant.id)
+    sources, reviews, _ = clinic_state(app, tenant.id)
+    assert reviews == 0 and list(sources.values())[0][0] == "blocked_address"
+    assert not site.hits
+
+
+# --------------------------------------------------------------------------- sentiment, snapshots
+
+
+def test_rating_is_the_truth_and_contradictions_are_flagged(app, tenant):
+    from app.reputation.service import ReviewInput, store_reviews
+
+    with app.app_context(), tenant_scope(tenant.id):
+        new = store_reviews([
+            ReviewInput(site="x", site_review_id="1", rating=5.0,
+                        text="Ужасно. Хамство, грязь, врач грубый, никому не советую эту клинику."),
+            ReviewInput(site="x", site_review_id="2", rating=None, text="Отличный врач, очень внимательный, спасибо!"),
+            ReviewInput(site="x", site_review_id="3", rating=1.0, text=""),
+            ReviewInput(site="x", site_review_id="1", rating=5.0, text="duplicate id in the same batch"),
+        ], origin="scrape")
+        db.session.commit()
+        assert new == 3
+        rows = {r.site_review_id: r for r in db.session.scalars(select(ExternalReview))}
+        assert rows["1"].sentiment_label == "positive" and rows["1"].contradiction
+        assert rows["1"].sentiment_polarity < 0 and rows["1"].topics
+        assert rows["2"].sentiment_label == "positive" and not rows["2"].contradiction
+        assert "doctor" in rows["2"].topics
+        assert rows["3"].sentiment_label == "negative" and rows["3"].sentiment_polarity is None
+
+
+def _add_review(rating, sentiment, age, *, day, text="text", **extra):
+    review = ExternalReview(key=f"k{rating}{sentiment}{age}", site="test", rating=rating,
+                            sentiment_polarity=sentiment, text=text if sentiment is not None else "",
+                            published_on=day - timedelta(days=age), topics={}, **extra)
+    db.session.add(review)
+    return review
+
+
+def test_snapshots_reproduce_the_worked_example(app, tenant):
+    from app.reputation.service import compute_snapshots, index_overview, trend
+    from tests.factories import make_doctor
+
+    doctor_id = make_doctor(app, tenant.id)
+    day = date(2026, 6, 1)
+    with app.app_context(), tenant_scope(tenant.id):
+        _add_review(5, 0.8, 0, day=day, doctor_id=doctor_id)
+        _add_review(4, None, 180, day=day, doctor_id=doctor_id)
+        _add_review(1, -0.6, 360, day=day)
+        _add_review(None, -0.2, 540, day=day)
+        db.session.commit()
+        values = compute_snapshots(day)
+        compute_snapshots(day)  # idempotent: same rows updated
+        db.session.commit()
+        assert values[("clinic", 0)] == 56.87
+        clinic = db.session.scalar(select(ReputationSnapshot).where(ReputationSnapshot.scope == "clinic"))
+        assert clinic.confidence == pytest.approx(3 / 11, abs=1e-4)
+        assert clinic.effective_reviews == pytest.approx(1.875) and clinic.reviews_used == 4
+        assert db.session.scalar(select(func.count()).select_from(ReputationSnapshot)) == 2
+        # The doctor: A and B only -> (0.97 + 0.375 + 2.5) / (1.5 + 5).
+        assert values[("doctor", doctor_id)] == round(100 * 3.845 / 6.5, 2)
+        # A week earlier review A did not exist yet.
+        week_ago = compute_snapshots(day - timedelta(days=7))
+        db.session.commit()
+        assert week_ago[("clinic", 0)] < values[("clinic", 0)]
+        overview = index_overview(day)
+        assert overview[0].scope == "clinic" and overview[0].index == 56.9
+        assert overview[0].week_delta == round(56.87 - week_ago[("clinic", 0)], 1)
+        points = trend("clinic", 0, 30, day)
+        assert points[0] == (day - timedelta(days=7), week_ago[("clinic", 0)]) and points[-1] == (day, 56.87)
+        assert all(v is None for _, v in points[1:-1])
+
+
+def test_digest_and_journal_feeds(app, tenant, other_tenant):
+    from app.reputation.service import journal_review_entries, new_negative_reviews, store_reviews, ReviewInput
+
+    since = datetime.now(timezone.utc) - timedelta(minutes=1)
+    for clinic in (tenant, other_tenant):
+        with app.app_context(), tenant_scope(clinic.id):
+            store_reviews([ReviewInput(site="prodoctorov", site_review_id="n1", rating=1.0, text="Грубый администратор, ждали час.",
+                                       published_on=date(2026, 1, 5), url="https://prodoctorov.ru/x/"),
+                           ReviewInput(site="prodoctorov", site_review_id="p1", rating=5.0, text="Прекрасный врач.")],
+                          origin="scrape")
+            db.session.commit()
+    with app.app_context(), tenant_scope(tenant.id):
+        negative = new_negative_reviews(since)
+        assert len(negative) == 1
+        item = negative[0]
+        assert (item["site"], item["date"], item["rating"], item["url"]) == ("prodoctorov", date(2026, 1, 5), 1.0,
+                                                                            "https://prodoctorov.ru/x/")
+        assert item["excerpt"].startswith("Грубый администратор")
+        assert new_negative_reviews(datetime.now(timezone.utc) + timedelta(minutes=1)) == []
+        entries = journal_review_entries(since=since)
+        assert [e["kind"] for e in entries] == ["review", "review"] and all(e["at"] >= since for e in entries)
+        assert len(journal_review_entries(negative_only=True)) == 1
+
+
+# --------------------------------------------------------------------------- imports
+
+
+CSV_GOOD = "date,rating,text,author,site\n2025-01-10,5,Отличный врач,Анна,prodoctorov\n11.01.2025,,Долго ждали в очереди,Борис,\n"
+CSV_BAD = ("date;rating;text;author\n2025-01-10;5;Отличный врач;Анна\nвчера;7;Плохо;Борис\n"
+           "2025-01-12;;;Пустой\n2999-01-01;3;Из будущего;Вера\n")
+
+
+def _import(client, tenant, **data):
+    html = client.get(tenant.url("reputation/import")).get_data(as_text=True)
+    data["csrf_token"] = form_token(html)
+    return client.post(tenant.url("reputation/import"), data=data, content_type="multipart/form-data")
+
+
+def _count(app, clinic_id):
+    with app.app_context(), tenant_scope(clinic_id):
+        return db.session.scalar(select(func.count()).select_from(ExternalReview))
+
+
+def test_csv_import_is_all_or_nothing(app, tenant, manager_client):
+    response = _import(manager_client, tenant, file=(io.BytesIO(CSV_BAD.encode("cp1251")), "reviews.csv"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Nothing was imported" in html
+    for line in ("3", "4", "5"):
+        assert f"<td>{line}</td>" in html
+    assert "not a date" in html and "from 0 to 5" in html and "needs a text or a rating" in html and "future" in html
+    assert _count(app, tenant.id) == 0
+
+    response = _import(manager_client, tenant, file=(io.BytesIO(CSV_GOOD.encode()), "reviews.csv"))
+    assert response.status_code == 302
+    assert _count(app, tenant.id) == 2
+    with app.app_context(), tenant_scope(tenant.id):
+        rows = {r.author: r for r in db.session.scalars(select(ExternalReview))}
+        assert rows["Анна"].site == "prodoctorov" and rows["Анна"].origin == "csv" and rows["Анна"].rating == 5
+        assert rows["Борис"].published_on == date(2025, 1, 11) and rows["Борис"].rating is None
+        assert rows["Борис"].sentiment_label is not None
+        assert db.session.scalar(select(func.count()).select_from(ReputationSnapshot)) >= 1
+    # Importing the same file again finds only known reviews.
+    response = _import(manager_client, tenant, file=(io.BytesIO(CSV_GOOD.encode()), "reviews.csv"))
+    assert response.status_code == 302 and _count(app, tenant.id) == 2
+    page = manager_client.get(tenant.url("reputation")).get_data(as_text=True)
+    assert "Imported 0 reviews (2 already known)" in page
+
+
+def test_csv_without_required_columns_and_empty_form(app, tenant, manager_client):
+    response = _import(manager_client, tenant, file=(io.BytesIO(b"when,stars\n2025-01-01,5\n"), "x.csv"))
+    assert response.status_code == 400 and "Missing columns" in response.get_data(as_text=True)
+    response = _import(manager_client, tenant)
+    assert response.status_code == 400 and "Choose a CSV file or paste reviews" in response.get_data(as_text=True)
+    response = _import(manager_client, tenant, file=(io.BytesIO(b"\xff\xfe\x00garbage\x00"), "x.csv"))
+    assert response.status_code == 400
+
+
+def test_pasted_reviews(app, tenant, manager_client):
+    text = ("2025-02-01 | 5 | Анна\nВрач всё объяснил, спасибо.\n\n"
+            "Просто текст без заголовка: регистратура не берёт трубку.\n\n"
+            "2025-02-03 | 9 | Олег\nОценка вне шкалы\n")
+    response = _import(manager_client, tenant, pasted=text)
+    assert response.status_code == 400 and "<td>6</td>" in response.get_data(as_text=True)
+    assert _count(app, tenant.id) == 0
+    response = _import(manager_client, tenant, pasted=text.rsplit("\n\n", 1)[0])
+    assert response.status_code == 302 and _count(app, tenant.id) == 2
+
+
+# --------------------------------------------------------------------------- workspace pages
+
+
+def test_sources_pages_add_edit_validate_and_remove(app, tenant, manager_client):
+    html = manager_client.get(tenant.url("reputation/sources")).get_data(as_text=True)
+    token = form_token(html)
+    bad = manager_client.post(tenant.url("reputation/sources"), data={
+        "csrf_token": token, "url": "ftp://nowhere", "selector_config": '{"review": ".r", "txet": ".t"}'})
+    body = bad.get_data(as_text=True)
+    assert bad.status_code == 400 and "http://" in body and "txet" in body
+    bad_json = manager_client.post(tenant.url("reputation/sources"), data={
+        "csrf_token": token, "url": "https://example.org/reviews", "selector_config": "{not json"})
+    assert bad_json.status_code == 400 and "Not valid JSON" in bad_json.get_data(as_text=True)
+    bad_branch = manager_client.post(tenant.url("reputation/sources"), data={
+        "csrf_token": token, "url": "https://example.org/reviews", "branch_id": "99999"})
+    assert bad_branch.status_code == 400
+    ok = manager_client.post(tenant.url("reputation/sources"), data={
+        "csrf_token": token, "url": "https://prodoctorov.ru/moskva/lpu/123-klinika/otzivi/", "label": "Main"})
+    assert ok.status_code == 302
+    again = manager_client.post(tenant.url("reputation/sources"), data={
+        "csrf_token": token, "url": "https://prodoctorov.ru/moskva/lpu/123-klinika/otzivi/"})
+    assert again.status_code == 400 and "already a source" in again.get_data(as_text=True)
+    with app.app_context(), tenant_scope(tenant.id):
+        source = db.session.scalar(select(ReviewSource))
+        assert source.site == "prodoctorov"
+        source_id = source.id
+    edit = manager_client.post(tenant.url(f"reputation/sources/{source_id}"), data={
+        "csrf_token": token, "url": "https://example.org/clinic", "selector_config": json.dumps(OWN_CONFIG)})
+    assert edit.status_code == 302
+    with app.app_context(), tenant_scope(tenant.id):
+        source = db.session.get(ReviewSource, source_id)
+        assert source.selector_config == OWN_CONFIG and source.site is None and not source.active
+    assert "example.org/clinic" in manager_client.get(tenant.url("reputation/sources")).get_data(as_text=True)
+    assert manager_client.get(tenant.url(f"reputation/sources/{source_id}")).status_code == 200
+    gone = manager_client.post(tenant.url(f"reputation/sources/{source_id}/delete"), data={"csrf_token": token})
+    assert gone.status_code == 302
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.scalar(select(func.count()).select_from(ReviewSource)) == 0
+
+
+def test_overview_scrape_button_and_progress_fragment(app, tenant, manager_client, site, fast_fetch):
+    html = manager_client.get(tenant.url("reputation")).get_data(as_text=True)
+    assert "Reputation" in html and "No review sources yet" in html
+    site.routes["/own"] = Reply(200, own_page([("a1", "Anna", 5, "Врач очень внимательный"),
+                                               ("a2", "Boris", 1, "Ждали в очереди два часа, администратор хамит")]))
+    add_source(app, tenant.id, site.url("/own"), selector_config=OWN_CONFIG)
+    token = form_token(manager_client.get(tenant.url("reputation")).get_data(as_text=True))
+    response = manager_client.post(tenant.url("reputation/scrape"), data={"csrf_token": token})
+    assert response.status_code == 302
+    run_url = response.headers["Location"]
+    # Queued: the page polls; the same version answers 204.
+    page = manager_client.get(run_url).get_data(as_text=True)
+    assert 'hx-trigger="every 2s"' in page and "queued" in page
+    fragment = manager_client.get(run_url, headers={"HX-Request": "true"})
+    assert fragment.status_code == 200 and "<html" not in fragment.get_data(as_text=True)
+    assert manager_client.get(run_url + "?v=queued-0-0", headers={"HX-Request": "true"}).status_code == 204
+    # A second click while queued does not start a second run.
+    manager_client.post(tenant.url("reputation/scrape"), data={"csrf_token": token})
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.scalar(select(func.count()).select_from(ScrapeRun)) == 1
+    build_worker(app, ["scrape"], worker_class=InlineAppWorker).work(burst=True)
+    done = manager_client.get(run_url, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "hx-trigger" not in done and "2 new reviews" in done
+    overview = manager_client.get(tenant.url("reputation")).get_data(as_text=True)
+    assert "<svg" in overview and "Ждали в очереди" in overview and "Waiting and queues" in overview
+    reviews = manager_client.get(tenant.url("reputation/reviews?show=negative")).get_data(as_text=True)
+    assert "Ждали в очереди" in reviews and "Врач очень внимательный" not in reviews
+    assert manager_client.get(tenant.url("reputation/reviews?show=bogus&before=x")).status_code == 200
+
+
+def test_viewer_cannot_change_sources_or_scrape(app, tenant):
+    from tests.conftest import add_member, login
+
+    add_member(app, tenant, "viewer@alpha.test", "viewer")
+    c = app.test_client()
+    login(c, "viewer@alpha.test")
+    html = c.get(tenant.url("reputation/sources")).get_data(as_text=True)
+    assert "Add a source" not in html
+    token = form_token(html)
+    assert c.post(tenant.url("reputation/sources"), data={"csrf_token": token, "url": "https://a.b/c"}).status_code == 403
+    assert c.post(tenant.url("reputation/scrape"), data={"csrf_token": token}).status_code == 403
+
+
+def test_dashboard_card_data_and_template(app, tenant):
+    from flask import render_template
+
+    from app.reputation.service import ReviewInput, compute_snapshots, dashboard_card, store_reviews
+
+    with app.app_context(), tenant_scope(tenant.id):
+        store_reviews([ReviewInput(site="x", site_review_id="1", rating=5.0, text="")], origin="scrape")
+        compute_snapshots()
+        db.session.commit()
+        card = dashboard_card()
+        assert card["index"] == pytest.approx(100 * (1 + 2.5) / 6, abs=0.1) and card["reviews"] == 1
+        with app.test_request_context():
+            from flask import g
+
+            from app.models import Tenant
+
+            g.tenant = db.session.get(Tenant, tenant.id)
+            html = render_template("workspace/_reputation_card.html", reputation=card)
+            assert "58" in html
+            assert render_template("workspace/_reputation_card.html").strip() == ""
+
+
+# --------------------------------------------------------------------------- licence and fan-out
+
+
+def test_module_not_licensed_shows_a_clear_page_and_fetches_nothing(app, site, fast_fetch):
+    from tests.conftest import login
+
+    basic = make_clinic(app, "gamma", plan="basic")
+    site.routes["/own"] = Reply(200, own_page([("a", "A", 5, "fine")]))
+    add_source(app, basic.id, site.url("/own"), selector_config=OWN_CONFIG)
+    c = app.test_client()
+    login(c, basic.owner_email)
+    page = c.get(basic.url("reputation"))
+    assert page.status_code == 200 and "not part of this clinic" in page.get_data(as_text=True)
+    token = form_token(c.get(basic.url("settings/clinic")).get_data(as_text=True))
+    assert c.post(basic.url("reputation/scrape"), data={"csrf_token": token}).status_code == 403
+    # A run that reached the queue anyway closes without fetching.
+    run_scrape_job(app, basic.id)
+    _, reviews, runs = clinic_state(app, basic.id)
+    assert reviews == 0 and runs[0][0] == "failed" and not site.hits
+
+
+def test_nightly_fan_out_skips_suspended_and_unlicensed_clinics(app, tenant, other_tenant, fast_fetch):
+    from jobs.scrape import nightly_reputation
+
+    basic = make_clinic(app, "gamma", plan="basic")
+    with app.app_context(), platform_scope():
+        licence = db.session.scalar(select(Licence).where(Licence.tenant_id == other_tenant.id))
+        licence.suspended = True
+        db.session.commit()
+    with app.app_context():
+        assert nightly_reputation() == 1
+        assert nightly_reputation() == 0  # never twice a night
+    build_worker(app, ["scrape"], worker_class=InlineAppWorker).work(burst=True)
+    assert clinic_state(app, tenant.id)[2] == [("done", 0, 0, 0, 0)]
+    assert clinic_state(app, other_tenant.id)[2] == []
+    assert clinic_state(app, basic.id)[2] == []
+    with app.app_context(), tenant_scope(tenant.id):
+        # Even without sources the nightly run snapshots the index (here: no reviews yet).
+        assert db.session.scalar(select(ReputationSnapshot.value).where(ReputationSnapshot.scope == "clinic")) is None
