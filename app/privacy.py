@@ -1,0 +1,137 @@
+"""A patient's data on request: find their responses, export them, delete them.
+
+A patient is found by the phone, e-mail or response reference they give; the
+export holds what they told the clinic and what became of it (case status and
+resolution), not staff's internal notes. Deletion is a hard delete of the
+responses with their ratings, cases and case history; the access log keeps only
+that it happened, by whom, and the references — no contact data.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from app.extensions import db
+from app.models import Response
+
+MAX_MATCHES = 500
+EXPORT_FIELDS = ("reference", "submitted_at", "language", "collection_point", "branch", "doctor", "nps",
+                 "would_return", "ratings", "comment", "answers", "contact_name", "contact_phone", "contact_email",
+                 "consent_at", "publish_consent", "urgent", "case_status", "case_resolution", "case_resolved_at")
+
+
+class PatientQueryError(ValueError):
+    """The patient could not be looked up with what was given."""
+
+
+@dataclass(frozen=True)
+class PatientQuery:
+    kind: str  # phone | email | reference
+    value: str
+
+
+def parse_patient_query(args) -> PatientQuery | None:
+    """The one identifier given (phone, e-mail or reference); None when the form is empty."""
+    given = {k: (args.get(k) or "").strip() for k in ("phone", "email", "reference")}
+    given = {k: v for k, v in given.items() if v}
+    if not given:
+        return None
+    if len(given) > 1:
+        raise PatientQueryError("give one of phone, e-mail or reference")
+    kind, value = next(iter(given.items()))
+    if len(value) > 254:
+        raise PatientQueryError("too long")
+    if kind == "phone":
+        digits = re.sub(r"\D", "", value)
+        if not 6 <= len(digits) <= 20:
+            raise PatientQueryError("a phone number has 6 to 20 digits")
+        return PatientQuery(kind, digits)
+    if kind == "email":
+        if "@" not in value:
+            raise PatientQueryError("not an e-mail address")
+        return PatientQuery(kind, value.lower())
+    return PatientQuery(kind, value.upper())
+
+
+def _digits(column):
+    # Phones are stored as typed ("+7 900 123-45-67"); compare digits only.
+    for char in (" ", "-", "(", ")", "+", "."):
+        column = func.replace(column, char, "")
+    return column
+
+
+def find_patient_responses(query: PatientQuery) -> list[Response]:
+    """The current clinic's responses matching the patient's identifier, newest first."""
+    statement = select(Response)
+    if query.kind == "phone":
+        # The last 10 digits decide, so "+7 900…" and "8 900…" find the same patient.
+        statement = statement.where(Response.contact_phone.is_not(None),
+                                    func.substr(_digits(Response.contact_phone), -10) == query.value[-10:])
+    elif query.kind == "email":
+        statement = statement.where(func.lower(Response.contact_email) == query.value)
+    else:
+        statement = statement.where(Response.reference == query.value)
+    statement = statement.options(selectinload(Response.ratings), selectinload(Response.collection_point),
+                                  selectinload(Response.branch), selectinload(Response.doctor))
+    return list(db.session.scalars(statement.order_by(Response.submitted_at.desc()).limit(MAX_MATCHES)))
+
+
+def export_record(response: Response) -> dict:
+    """One response as the patient's export shows it."""
+    case = response.case
+    return {
+        "reference": response.reference,
+        "submitted_at": response.submitted_at.isoformat(),
+        "language": response.language,
+        "collection_point": response.collection_point.name if response.collection_point else None,
+        "branch": response.branch.name if response.branch else None,
+        "doctor": response.doctor.full_name if response.doctor else None,
+        "nps": response.nps,
+        "would_return": response.would_return,
+        "ratings": {r.aspect: r.score for r in response.ratings},
+        "comment": response.comment,
+        "answers": response.answers,
+        "contact_name": response.contact_name,
+        "contact_phone": response.contact_phone,
+        "contact_email": response.contact_email,
+        "consent_at": response.consent_at.isoformat() if response.consent_at else None,
+        "publish_consent": response.publish_consent,
+        "urgent": response.urgent,
+        "case_status": case.status if case else None,
+        "case_resolution": case.resolution if case else None,
+        "case_resolved_at": case.resolved_at.isoformat() if case and case.resolved_at else None,
+    }
+
+
+def export_json(responses: list[Response]) -> str:
+    """The patient's responses as a JSON document."""
+    return json.dumps({"responses": [export_record(r) for r in responses]}, ensure_ascii=False, indent=2)
+
+
+def export_csv(responses: list[Response]) -> str:
+    """The patient's responses as CSV, one row per response (nested fields as JSON)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
+    writer.writeheader()
+    for response in responses:
+        record = export_record(response)
+        for key in ("ratings", "answers"):
+            record[key] = json.dumps(record[key], ensure_ascii=False)
+        # A cell starting with = + - @ would run as a formula in a spreadsheet.
+        writer.writerow({k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v) for k, v in record.items()})
+    return out.getvalue()
+
+
+def delete_responses(responses: list[Response]) -> list[str]:
+    """Hard-delete the responses with their ratings, cases, history and publication; returns their references."""
+    references = [r.reference for r in responses]
+    for response in responses:
+        db.session.delete(response)
+    db.session.flush()
+    return references

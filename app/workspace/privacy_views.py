@@ -1,0 +1,83 @@
+"""Privacy in the workspace: the access log, and a patient's data on request (find, export, delete)."""
+from __future__ import annotations
+
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app import privacy
+from app.audit import access_log_page, log_access
+from app.extensions import db
+from app.workspace.base import bp, requires
+
+
+def _query_or_400():
+    try:
+        return privacy.parse_patient_query(request.values)
+    except privacy.PatientQueryError as exc:
+        abort(400, description=str(exc))
+
+
+@bp.get("/privacy")
+@requires("export")
+def patient_data():
+    query = _query_or_400()
+    responses = privacy.find_patient_responses(query) if query else []
+    if responses:
+        log_access(current_user.user.id, "view_contacts", "patient_search", query.kind,
+                   {"responses": [r.id for r in responses][:100]})
+        db.session.commit()
+    return render_template("workspace/privacy.html", query=query, responses=responses,
+                           args={k: request.args.get(k, "") for k in ("phone", "email", "reference")})
+
+
+@bp.get("/privacy/export")
+@requires("export")
+def export_patient_data():
+    query = _query_or_400()
+    if query is None:
+        abort(400, description="give a phone, an e-mail or a reference")
+    fmt = request.args.get("format", "json")
+    if fmt not in ("json", "csv"):
+        abort(400, description="format must be json or csv")
+    responses = privacy.find_patient_responses(query)
+    if not responses:
+        abort(404)
+    body = privacy.export_json(responses) if fmt == "json" else privacy.export_csv(responses)
+    log_access(current_user.user.id, "export", "patient_data", query.kind,
+               {"format": fmt, "references": [r.reference for r in responses][:100]})
+    db.session.commit()
+    response = make_response(body)
+    response.headers["Content-Type"] = "application/json; charset=utf-8" if fmt == "json" else "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f"attachment; filename=patient-data.{fmt}"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/privacy/delete")
+@requires("export")
+@requires("handle_cases")
+def delete_patient_data():
+    query = _query_or_400()
+    if query is None:
+        abort(400, description="give a phone, an e-mail or a reference")
+    if request.form.get("confirm") != "yes":
+        abort(400, description=_("Tick the box to confirm the deletion."))
+    responses = privacy.find_patient_responses(query)
+    references = privacy.delete_responses(responses)
+    log_access(current_user.user.id, "delete", "patient_data", query.kind,
+               {"references": references[:100], "count": len(references)})
+    db.session.commit()
+    flash(_("%(count)s responses deleted.", count=len(references)))
+    return redirect(url_for("workspace.patient_data"))
+
+
+@bp.get("/settings/access-log")
+@requires("manage_clinic")
+def access_log():
+    before = request.args.get("before", "")
+    if before and not before.isdigit():
+        abort(400, description="before must be a number")
+    rows = access_log_page(int(before) if before else None)
+    return render_template("workspace/access_log.html", rows=rows,
+                           next_before=rows[-1][0].id if len(rows) == 100 else None)

@@ -1,0 +1,85 @@
+"""Privacy: the access log page, and a patient's data found, exported and deleted on request."""
+from __future__ import annotations
+
+import csv
+import io
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import AccessLog, Case, CaseEvent, Response, ResponseRating
+from tenants.context import tenant_scope
+from tests.conftest import add_member, form_token, login
+from tests.factories import make_response
+
+
+def _setup(app, tenant, other_tenant):
+    mine = [make_response(app, tenant.id, nps=2, risk_level="critical", contact_phone="+7 900 123-45-67",
+                          comment="=cmd|calc", open_case=True, ratings={"doctor": 1}),
+            make_response(app, tenant.id, nps=8, contact_phone="8 (900) 123 45 67", comment="Better now")]
+    make_response(app, tenant.id, nps=9, contact_phone="+7 900 765-43-21", comment="Someone else")
+    make_response(app, other_tenant.id, nps=5, contact_phone="+7 900 123-45-67", comment="Other clinic")
+    return mine
+
+
+def test_find_and_export_a_patients_responses(app, tenant, other_tenant, manager_client):
+    mine = _setup(app, tenant, other_tenant)
+    page = manager_client.get(tenant.url("privacy?phone=%2B79001234567"))
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Better now" in html and "Someone else" not in html and "Other clinic" not in html
+    exported = manager_client.get(tenant.url("privacy/export?phone=%2B79001234567&format=json"))
+    assert exported.status_code == 200 and "attachment" in exported.headers["Content-Disposition"]
+    data = exported.json["responses"]
+    assert {r["comment"] for r in data} == {"=cmd|calc", "Better now"}
+    assert next(r for r in data if r["nps"] == 2)["case_status"] == "new"
+    as_csv = manager_client.get(tenant.url("privacy/export?phone=79001234567&format=csv"))
+    rows = list(csv.DictReader(io.StringIO(as_csv.get_data(as_text=True))))
+    assert len(rows) == 2 and "'=cmd|calc" in {r["comment"] for r in rows}  # no spreadsheet formulas
+    with app.app_context(), tenant_scope(tenant.id):
+        actions = [e.action for e in db.session.scalars(select(AccessLog).order_by(AccessLog.id))]
+        assert actions == ["view_contacts", "export", "export"]
+        assert set(mine) == set(db.session.scalars(select(Response.id).where(Response.contact_phone.like("%123%45%67"))))
+
+
+def test_delete_a_patients_responses_for_good(app, tenant, other_tenant, manager_client):
+    mine = _setup(app, tenant, other_tenant)
+    token = form_token(manager_client.get(tenant.url("privacy?phone=79001234567")).get_data(as_text=True))
+    refused = manager_client.post(tenant.url("privacy/delete"), data={"csrf_token": token, "phone": "79001234567"})
+    assert refused.status_code == 400
+    done = manager_client.post(tenant.url("privacy/delete"), data={"csrf_token": token, "phone": "79001234567",
+                                                                   "confirm": "yes"})
+    assert done.status_code == 302
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.scalar(select(func.count(Response.id)).where(Response.id.in_(mine))) == 0
+        assert db.session.scalar(select(func.count(ResponseRating.id)).where(ResponseRating.response_id.in_(mine))) == 0
+        assert db.session.scalar(select(func.count(Case.id))) == 0
+        assert db.session.scalar(select(func.count(CaseEvent.id))) == 0
+        assert db.session.scalar(select(func.count(Response.id))) == 1  # the other patient stays
+        log = db.session.scalars(select(AccessLog).where(AccessLog.action == "delete")).one()
+        assert log.details["count"] == 2 and "123" not in str(log.details)
+    with app.app_context(), tenant_scope(other_tenant.id):
+        assert db.session.scalar(select(func.count(Response.id))) == 1
+
+
+def test_bad_patient_queries_are_400(tenant, manager_client):
+    assert manager_client.get(tenant.url("privacy?phone=12")).status_code == 400
+    assert manager_client.get(tenant.url("privacy?phone=79001234567&email=a@b.c")).status_code == 400
+    assert manager_client.get(tenant.url("privacy/export?email=a@b.c&format=xml")).status_code == 400
+    assert manager_client.get(tenant.url("privacy/export")).status_code == 400
+    assert manager_client.get(tenant.url("privacy")).status_code == 200
+
+
+def test_access_log_is_for_owners_only(app, tenant, manager_client):
+    response_id = make_response(app, tenant.id, contact_phone="+7 900 000-11-22")
+    manager = app.test_client()
+    login(manager, add_member(app, tenant, "manager@alpha.test", "manager"))
+    assert manager.get(tenant.url(f"journal/{response_id}/contact")).status_code == 200
+    assert manager.get(tenant.url("settings/access-log")).status_code == 403
+    viewer = app.test_client()
+    login(viewer, add_member(app, tenant, "viewer@alpha.test", "viewer"))
+    assert viewer.get(tenant.url("privacy?phone=79000001122")).status_code == 403
+    page = manager_client.get(tenant.url("settings/access-log"))
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "viewed contact data" in html and "Manager" in html
+    assert "000-11-22" not in html
+    assert manager_client.get(tenant.url("settings/access-log?before=x")).status_code == 400
