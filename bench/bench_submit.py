@@ -1,0 +1,316 @@
+"""Patient submissions per second through the real public form, against a bare INSERT route.
+
+Creates a PostgreSQL database of its own, migrates it as the owner, grants the
+non-owner application role (so row-level security is in force, as in production)
+and onboards one clinic. Then, for 50 and 200 concurrent clients:
+
+1. baseline: a bare WSGI app (in this file) whose one route does one INSERT into a
+   table of the same database, served by gunicorn with the same settings;
+2. submit: the Vernost app under gunicorn; each client behaves like a patient who
+   scans the code: GET /q/<token> with an empty cookie jar, read the CSRF token and
+   submission key, POST the answers with the session cookie, expect the redirect
+   to the thank-you page.
+
+Prints requests/s, p50 and p99 latency of each run and the submit/baseline ratio.
+Loopback only, bounded by --seconds per run.
+
+All clients share 127.0.0.1, so the form's per-client rate limit (30 per 10 minutes)
+would turn almost every request into a 429: the bench raises it, and the per-point
+limit, through PUBLIC_FORM_CLIENT_LIMIT / PUBLIC_FORM_POINT_LIMIT. Follow-up jobs go
+to a Redis database of the bench's own (flushed before and after); no worker runs.
+
+    python bench/bench_submit.py [--clients 50 200] [--seconds 15] [--workers 2] [--threads 8] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+BENCH_DB = "vernost_bench_submit"
+APP_ROLE = "vernost_app"
+MAX_SECONDS = 120
+MAX_CLIENTS = 500
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
+
+
+# --- the baseline: one INSERT per request, nothing else ---
+
+_engine = None
+
+
+def bare_app(environ, start_response):
+    """WSGI app for the baseline: POST inserts one row (same database, same pool defaults)."""
+    global _engine
+    from sqlalchemy import create_engine, text
+
+    if _engine is None:
+        _engine = create_engine(os.environ["BENCH_BARE_DATABASE_URL"], pool_pre_ping=True)
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    with _engine.begin() as conn:
+        conn.execute(text("INSERT INTO bench_bare (payload) VALUES (:p)"), {"p": body.decode("utf-8", "replace")})
+    start_response("204 No Content", [])
+    return [b""]
+
+
+# --- setup ---
+
+def _owner_url(server: str, database: str) -> str:
+    return f"{server.rstrip('/')}/{database}"
+
+
+def _sa(url: str) -> str:
+    """The URL with the psycopg2 driver named (the one the project depends on)."""
+    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg2://", url)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def setup_database(server: str) -> tuple[str, str]:
+    """(owner_url, app_url) of a fresh, migrated bench database with the app role granted."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(_sa(_owner_url(server, "postgres")), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {BENCH_DB}"))
+    admin.dispose()
+    owner = _owner_url(server, BENCH_DB)
+    app_url = make_url(owner).set(username=APP_ROLE, password=None).render_as_string(hide_password=False)
+    return owner, app_url
+
+
+def _env(owner: str, app_url: str, redis_url: str, instance: str) -> dict:
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": app_url, "MIGRATION_DATABASE_URL": owner, "REDIS_URL": redis_url,
+        "VERNOST_INSTANCE_DIR": instance, "SECRET_KEY": "bench-secret-key-" + "x" * 32,
+        "BASE_URL": "http://127.0.0.1", "VERNOST_ENV": "development",
+        "PUBLIC_FORM_CLIENT_LIMIT": "1000000000", "PUBLIC_FORM_POINT_LIMIT": "1000000000",
+        "BENCH_BARE_DATABASE_URL": _sa(app_url),
+        "PYTHONPATH": str(ROOT),
+    })
+    return env
+
+
+def prepare(owner: str, app_url: str, env: dict) -> str:
+    """Migrate, grant the app role, create the baseline table, onboard a clinic; returns its point token."""
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+    setup_env = {**env, "DATABASE_URL": owner}
+    subprocess.run(flask + ["db", "upgrade"], cwd=ROOT, env=setup_env, check=True, capture_output=True)
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(_sa(owner))
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE bench_bare (id bigserial PRIMARY KEY, payload text NOT NULL, "
+                          "created_at timestamptz NOT NULL DEFAULT now())"))
+    engine.dispose()
+    subprocess.run(flask + ["db-roles", "grant", APP_ROLE], cwd=ROOT, env=setup_env, check=True, capture_output=True)
+    engine = create_engine(_sa(owner))
+    with engine.begin() as conn:
+        conn.execute(text(f"GRANT SELECT, INSERT ON bench_bare TO {APP_ROLE}"))
+        conn.execute(text(f"GRANT USAGE ON SEQUENCE bench_bare_id_seq TO {APP_ROLE}"))
+    engine.dispose()
+    subprocess.run(flask + ["tenants", "create", "bench", "--name", "Bench clinic", "--owner", "owner@bench.test",
+                            "--json"], cwd=ROOT, env=setup_env, check=True, capture_output=True)
+    engine = create_engine(_sa(owner))  # the owner is superuser here: RLS does not hide the row from it
+    with engine.connect() as conn:
+        token = conn.execute(text("SELECT token FROM collection_points ORDER BY id LIMIT 1")).scalar_one()
+    engine.dispose()
+    return token
+
+
+class Gunicorn:
+    """A gunicorn server on loopback, stopped on exit."""
+
+    def __init__(self, target: str, env: dict, workers: int, threads: int):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        # A file, not a pipe: a full pipe would stall the workers that log.
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", target, "-b", f"127.0.0.1:{self.port}", "-k", "gthread",
+             "--workers", str(workers), "--threads", str(threads), "--backlog", "2048", "--log-level", "warning",
+             "--timeout", "60"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self.log)
+
+    def wait_ready(self, path: str, timeout: float = 30) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.log.seek(0)
+                raise RuntimeError(f"gunicorn exited: {self.log.read().decode()[-2000:]}")
+            try:
+                if httpx.get(self.url + path, timeout=2).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("gunicorn did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+# --- load ---
+
+ANSWERS = {"q_nps": "9", "q_rating_doctor": "5", "q_rating_waiting": "3", "q_would_return": "yes",
+           "q_comment": "Врач внимательный, но ждать пришлось долго."}
+
+
+async def _patient(url: str, token: str, stop_at: float, latencies: list, errors: list) -> None:
+    import httpx
+
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        while time.monotonic() < stop_at:
+            client.cookies.clear()  # every submission is a new patient with a new session
+            started = time.perf_counter()
+            try:
+                page = await client.get(f"/q/{token}?lang=ru")
+                fields = dict(HIDDEN.findall(page.text))
+                posted = await client.post(f"/q/{token}?lang=ru", data={**fields, **ANSWERS})
+            except httpx.HTTPError as exc:
+                errors.append(type(exc).__name__)
+                continue
+            if posted.status_code == 302 and "/thanks" in posted.headers.get("location", ""):
+                latencies.append(time.perf_counter() - started)
+            else:
+                errors.append(str(posted.status_code))
+
+
+async def _bare_client(url: str, stop_at: float, latencies: list, errors: list) -> None:
+    import httpx
+
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        while time.monotonic() < stop_at:
+            started = time.perf_counter()
+            try:
+                response = await client.post("/", content="q_nps=9&q_comment=bench")
+            except httpx.HTTPError as exc:
+                errors.append(type(exc).__name__)
+                continue
+            if response.status_code == 204:
+                latencies.append(time.perf_counter() - started)
+            else:
+                errors.append(str(response.status_code))
+
+
+def run_load(kind: str, url: str, token: str, clients: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    async def main():
+        stop_at = time.monotonic() + seconds
+        if kind == "submit":
+            tasks = [_patient(url, token, stop_at, latencies, errors) for _ in range(clients)]
+        else:
+            tasks = [_bare_client(url, stop_at, latencies, errors) for _ in range(clients)]
+        started = time.perf_counter()
+        await asyncio.gather(*tasks)
+        return time.perf_counter() - started
+
+    elapsed = asyncio.run(main())
+    ordered = sorted(latencies)
+
+    def pct(p):
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000 if ordered else float("nan")
+
+    return {"kind": kind, "clients": clients, "done": len(ordered), "errors": len(errors),
+            "error_kinds": sorted(set(errors))[:5], "per_second": len(ordered) / elapsed,
+            "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+            "mean_ms": statistics.fmean(ordered) * 1000 if ordered else float("nan")}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432",
+                        help="PostgreSQL server as a superuser (no database name); a bench database is created")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="a Redis database the bench may flush")
+    parser.add_argument("--clients", type=int, nargs="+", default=[50, 200])
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    seconds = min(args.seconds, MAX_SECONDS)
+    clients = [min(c, MAX_CLIENTS) for c in args.clients]
+    for url in (args.pg, args.redis):
+        host = re.sub(r"^[a-z0-9+]+://([^@/]*@)?", "", url).split("/")[0].split(":")[0]
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            parser.error("the bench only runs against loopback servers")
+
+    import redis
+
+    redis.Redis.from_url(args.redis).flushdb()
+    owner, app_url = setup_database(args.pg)
+    instance = tempfile.mkdtemp(prefix="vernost-bench-")
+    env = _env(owner, app_url, args.redis, instance)
+    token = prepare(owner, app_url, env)
+
+    results = []
+    for target, kind, probe in (("bench.bench_submit:bare_app", "baseline", None), ("wsgi:app", "submit", "/healthz")):
+        server = Gunicorn(target, env, args.workers, args.threads)
+        try:
+            if probe:
+                server.wait_ready(probe)
+            else:
+                server.wait_ready("/")
+            run_load(kind, server.url, token, min(clients), min(3.0, seconds))  # warm-up: pools, imports
+            for n in clients:
+                results.append(run_load(kind, server.url, token, n, seconds))
+        finally:
+            server.stop()
+    redis.Redis.from_url(args.redis).flushdb()
+
+    by = {(r["kind"], r["clients"]): r for r in results}
+    for n in clients:
+        by[("submit", n)]["ratio_to_baseline"] = by[("submit", n)]["per_second"] / by[("baseline", n)]["per_second"]
+    if args.json:
+        print(json.dumps({"workers": args.workers, "threads": args.threads, "seconds": seconds, "runs": results},
+                         indent=2))
+        return 0
+    print(f"gunicorn gthread {args.workers} workers x {args.threads} threads, {seconds:.0f} s per run, "
+          f"rate limits raised for the bench")
+    print(f"{'run':<10}{'clients':>8}{'per s':>10}{'p50 ms':>10}{'p99 ms':>10}{'done':>8}{'errors':>8}{'ratio':>8}")
+    for r in results:
+        ratio = f"{r['ratio_to_baseline']:.2f}" if "ratio_to_baseline" in r else ""
+        print(f"{r['kind']:<10}{r['clients']:>8}{r['per_second']:>10.1f}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}"
+              f"{r['done']:>8}{r['errors']:>8}{ratio:>8}")
+        if r["errors"]:
+            print(f"{'':<10}errors: {', '.join(r['error_kinds'])}")
+    print("baseline = one INSERT per request; submit = GET form + POST answers (CSRF, session, validation, "
+          "risk, response + ratings + outbox rows, enqueue) per patient")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
