@@ -43,17 +43,17 @@ def trend_svg(points: list[tuple[date, float | None]], *, title: str, width: int
     if current:
         segments.append(current)
     parts = [
-        f'<svg class="trend" viewBox="0 0 {width} {height}" role="img" preserveAspectRatio="none" '
+        f'<svg class="trend" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
     ]
     for tick in (low, (low + high) / 2, high):
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
                      f'stroke="#dfe3ea" stroke-width="1"/>')
-        parts.append(f'<text x="{left - 4}" y="{y(tick) + 4:.1f}" text-anchor="end" font-size="11" '
+        parts.append(f'<text x="{left - 4}" y="{y(tick) + 4:.1f}" text-anchor="end" font-size="13" '
                      f'fill="#5b6475">{tick:.0f}</text>')
-    parts.append(f'<text x="{left}" y="{height - 4}" font-size="11" fill="#5b6475">{first_day.isoformat()}</text>')
-    parts.append(f'<text x="{width - right}" y="{height - 4}" font-size="11" fill="#5b6475" '
+    parts.append(f'<text x="{left}" y="{height - 4}" font-size="13" fill="#5b6475">{first_day.isoformat()}</text>')
+    parts.append(f'<text x="{width - right}" y="{height - 4}" font-size="13" fill="#5b6475" '
                  f'text-anchor="end">{last_day.isoformat()}</text>')
     for segment in segments:
         if len(segment) == 1:

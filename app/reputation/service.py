@@ -520,7 +520,7 @@ def index_overview(today: date | None = None) -> list[ScopeIndex]:
         result.append(ScopeIndex(scope, scope_id, names.get((scope, scope_id), f"#{scope_id}"),
                                  round(current.index, 1) if current else None,
                                  current.confidence if current else None, len(members),
-                                 round(change.delta, 1) if change.delta is not None else None))
+                                 round(change.delta, 1) + 0.0 if change.delta is not None else None))  # no "-0.0"
     return result
 
 
