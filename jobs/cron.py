@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from rq import cron
 
-from jobs import periodic, scrape
+from jobs import metrics, periodic, scrape
 
 # Jobs promised while Redis was down reach the queue within a minute of its return.
 cron.register(periodic.sweep_outbox, queue_name="default", interval=30)
+# Metric snapshots: dirty periods whose refresh was never enqueued, and a full recompute every night.
+cron.register(metrics.refresh_dirty_clinics, queue_name="metrics", interval=300)
+cron.register(metrics.nightly_recompute, queue_name="metrics", cron="30 2 * * *")
 # Review sources are scraped at night (UTC); each clinic's run then snapshots its reputation index.
 cron.register(scrape.nightly_reputation, queue_name="scrape", cron="15 1 * * *")

@@ -20,3 +20,10 @@ def response_received(tenant_id: int, response_id: int) -> None:
         response.sentiment_label, response.sentiment_polarity = scored.label, round(float(scored.polarity), 4)
         response.topics = tag_aspects(response.comment)
     db.session.commit()
+    # The answer (and its sentiment) changes its month's, quarter's and year's figures.
+    from app.analytics.refresh import REFRESH_JOB, mark_dirty, request_job
+    from app.models import Tenant
+
+    mark_dirty(db.session.get(Tenant, tenant_id), response.submitted_at)
+    db.session.commit()
+    request_job(tenant_id, REFRESH_JOB)

@@ -29,6 +29,13 @@ class ClinicSettings:
     review_links: list[dict] = field(default_factory=list)
     # Loyalty index weights (see docs/metrics.md).
     loyalty_weights: dict[str, float] = field(default_factory=dict)
+    # Loyalty programme the clinic runs (evaluated on the dashboard with the loyalty_programme module):
+    # type (app.metrics.programme.ProgrammeType, "" = none), launch date YYYY-MM-DD, and per-period
+    # running costs and forgone revenue in whole roubles.
+    programme_type: str = ""
+    programme_launched_on: str = ""
+    programme_running_cost: int = 0
+    programme_forgone_revenue: int = 0
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> "ClinicSettings":

@@ -1,5 +1,6 @@
 """All models, imported here so Alembic and the app see one metadata."""
 from app.models.accounts import ROLES, Invitation, LoginAttempt, Membership, Operator, PasswordReset, User
+from app.models.analytics import DirtyPeriod, MetricSnapshot, Patient, Visit, VisitImport
 from app.models.audit import AccessLog, OperatorAction
 from app.models.base import TenantScoped, utcnow
 from app.models.cases import CASE_STATUSES, OPEN_CASE_STATUSES, Case, CaseEvent, PublishedReview
@@ -10,6 +11,7 @@ from app.models.reputation import ExternalReview, ReputationSnapshot, ReviewSour
 from app.models.tenancy import Branch, Doctor, Licence, Tenant
 
 __all__ = [
+    "DirtyPeriod", "MetricSnapshot", "Patient", "Visit", "VisitImport",
     "RISK_LEVELS", "CollectionPoint", "ConsentText", "Questionnaire", "QuestionnaireVersion", "Response",
     "ResponseRating", "CASE_STATUSES", "OPEN_CASE_STATUSES", "Case", "CaseEvent", "PublishedReview",
     "ROLES", "AccessLog", "Branch", "Doctor", "Invitation", "Licence", "LoginAttempt", "Membership",

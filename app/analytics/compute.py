@@ -1,0 +1,313 @@
+"""SQL aggregation of responses and visits into metric snapshots.
+
+SQL does the counting (this module), Python does the formula (app.metrics, applied
+when snapshots are read in app.analytics.read). One snapshot row holds the counts
+of one clinic, period and segment. Response instants are filtered with the
+period's UTC bounds in the clinic's time zone; visits carry the clinic's local
+date already. Every query names the clinic explicitly (besides the ORM scope and
+row-level security) so the (tenant, date) indexes are used.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+
+from sqlalchemy import String, and_, case, cast, delete, distinct, func, literal, select
+
+from app.extensions import db
+from app.metrics.periods import Period, PeriodKind, local_date
+from app.metrics.retention import lost_cutoff
+from app.models import (Doctor, MetricSnapshot, Patient, Response, ResponseRating, Tenant, Visit, utcnow)
+from tenants.settings import clinic_settings
+
+CLINIC = "clinic"
+ALL = "all"
+# Segments of survey answers and of visits; "clinic" is the whole clinic.
+RESPONSE_SEGMENTS = (CLINIC, "branch", "doctor", "specialty", "point")
+VISIT_SEGMENTS = (CLINIC, "branch", "doctor", "specialty", "gender", "age_band", "district")
+SEGMENT_KINDS = (CLINIC, "branch", "doctor", "specialty", "point", "gender", "age_band", "district")
+AGE_BANDS = ((0, 17, "0-17"), (18, 29, "18-29"), (30, 44, "30-44"), (45, 59, "45-59"), (60, 200, "60+"))
+PERIOD_KINDS = (PeriodKind.MONTH, PeriodKind.QUARTER, PeriodKind.YEAR)
+# Never walk further back than this when looking for a clinic's first data.
+MAX_HISTORY_YEARS = 15
+
+
+def _key(column):
+    # One text key per segment; NULL becomes "" so joins on the key match "no branch" too.
+    return func.coalesce(cast(column, String), literal(""))
+
+
+def _response_key(kind: str):
+    if kind == CLINIC:
+        return literal(ALL), []
+    if kind == "branch":
+        return _key(Response.branch_id), []
+    if kind == "doctor":
+        return _key(Response.doctor_id), []
+    if kind == "point":
+        return _key(Response.collection_point_id), []
+    if kind == "specialty":
+        return func.coalesce(Doctor.specialty, literal("")), [Doctor]
+    raise ValueError(kind)
+
+
+def _visit_key(kind: str, period: Period):
+    if kind == CLINIC:
+        return literal(ALL)
+    if kind == "branch":
+        return _key(Visit.branch_id)
+    if kind == "doctor":
+        return _key(Visit.doctor_id)
+    if kind == "specialty":
+        return func.coalesce(Doctor.specialty, literal(""))
+    if kind == "gender":
+        return func.coalesce(Patient.gender, literal(""))
+    if kind == "district":
+        return func.coalesce(Patient.district, literal(""))
+    if kind == "age_band":
+        # Age in the period's first year, from the birth year (all the CRM gives).
+        age = literal(period.start.year) - Patient.birth_year
+        return case(*[(and_(age >= low, age <= high), literal(label)) for low, high, label in AGE_BANDS],
+                    else_=literal(""))
+    raise ValueError(kind)
+
+
+def _visit_from(kind: str, tenant_id: int, query):
+    query = query.select_from(Visit).join(Patient, Patient.id == Visit.patient_id)
+    if kind == "specialty":
+        query = query.outerjoin(Doctor, Doctor.id == Visit.doctor_id)
+    return query.where(Visit.tenant_id == tenant_id)
+
+
+def _grouping(kind: str, key, *others) -> list:
+    # PostgreSQL refuses GROUP BY a constant: the whole clinic is grouped by nothing (or the others).
+    return list(others) if kind == CLINIC else [key, *others]
+
+
+def _count_if(condition):
+    return func.sum(case((condition, 1), else_=0))
+
+
+def response_counts(tenant: Tenant, period: Period) -> dict[tuple[str, str], dict]:
+    """Survey counts per segment: NPS distribution, would-return, sentiment sums, risk, CSAT by aspect."""
+    start, end = period.bounds_utc(tenant.timezone)
+    in_period = and_(Response.tenant_id == tenant.id, Response.submitted_at >= start, Response.submitted_at < end)
+    out: dict[tuple[str, str], dict] = {}
+    for kind in RESPONSE_SEGMENTS:
+        key, joins = _response_key(kind)
+        columns = [key.label("k"), func.count().label("responses"), func.count(Response.nps).label("nps_n"),
+                   *[_count_if(Response.nps == score).label(f"nps{score}") for score in range(11)],
+                   _count_if(Response.would_return.is_(True)).label("return_yes"),
+                   func.count(Response.would_return).label("return_n"),
+                   func.count(Response.sentiment_polarity).label("sent_n"),
+                   func.sum(Response.sentiment_polarity).label("sent_sum"),
+                   func.sum(Response.sentiment_polarity * Response.sentiment_polarity).label("sent_sq"),
+                   _count_if(Response.risk_level == "at_risk").label("at_risk"),
+                   _count_if(Response.risk_level == "critical").label("critical")]
+        query = select(*columns).select_from(Response)
+        if joins:
+            query = query.outerjoin(Doctor, Doctor.id == Response.doctor_id)
+        for row in db.session.execute(query.where(in_period).group_by(*_grouping(kind, key))):
+            out[(kind, row.k)] = {
+                "responses": row.responses,
+                "nps_distribution": [getattr(row, f"nps{score}") or 0 for score in range(11)],
+                "would_return_yes": row.return_yes or 0, "would_return_n": row.return_n,
+                "sentiment_n": row.sent_n, "sentiment_sum": round(float(row.sent_sum or 0), 6),
+                "sentiment_squares": round(float(row.sent_sq or 0), 6),
+                "at_risk": row.at_risk or 0, "critical": row.critical or 0, "csat": {},
+            }
+        rating_query = select(key.label("k"), ResponseRating.aspect, ResponseRating.score, func.count().label("n")) \
+            .select_from(ResponseRating).join(Response, Response.id == ResponseRating.response_id)
+        if joins:
+            rating_query = rating_query.outerjoin(Doctor, Doctor.id == Response.doctor_id)
+        rating_query = rating_query.where(in_period, ResponseRating.tenant_id == tenant.id) \
+            .group_by(*_grouping(kind, key, ResponseRating.aspect, ResponseRating.score))
+        for row in db.session.execute(rating_query):
+            counts = out.setdefault((kind, row.k), _empty_response_counts())
+            distribution = counts["csat"].setdefault(row.aspect, [0, 0, 0, 0, 0])
+            if 1 <= row.score <= 5:
+                distribution[row.score - 1] += row.n
+    return out
+
+
+def _empty_response_counts() -> dict:
+    return {"responses": 0, "nps_distribution": [0] * 11, "would_return_yes": 0, "would_return_n": 0,
+            "sentiment_n": 0, "sentiment_sum": 0.0, "sentiment_squares": 0.0, "at_risk": 0, "critical": 0,
+            "csat": {}}
+
+
+def visit_counts(tenant: Tenant, period: Period, lost_after_months: int) -> dict[tuple[str, str], dict]:
+    """Visit counts per segment: patients, repeat and multi-service patients, revenue, bonuses, new,
+    retention against the previous period; for the whole clinic also churn against inflow."""
+    tid = tenant.id
+    previous = period.previous()
+    out: dict[tuple[str, str], dict] = {}
+    for kind in VISIT_SEGMENTS:
+        key = _visit_key(kind, period)
+        per_patient = _visit_from(kind, tid, select(
+            Visit.patient_id.label("patient_id"), key.label("k"), func.count().label("visits"),
+            func.count(distinct(Visit.service)).label("services"),
+            func.sum(Visit.amount_kopecks).label("revenue"),
+            func.sum(Visit.bonuses_awarded_kopecks).label("awarded"),
+            func.sum(Visit.bonuses_redeemed_kopecks).label("redeemed"),
+            func.min(Patient.first_visit_on).label("first_visit_on"),
+        )).where(Visit.visited_on >= period.start, Visit.visited_on < period.end) \
+            .group_by(*_grouping(kind, key, Visit.patient_id)).subquery()
+        query = select(
+            per_patient.c.k, func.count().label("patients"), _count_if(per_patient.c.visits >= 2).label("repeat"),
+            _count_if(per_patient.c.services > 1).label("multi"), func.sum(per_patient.c.visits).label("visits"),
+            func.sum(per_patient.c.revenue).label("revenue"), func.sum(per_patient.c.awarded).label("awarded"),
+            func.sum(per_patient.c.redeemed).label("redeemed"),
+            _count_if(and_(per_patient.c.first_visit_on >= period.start,
+                           per_patient.c.first_visit_on < period.end)).label("new"),
+        ).group_by(per_patient.c.k)
+        for row in db.session.execute(query):
+            out[(kind, row.k)] = {
+                "patients": row.patients, "patients_repeat": row.repeat or 0, "patients_multi_service": row.multi or 0,
+                "visits": int(row.visits or 0), "revenue_kopecks": int(row.revenue or 0),
+                "bonuses_awarded_kopecks": int(row.awarded or 0), "bonuses_redeemed_kopecks": int(row.redeemed or 0),
+                "new_patients": row.new or 0, "active_previous": 0, "returned": 0,
+            }
+        # Retention: the previous period's patients of this segment who came back to it in this one.
+        prev_set = _visit_from(kind, tid, select(Visit.patient_id.label("patient_id"), key.label("k"))) \
+            .where(Visit.visited_on >= previous.start, Visit.visited_on < previous.end).distinct().subquery()
+        cur_set = _visit_from(kind, tid, select(Visit.patient_id.label("patient_id"), key.label("k"))) \
+            .where(Visit.visited_on >= period.start, Visit.visited_on < period.end).distinct().subquery()
+        retention = select(prev_set.c.k, func.count().label("active"),
+                           func.count(cur_set.c.patient_id).label("returned")) \
+            .select_from(prev_set.outerjoin(cur_set, and_(cur_set.c.patient_id == prev_set.c.patient_id,
+                                                          cur_set.c.k == prev_set.c.k))) \
+            .group_by(prev_set.c.k)
+        for row in db.session.execute(retention):
+            counts = out.setdefault((kind, row.k), _empty_visit_counts())
+            counts["active_previous"], counts["returned"] = row.active, row.returned
+    clinic = out.setdefault((CLINIC, ALL), _empty_visit_counts())
+    clinic.update(_churn_counts(tid, period, lost_after_months))
+    clinic.update(_participant_retention(tid, period))
+    return out
+
+
+def _empty_visit_counts() -> dict:
+    return {"patients": 0, "patients_repeat": 0, "patients_multi_service": 0, "visits": 0, "revenue_kopecks": 0,
+            "bonuses_awarded_kopecks": 0, "bonuses_redeemed_kopecks": 0, "new_patients": 0,
+            "active_previous": 0, "returned": 0}
+
+
+def _churn_counts(tenant_id: int, period: Period, lost_after_months: int) -> dict:
+    """Patients on the register, lost during the period and new in it (whole clinic).
+
+    Register: patients with a visit before the period's end who were not already lost
+    on the eve of the period. Lost during the period: of those, patients whose last
+    visit is at least N full months before the period's last day.
+    """
+    cut_start = lost_cutoff(period.start - timedelta(days=1), lost_after_months)
+    cut_end = lost_cutoff(period.last_day, lost_after_months)
+    last = select(Visit.patient_id, func.max(Visit.visited_on).label("last")) \
+        .where(Visit.tenant_id == tenant_id, Visit.visited_on < period.end) \
+        .group_by(Visit.patient_id).subquery()
+    row = db.session.execute(
+        select(func.count().label("register"), _count_if(last.c.last <= cut_end).label("lost"))
+        .where(last.c.last > cut_start)).one()
+    new = db.session.scalar(select(func.count()).select_from(Patient).where(
+        Patient.tenant_id == tenant_id, Patient.first_visit_on >= period.start, Patient.first_visit_on < period.end))
+    return {"register": row.register or 0, "lost": row.lost or 0, "new_on_register": new or 0,
+            "lost_after_months": lost_after_months}
+
+
+def _participant_retention(tenant_id: int, period: Period) -> dict:
+    """Loyalty-programme participants of the previous period (bonuses awarded or redeemed) who came back."""
+    previous = period.previous()
+    participants = select(Visit.patient_id.label("patient_id")).where(
+        Visit.tenant_id == tenant_id, Visit.visited_on >= previous.start, Visit.visited_on < previous.end,
+        (Visit.bonuses_awarded_kopecks + Visit.bonuses_redeemed_kopecks) > 0).distinct().subquery()
+    current = select(Visit.patient_id.label("patient_id")).where(
+        Visit.tenant_id == tenant_id, Visit.visited_on >= period.start, Visit.visited_on < period.end) \
+        .distinct().subquery()
+    row = db.session.execute(
+        select(func.count().label("participants"), func.count(current.c.patient_id).label("returned"))
+        .select_from(participants.outerjoin(current, current.c.patient_id == participants.c.patient_id))).one()
+    return {"participants_previous": row.participants or 0, "participants_returned": row.returned or 0}
+
+
+def period_counts(tenant: Tenant, period: Period) -> dict[tuple[str, str], dict]:
+    """All snapshot counts of one period: ``{(segment kind, key): counts}``."""
+    settings = clinic_settings(tenant)
+    merged: dict[tuple[str, str], dict] = defaultdict(dict)
+    for key, counts in response_counts(tenant, period).items():
+        merged[key]["survey"] = counts
+    for key, counts in visit_counts(tenant, period, settings.lost_after_months).items():
+        merged[key]["visits"] = counts
+    merged[(CLINIC, ALL)].setdefault("survey", _empty_response_counts())
+    merged[(CLINIC, ALL)].setdefault("visits", _empty_visit_counts())
+    return dict(merged)
+
+
+def store_period(tenant: Tenant, period: Period) -> int:
+    """Recompute one period's snapshot rows (replacing the old ones); returns how many rows.
+
+    The caller commits; readers see the old or the new rows, never a mix.
+    """
+    counts = period_counts(tenant, period)
+    db.session.execute(delete(MetricSnapshot).where(MetricSnapshot.tenant_id == tenant.id,
+                                                    MetricSnapshot.period == period.label))
+    now = utcnow()
+    db.session.add_all([
+        MetricSnapshot(tenant_id=tenant.id, period=period.label, segment_kind=kind, segment_key=key[:120],
+                       counts=data, computed_at=now)
+        for (kind, key), data in counts.items()
+    ])
+    return len(counts)
+
+
+def data_span(tenant: Tenant) -> tuple[date, date] | None:
+    """First and last local dates with a response or a visit, or None for a clinic without data."""
+    first_visit, last_visit = db.session.execute(
+        select(func.min(Visit.visited_on), func.max(Visit.visited_on)).where(Visit.tenant_id == tenant.id)).one()
+    first_response, last_response = db.session.execute(
+        select(func.min(Response.submitted_at), func.max(Response.submitted_at))
+        .where(Response.tenant_id == tenant.id)).one()
+    days = [d for d in (first_visit, last_visit) if d is not None]
+    days += [local_date(t, tenant.timezone) for t in (first_response, last_response) if t is not None]
+    if not days:
+        return None
+    return min(days), max(days)
+
+
+def periods_to_compute(tenant: Tenant, today: date) -> list[Period]:
+    """Every month, quarter and year from the clinic's first data to today (or its last data)."""
+    span = data_span(tenant)
+    if span is None:
+        return []
+    first = max(span[0], date(today.year - MAX_HISTORY_YEARS, 1, 1))
+    last = max(span[1], today)
+    periods: list[Period] = []
+    for kind in PERIOD_KINDS:
+        period = Period.containing(first, kind)
+        # Retention of the first period needs nothing before it; the one after the last
+        # data matters for churn, so periods run up to today.
+        while period.start <= last:
+            periods.append(period)
+            period = period.next()
+    return periods
+
+
+def periods_containing(day: date) -> list[Period]:
+    """The month, quarter and year that contain a local date."""
+    return [Period.containing(day, kind) for kind in PERIOD_KINDS]
+
+
+def recompute_all(tenant: Tenant, today: date, commit_each: bool = True) -> int:
+    """Full recompute of a clinic's snapshots; returns the number of periods computed."""
+    periods = periods_to_compute(tenant, today)
+    labels = {p.label for p in periods}
+    stale = db.session.scalars(select(MetricSnapshot.period).where(MetricSnapshot.tenant_id == tenant.id)
+                               .distinct()).all()
+    for label in set(stale) - labels:
+        db.session.execute(delete(MetricSnapshot).where(MetricSnapshot.tenant_id == tenant.id,
+                                                        MetricSnapshot.period == label))
+    for period in periods:
+        store_period(tenant, period)
+        if commit_each:
+            db.session.commit()
+    db.session.commit()
+    return len(periods)

@@ -1,0 +1,71 @@
+"""CSV exports: the period's responses, its metrics with comparisons, and the scorecards."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app.analytics import read
+from app.extensions import db
+from app.metrics import Period
+from app.metrics.periods import local_date
+from app.models import Branch, CollectionPoint, Doctor, Response, Tenant
+
+
+def responses_rows(tenant: Tenant, period: Period) -> list[list]:
+    """Every response of the period (no contact data), oldest first, with a header row."""
+    start, end = period.bounds_utc(tenant.timezone)
+    branches = dict(db.session.execute(select(Branch.id, Branch.name)).all())
+    doctors = dict(db.session.execute(select(Doctor.id, Doctor.full_name)).all())
+    points = dict(db.session.execute(select(CollectionPoint.id, CollectionPoint.name)).all())
+    rows = [["reference", "submitted_local_date", "branch", "doctor", "collection_point", "nps", "would_return",
+             "min_rating", "risk_level", "sentiment", "comment"]]
+    query = select(Response).where(Response.submitted_at >= start, Response.submitted_at < end) \
+        .order_by(Response.submitted_at, Response.id).execution_options(yield_per=1000)
+    for r in db.session.scalars(query):
+        rows.append([r.reference, local_date(r.submitted_at, tenant.timezone).isoformat(),
+                     branches.get(r.branch_id, ""), doctors.get(r.doctor_id, ""),
+                     points.get(r.collection_point_id, ""), r.nps,
+                     "" if r.would_return is None else int(r.would_return), r.min_rating, r.risk_level,
+                     r.sentiment_polarity, r.comment])
+    return rows
+
+
+METRICS = (("responses", "responses"), ("nps", "nps_score"), ("csat", "csat_share"),
+           ("would_return", "would_return"), ("loyalty_index", "loyalty_index"), ("patients", "patients"),
+           ("visits", "visits"), ("revenue", "revenue"), ("revenue_per_patient", "revenue_per_patient"),
+           ("repeat_visit_rate", "repeat_visit_rate"), ("multi_service_share", "multi_service_share"),
+           ("retention_rate", "retention_rate"), ("at_risk", "at_risk"), ("critical", "critical"))
+
+
+def metrics_rows(tenant: Tenant, period: Period) -> list[list]:
+    """The clinic's metrics of the period beside the previous period and the same period last year."""
+    c = read.overview(tenant, period)
+
+    def r(v):
+        return None if v is None else round(v, 4)
+
+    rows = [["metric", period.label, c.previous.period.label, c.last_year.period.label]]
+    for name, attr in METRICS:
+        rows.append([name, r(getattr(c.current, attr)), r(getattr(c.previous, attr)), r(getattr(c.last_year, attr))])
+    for o_name in ("churn", "inflow"):
+        rows.append([o_name] + [None if o.churn is None else r(getattr(o.churn, o_name))
+                                for o in (c.current, c.previous, c.last_year)])
+    for aspect, result in c.current.csat.items():
+        prev = c.previous.csat.get(aspect)
+        last = c.last_year.csat.get(aspect)
+        rows.append([f"csat:{aspect}"] + [None if x is None else r(x.share) for x in (result, prev, last)])
+    return rows
+
+
+def scorecard_rows(tenant: Tenant, period: Period) -> list[list]:
+    """Doctor and branch scorecards: one row per subject and metric; suppressed cells stay empty."""
+    rows = [["kind", "name", "metric", "n", "value", "low", "high", "suppressed"]]
+    for kind in ("doctor", "branch"):
+        for row in read.scorecards(tenant, period, kind):
+            card = row.scorecard
+            for metric in ("nps", "csat", "sentiment", "repeat_visit_rate"):
+                cell = getattr(card, metric)
+                rows.append([kind, row.name, metric, cell.n, None if cell.value is None else round(cell.value, 4),
+                             None if cell.interval is None else round(cell.interval.low, 4),
+                             None if cell.interval is None else round(cell.interval.high, 4),
+                             int(cell.suppressed)])
+    return rows

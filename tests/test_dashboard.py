@@ -1,0 +1,174 @@
+"""Dashboards, the report, exports and the visit import pages, through the test client."""
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Tenant, Visit, VisitImport
+from tenants.context import tenant_scope
+from tests.conftest import add_member, form_token, login, make_clinic
+from tests.factories import make_branch, make_doctor
+from tests.test_analytics import VISITS_CSV, add_responses, at, compute, import_text
+
+
+@pytest.fixture
+def with_data(app, tenant):
+    doctor = make_doctor(app, tenant.id, "Dr House")
+    branch = make_branch(app, tenant.id, "North")
+    import_text(app, tenant.id, VISITS_CSV)
+    add_responses(app, tenant.id, [
+        {"nps": 10, "at": at("2025-03-03 09:00"), "doctor_id": doctor, "branch_id": branch, "ratings": {"waiting": 5},
+         "comment": "Wonderful doctor", "sentiment": 0.8},
+        {"nps": 2, "at": at("2025-03-04 09:00"), "doctor_id": doctor, "risk": "critical",
+         "comment": "Rude reception", "sentiment": -0.7},
+    ])
+    compute(app, tenant.id, "2025-03")
+    return {"doctor": doctor, "branch": branch}
+
+
+def test_overview_shows_figures_linked_to_the_journal(app, tenant, manager_client, with_data):
+    page = manager_client.get(tenant.url("dashboard?period=2025-03"))
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    # NPS of (10, 2): 1 promoter, 1 detractor → 0.
+    assert 'class="stat" href="/c/alpha/journal?period_from=2025-03-01&amp;period_to=2025-03-31">0<' in html
+    assert "nps_band=detractor" in html and "risk=critical" in html
+    assert "<svg" in html and "<title id=\"trend-nps-t\">" in html
+    assert 'aria-current="page"' in html  # the nav lists the dashboard
+
+
+def test_bad_period_is_a_clear_400(tenant, manager_client):
+    response = manager_client.get(tenant.url("dashboard?period=last-tuesday"))
+    assert response.status_code == 400 and "YYYY-MM" in response.get_data(as_text=True)
+    assert manager_client.get(tenant.url("dashboard/segments?kind=shoe-size")).status_code == 400
+
+
+def test_scorecards_and_segments(app, tenant, manager_client, with_data):
+    html = manager_client.get(tenant.url("dashboard/scorecards?period=2025-03")).get_data(as_text=True)
+    assert "Dr House" in html and "too few" in html  # 2 answers < 30
+    assert f"doctor={with_data['doctor']}" in html
+    for kind in ("branch", "doctor", "specialty", "point", "gender", "age_band", "district"):
+        response = manager_client.get(tenant.url(f"dashboard/segments?kind={kind}&period=2025-03"))
+        assert response.status_code == 200, kind
+    html = manager_client.get(tenant.url("dashboard/segments?kind=gender&period=2025-03")).get_data(as_text=True)
+    assert ">f<" in html or ">m<" in html
+
+
+def test_programme_needs_the_module(app, tenant, manager_client):
+    # The standard plan has no loyalty_programme module.
+    assert manager_client.get(tenant.url("dashboard/programme")).status_code == 404
+    network = make_clinic(app, "gamma", plan="network")
+    client = app.test_client()
+    login(client, network.owner_email)
+    html = client.get(network.url("dashboard/programme")).get_data(as_text=True)
+    assert "Describe the programme" in html
+    token = form_token(client.get(network.url("settings/programme")).get_data(as_text=True))
+    bad = client.post(network.url("settings/programme"), data={"csrf_token": token, "programme_type": "points",
+                                                               "programme_running_cost": "lots"})
+    assert bad.status_code == 400
+    ok = client.post(network.url("settings/programme"), data={
+        "csrf_token": token, "programme_type": "points", "programme_launched_on": "2025-01-01",
+        "programme_running_cost": "100000", "programme_forgone_revenue": "50000"})
+    assert ok.status_code == 302
+    import_text(app, network.id, "patient,date,amount,bonuses_awarded,bonuses_redeemed\n"
+                                 "A,2025-02-03,1000,100,0\nA,2025-03-03,1000,0,80\nB,2025-02-04,500,50,0\n")
+    compute(app, network.id, "2025-03")
+    html = client.get(network.url("dashboard/programme?period=2025-03")).get_data(as_text=True)
+    # Participants of February: A and B; only A came back in March → 50 % (no warning, ≥ 20 %).
+    assert "50 %" in html and "not keeping patients" not in html
+    # Cost 100 000 + 50 000; bonuses 0 awarded, 80 redeemed in March → redemption undefined.
+    assert "150\u202f000" in html
+
+
+def test_report_page_and_exports(app, tenant, manager_client, with_data):
+    html = manager_client.get(tenant.url("dashboard/report?period=2025-03")).get_data(as_text=True)
+    assert "Wonderful doctor" in html and "Rude reception" in html and "<style>" in html
+    csv_text = manager_client.get(tenant.url("export/metrics.csv?period=2025-03")).get_data(as_text=True)
+    assert csv_text.startswith("\ufeffmetric,2025-03,2025-02,2024-03")
+    assert "nps,0.0" in csv_text
+    responses = manager_client.get(tenant.url("export/responses.csv?period=2025-03")).get_data(as_text=True)
+    assert responses.count("\n") == 3 and "Rude reception" in responses
+    cards = manager_client.get(tenant.url("export/scorecards.csv?period=2025-03")).get_data(as_text=True)
+    assert "doctor,Dr House,nps,2,,,,1" in cards
+
+
+def test_report_pdf(app, tenant, manager_client, with_data):
+    from app.analytics.pdf import chromium_path
+
+    response = manager_client.get(tenant.url("export/report.pdf?period=2025-03"))
+    if chromium_path() is None:
+        assert response.status_code == 503 and "printable report" in response.get_data(as_text=True)
+    else:
+        assert response.status_code == 200 and response.data.startswith(b"%PDF")
+
+
+def test_viewer_cannot_export_or_import(app, tenant):
+    email = add_member(app, tenant, "viewer@alpha.test", "viewer")
+    client = app.test_client()
+    login(client, email)
+    assert client.get(tenant.url("dashboard")).status_code == 200
+    assert client.get(tenant.url("export/metrics.csv")).status_code == 403
+    assert client.get(tenant.url("visits/imports")).status_code == 403
+
+
+def test_exports_work_on_a_read_only_licence(app, tenant, manager_client):
+    from tenants.context import platform_scope
+    from tenants.onboarding import set_suspended
+
+    with app.app_context(), platform_scope():
+        set_suspended(db.session.get(Tenant, tenant.id), True, actor="test")
+        db.session.commit()
+    assert manager_client.get(tenant.url("export/metrics.csv?period=2025-03")).status_code == 200
+    assert manager_client.get(tenant.url("dashboard")).status_code == 200
+
+
+def test_import_journey_upload_map_preview_import(app, tenant, manager_client):
+    from jobs.worker import InlineAppWorker, build_worker
+
+    make_doctor(app, tenant.id, "Dr House")
+    page = manager_client.get(tenant.url("visits/imports")).get_data(as_text=True)
+    token = form_token(page)
+    body = "Patient;Date;Doctor;Service;Total\nA;2025-03-01;Dr House;consultation;1000\nB;2025-03-02;;tests;500\n"
+    response = manager_client.post(tenant.url("visits/imports"), data={
+        "csrf_token": token, "encoding": "utf-8", "file": (io.BytesIO(body.encode()), "crm.csv")},
+        content_type="multipart/form-data")
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    html = manager_client.get(location).get_data(as_text=True)
+    # "Total" is not a known header: the amount must be mapped by hand; the preview says so.
+    assert "Required field “amount” is not mapped" in html
+    assert 'value="Patient" selected' in html
+    fields = {f"map_{k}": v for k, v in {"patient": "Patient", "visited_on": "Date", "doctor": "Doctor",
+                                          "service": "Service", "amount": "Total"}.items()}
+    html = manager_client.post(location, data={"csrf_token": token, "action": "preview", **fields}) \
+        .get_data(as_text=True)
+    assert "1000.00" in html and "Dr House" in html
+    response = manager_client.post(location, data={"csrf_token": token, "action": "import", **fields})
+    assert response.status_code == 302
+    import_id = int(re.search(r"/imports/(\d+)", location).group(1))
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.get(VisitImport, import_id).status == "queued"  # committed before the job runs
+    progress = manager_client.get(tenant.url(f"visits/imports/{import_id}/progress"),
+                                  headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'hx-trigger="load delay:1s"' in progress and "<html" not in progress
+    build_worker(app, ["default", "metrics"], worker_class=InlineAppWorker).work(burst=True)
+    progress = manager_client.get(tenant.url(f"visits/imports/{import_id}/progress"),
+                                  headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "2 visits imported of 2 rows" in progress and "hx-trigger" not in progress  # polling stops
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.scalar(select(func.count()).select_from(Visit)) == 2
+
+
+def test_upload_errors_are_400(app, tenant, manager_client):
+    token = form_token(manager_client.get(tenant.url("visits/imports")).get_data(as_text=True))
+    for name, content in (("notes.pdf", b"%PDF-1.4"), ("empty.csv", b""),
+                          ("bad.csv", "пациент;дата\n".encode("cp1251"))):
+        response = manager_client.post(tenant.url("visits/imports"), data={
+            "csrf_token": token, "encoding": "utf-8", "file": (io.BytesIO(content), name)},
+            content_type="multipart/form-data")
+        assert response.status_code == 400, name
+    assert manager_client.post(tenant.url("visits/imports"), data={"csrf_token": token}).status_code == 400
