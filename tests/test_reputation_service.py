@@ -585,3 +585,35 @@ def test_nightly_fan_out_skips_suspended_and_unlicensed_clinics(app, tenant, oth
     with app.app_context(), tenant_scope(tenant.id):
         # Even without sources the nightly run snapshots the index (here: no reviews yet).
         assert db.session.scalar(select(ReputationSnapshot.value).where(ReputationSnapshot.scope == "clinic")) is None
+
+
+# --------------------------------------------------------------------------- operators' console
+
+
+def test_operator_edits_a_selector_config_in_the_console(app, tenant, other_tenant, operator_client):
+    from app.models import OperatorAction
+
+    mine = add_source(app, tenant.id, "https://example.org/clinic-a", fetch_state={"etag": '"x"'}, status="layout_changed")
+    theirs = add_source(app, other_tenant.id, "https://example.org/clinic-b")
+    listing = operator_client.get(f"/platform/clinics/{tenant.id}/review-sources").get_data(as_text=True)
+    assert "clinic-a" in listing and "clinic-b" not in listing
+    page = operator_client.get(f"/platform/clinics/{tenant.id}/review-sources/{mine}")
+    token = form_token(page.get_data(as_text=True))
+    # Another clinic's source under this clinic's address is not found.
+    assert operator_client.get(f"/platform/clinics/{tenant.id}/review-sources/{theirs}").status_code == 404
+    assert operator_client.post(f"/platform/clinics/{tenant.id}/review-sources/{theirs}",
+                                data={"csrf_token": token, "selector_config": "{}"}).status_code == 404
+    assert operator_client.get(f"/platform/clinics/999/review-sources").status_code == 404
+    bad = operator_client.post(f"/platform/clinics/{tenant.id}/review-sources/{mine}",
+                               data={"csrf_token": token, "selector_config": '{"text": ".t"}'})
+    assert bad.status_code == 400 and "review" in bad.get_data(as_text=True)
+    ok = operator_client.post(f"/platform/clinics/{tenant.id}/review-sources/{mine}",
+                              data={"csrf_token": token, "selector_config": json.dumps(OWN_CONFIG)})
+    assert ok.status_code == 302
+    with app.app_context():
+        with tenant_scope(tenant.id):
+            source = db.session.get(ReviewSource, mine)
+            assert source.selector_config == OWN_CONFIG and source.fetch_state == {} and source.status == "new"
+        with platform_scope():
+            assert db.session.scalar(select(OperatorAction.action).where(OperatorAction.tenant_id == tenant.id)
+                                     .order_by(OperatorAction.id.desc())) == "selector_config"
