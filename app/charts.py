@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
-WIDTH = 640
-HEIGHT = 220
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 44, 12, 14, 34
+# Drawn at roughly phone width so its text stays legible when the chart is shown small.
+WIDTH = 360
+HEIGHT = 180
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 34, 18, 12, 26
 
 
 def _fmt(value: float) -> str:
@@ -50,10 +51,10 @@ def line_chart(points: list[tuple[str, float | None]], title: str, *, low: float
         parts.append(f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{ty:.1f}" y2="{ty:.1f}" class="grid"/>'
                      f'<text x="{PAD_LEFT - 6}" y="{ty + 4:.1f}" text-anchor="end" class="tick">'
                      f'{escape(_fmt(tick))}</text>')
-    every = max(1, (n + 5) // 6)
+    every = max(1, (n + 3) // 4)
     for i, (label, _) in enumerate(points):
         if i % every == 0 or i == n - 1:
-            parts.append(f'<text x="{x(i):.1f}" y="{HEIGHT - 10}" text-anchor="middle" class="tick">'
+            parts.append(f'<text x="{x(i):.1f}" y="{HEIGHT - 8}" text-anchor="middle" class="tick">'
                          f'{escape(label)}</text>')
     segment: list[str] = []
     segments: list[list[str]] = []
@@ -70,7 +71,7 @@ def line_chart(points: list[tuple[str, float | None]], title: str, *, low: float
         parts.append(f'<polyline points="{" ".join(seg)}" class="line"/>')
     for i, (label, value) in enumerate(points):
         if value is not None:
-            parts.append(f'<circle cx="{x(i):.1f}" cy="{y(value):.1f}" r="3.5" class="dot">'
+            parts.append(f'<circle cx="{x(i):.1f}" cy="{y(value):.1f}" r="2.5" class="dot">'
                          f'<title>{escape(label)}: {escape(_fmt(value) + unit)}</title></circle>')
     if not values:
         parts.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="empty">—</text>')
@@ -100,7 +101,7 @@ def bar_chart(bars: list[tuple[str, float]], title: str, *, classes: list[str] |
         if value:
             parts.append(f'<text x="{left + width / 2:.1f}" y="{top - 3:.1f}" text-anchor="middle" class="val">'
                          f'{escape(_fmt(value))}</text>')
-        parts.append(f'<text x="{left + width / 2:.1f}" y="{HEIGHT - 10}" text-anchor="middle" class="tick">'
+        parts.append(f'<text x="{left + width / 2:.1f}" y="{HEIGHT - 8}" text-anchor="middle" class="tick">'
                      f'{escape(label)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
