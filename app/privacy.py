@@ -72,7 +72,7 @@ def find_patient_responses(query: PatientQuery) -> list[Response]:
     if query.kind == "phone":
         # The last 10 digits decide, so "+7 900…" and "8 900…" find the same patient.
         statement = statement.where(Response.contact_phone.is_not(None),
-                                    func.substr(_digits(Response.contact_phone), -10) == query.value[-10:])
+                                    _digits(Response.contact_phone).like("%" + query.value[-10:]))
     elif query.kind == "email":
         statement = statement.where(func.lower(Response.contact_email) == query.value)
     else:
