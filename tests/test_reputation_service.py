@@ -617,3 +617,18 @@ def test_operator_edits_a_selector_config_in_the_console(app, tenant, other_tena
         with platform_scope():
             assert db.session.scalar(select(OperatorAction.action).where(OperatorAction.tenant_id == tenant.id)
                                      .order_by(OperatorAction.id.desc())) == "selector_config"
+
+
+def test_reviews_list_pages_backwards(app, tenant, manager_client):
+    from app.reputation.service import ReviewInput, store_reviews
+
+    with app.app_context(), tenant_scope(tenant.id):
+        store_reviews([ReviewInput(site="x", site_review_id=str(i), rating=float(1 + i % 5), text="")
+                       for i in range(55)], origin="scrape")
+        db.session.commit()
+    first = manager_client.get(tenant.url("reputation/reviews")).get_data(as_text=True)
+    assert first.count('class="entry review') == 50 and "Older reviews" in first
+    before = first.split("before=")[1].split('"')[0]
+    more = manager_client.get(tenant.url(f"reputation/reviews?before={before}"), headers={"HX-Request": "true"})
+    body = more.get_data(as_text=True)
+    assert "<html" not in body and body.count('class="entry review') == 5 and "Older reviews" not in body

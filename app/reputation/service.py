@@ -213,7 +213,8 @@ def store_reviews(reviews: list[ReviewInput], *, origin: str, source: ReviewSour
         batch.setdefault(review.key, review)
     if not batch:
         return 0
-    existing = _existing_keys(list(batch))
+    with db.session.no_autoflush:  # nothing pending can match; skip flushing before the lookup
+        existing = _existing_keys(list(batch))
     fresh = [(key, review) for key, review in batch.items() if key not in existing]
     if not fresh:
         return 0

@@ -102,7 +102,7 @@ def reputation_reviews():
                                              limit=REVIEWS_PAGE, before_id=before_id)
     more = len(entries) == REVIEWS_PAGE
     return render("workspace/reputation_reviews.html", "workspace/_review_entries.html", entries=entries, show=show,
-                  next_before=entries[-1]["id"] if more else None)
+                  next_before=entries[-1]["id"] if more else None, paged=before_id is not None)
 
 
 @bp.route("/reputation/sources", methods=["GET", "POST"])
