@@ -14,7 +14,7 @@ from app.models import (CollectionPoint, DirtyPeriod, MetricSnapshot, Response, 
                         VisitImport)
 from tenants.context import tenant_scope
 from tests.conftest import make_clinic
-from tests.factories import make_branch, make_doctor
+from tests.factories import make_doctor
 
 UTC = timezone.utc
 
@@ -385,6 +385,32 @@ def test_full_recompute_covers_every_period_from_the_first_data(app, tenant):
         count = full_recompute(db.session.get(Tenant, tenant.id))
         periods = set(db.session.scalars(select(MetricSnapshot.period).distinct()).all())
     assert {"2025-11", "2025-12", "2025-Q4", "2025", "2026"} <= periods and count == len(periods)
+
+
+def test_quarters_summed_from_months_equal_a_direct_query(app, tenant):
+    from app.analytics.compute import response_counts
+    from app.analytics.refresh import full_recompute
+    from app.metrics import Period
+
+    doctor = make_doctor(app, tenant.id, "Dr Sum")
+    # Month edges in local time (UTC+3): 31 Dec 21:00 UTC is 1 January.
+    add_responses(app, tenant.id, [
+        {"nps": 10, "at": at("2024-12-31 21:00"), "ratings": {"waiting": 5}, "sentiment": 0.25},
+        {"nps": 5, "at": at("2025-02-15 12:00"), "doctor_id": doctor, "would_return": True, "sentiment": -0.5},
+        {"nps": 8, "at": at("2025-03-31 20:59"), "doctor_id": doctor, "ratings": {"waiting": 2}, "risk": "at_risk"},
+        {"nps": 9, "at": at("2025-03-31 21:00")},  # 1 April: the second quarter
+    ])
+    with app.app_context(), tenant_scope(tenant.id):
+        tenant_row = db.session.get(Tenant, tenant.id)
+        full_recompute(tenant_row)
+        for label in ("2025-Q1", "2025"):
+            stored = {(s.segment_kind, s.segment_key): s.counts["survey"] for s in db.session.scalars(
+                select(MetricSnapshot).where(MetricSnapshot.period == label)) if "survey" in s.counts}
+            direct = response_counts(tenant_row, Period.parse(label))
+            assert stored == direct, label
+        q1 = db.session.scalar(select(MetricSnapshot).where(MetricSnapshot.period == "2025-Q1",
+                                                           MetricSnapshot.segment_kind == "clinic"))
+        assert q1.counts["survey"]["responses"] == 3
 
 
 # --- command line ---

@@ -229,11 +229,37 @@ def _participant_retention(tenant_id: int, period: Period) -> dict:
     return {"participants_previous": row.participants or 0, "participants_returned": row.returned or 0}
 
 
-def period_counts(tenant: Tenant, period: Period) -> dict[tuple[str, str], dict]:
-    """All snapshot counts of one period: ``{(segment kind, key): counts}``."""
+def sum_survey_counts(parts: list[dict[tuple[str, str], dict]]) -> dict[tuple[str, str], dict]:
+    """Add up survey counts of consecutive periods (months into a quarter or a year).
+
+    Survey counts are additive because a longer period's UTC bounds are exactly the
+    union of its months' bounds; visit counts (distinct patients) are not, and are
+    always queried for the period itself.
+    """
+    total: dict[tuple[str, str], dict] = {}
+    for part in parts:
+        for key, counts in part.items():
+            into = total.setdefault(key, _empty_response_counts())
+            for name in ("responses", "would_return_yes", "would_return_n", "sentiment_n", "at_risk", "critical"):
+                into[name] += counts[name]
+            for name in ("sentiment_sum", "sentiment_squares"):
+                into[name] = round(into[name] + counts[name], 6)
+            into["nps_distribution"] = [a + b for a, b in zip(into["nps_distribution"], counts["nps_distribution"])]
+            for aspect, distribution in counts["csat"].items():
+                mine = into["csat"].setdefault(aspect, [0, 0, 0, 0, 0])
+                into["csat"][aspect] = [a + b for a, b in zip(mine, distribution)]
+    return total
+
+
+def period_counts(tenant: Tenant, period: Period,
+                  survey: dict[tuple[str, str], dict] | None = None) -> dict[tuple[str, str], dict]:
+    """All snapshot counts of one period: ``{(segment kind, key): counts}``.
+
+    ``survey`` passes survey counts already known (summed from the period's months).
+    """
     settings = clinic_settings(tenant)
     merged: dict[tuple[str, str], dict] = defaultdict(dict)
-    for key, counts in response_counts(tenant, period).items():
+    for key, counts in (response_counts(tenant, period) if survey is None else survey).items():
         merged[key]["survey"] = counts
     for key, counts in visit_counts(tenant, period, settings.lost_after_months).items():
         merged[key]["visits"] = counts
@@ -242,12 +268,13 @@ def period_counts(tenant: Tenant, period: Period) -> dict[tuple[str, str], dict]
     return dict(merged)
 
 
-def store_period(tenant: Tenant, period: Period) -> int:
-    """Recompute one period's snapshot rows (replacing the old ones); returns how many rows.
+def store_period(tenant: Tenant, period: Period, survey: dict[tuple[str, str], dict] | None = None
+                 ) -> dict[tuple[str, str], dict]:
+    """Recompute one period's snapshot rows (replacing the old ones); returns its counts.
 
     The caller commits; readers see the old or the new rows, never a mix.
     """
-    counts = period_counts(tenant, period)
+    counts = period_counts(tenant, period, survey)
     db.session.execute(delete(MetricSnapshot).where(MetricSnapshot.tenant_id == tenant.id,
                                                     MetricSnapshot.period == period.label))
     now = utcnow()
@@ -256,7 +283,7 @@ def store_period(tenant: Tenant, period: Period) -> int:
                        counts=data, computed_at=now)
         for (kind, key), data in counts.items()
     ])
-    return len(counts)
+    return counts
 
 
 def data_span(tenant: Tenant) -> tuple[date, date] | None:
@@ -296,6 +323,13 @@ def periods_containing(day: date) -> list[Period]:
     return [Period.containing(day, kind) for kind in PERIOD_KINDS]
 
 
+def _months_of(period: Period) -> list[Period]:
+    months = [Period.containing(period.start, PeriodKind.MONTH)]
+    while months[-1].end < period.end:
+        months.append(months[-1].next())
+    return months
+
+
 def recompute_all(tenant: Tenant, today: date, commit_each: bool = True) -> int:
     """Full recompute of a clinic's snapshots; returns the number of periods computed."""
     periods = periods_to_compute(tenant, today)
@@ -305,8 +339,19 @@ def recompute_all(tenant: Tenant, today: date, commit_each: bool = True) -> int:
     for label in set(stale) - labels:
         db.session.execute(delete(MetricSnapshot).where(MetricSnapshot.tenant_id == tenant.id,
                                                         MetricSnapshot.period == label))
+    # Months first; a quarter's or year's survey counts are then the sum of its months'.
+    month_survey: dict[str, dict] = {}
     for period in periods:
-        store_period(tenant, period)
+        survey = None
+        if period.kind is not PeriodKind.MONTH and month_survey:
+            # Months outside the computed span (before the first data, after today) hold no answers.
+            first, last = min(month_survey), max(month_survey)
+            months = _months_of(period)
+            if all(m.label in month_survey or not first <= m.label <= last for m in months):
+                survey = sum_survey_counts([month_survey.get(m.label, {}) for m in months])
+        counts = store_period(tenant, period, survey)
+        if period.kind is PeriodKind.MONTH:
+            month_survey[period.label] = {key: c["survey"] for key, c in counts.items() if "survey" in c}
         if commit_each:
             db.session.commit()
     db.session.commit()

@@ -16,7 +16,7 @@ from app.metrics import (LoyaltyComponents, LoyaltyWeights, Period, ScorecardSet
                          csat, csat_from_counts, loyalty_index, multi_service_share, nps_from_distribution,
                          repeat_visit_rate, retention_rate, revenue_per_patient, scorecard)
 from app.metrics.ltv import annual_churn_from_retention, ltv
-from app.metrics.nps import NpsCounts, classify
+from app.metrics.nps import classify
 from app.metrics.programme import evaluate_programme
 from app.metrics.scorecard import SentimentSums
 from app.models import Branch, CollectionPoint, Doctor, MetricSnapshot, Tenant

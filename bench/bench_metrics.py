@@ -1,0 +1,238 @@
+"""Metric snapshots at scale: full recompute, incremental refresh, dashboard render time.
+
+Builds its own PostgreSQL database (``bench_analytics``, dropped and recreated) with
+100 clinics; one large clinic gets ``--responses`` survey answers (default 1,000,000,
+two aspect ratings each) and ``--visits`` CRM visits (default 200,000) over three
+years, the other 99 small amounts. Data is generated server-side
+(``INSERT ... SELECT ... generate_series``). Then it measures, in the same run:
+
+1. full recompute of the large clinic (every month, quarter and year, every segment);
+2. baseline: one hand-written SQL aggregate over the same rows (responses of the
+   clinic grouped by local month with the NPS counts) — the ratio shows what the
+   per-period, per-segment snapshot costs compared with a single scan;
+3. incremental refresh after 1,000 new responses (their month, quarter, year);
+4. p50/p95 render time of the overview and scorecards pages (Flask test client).
+
+    python bench/bench_metrics.py [--owner-url postgresql://postgres@127.0.0.1:5432/postgres]
+                                  [--responses 1000000] [--visits 200000] [--renders 40] [--json]
+
+Loopback only; bounded by the sizes given.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+DB_NAME = "bench_analytics"
+BIG = "bench-big"
+PASSWORD = "bench-password-123"
+TZ = "Europe/Moscow"
+
+
+def recreate_database(owner_url: str) -> str:
+    url = make_url(owner_url).set(drivername="postgresql+psycopg2")
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {DB_NAME}"))
+    admin.dispose()
+    return url.set(database=DB_NAME).render_as_string(hide_password=False)
+
+
+def onboard(app, count: int) -> dict[str, int]:
+    from app.accounts import accept_invitation
+    from app.extensions import db
+    from tenants.context import platform_scope, tenant_scope
+    from tenants.onboarding import onboard_clinic
+
+    ids = {}
+    with app.app_context():
+        for index in range(count):
+            slug = BIG if index == 0 else f"bench-{index:03d}"
+            with platform_scope():
+                result = onboard_clinic(slug=slug, name=f"Clinic {index}", owner_email=f"owner@{slug}.test",
+                                        plan="network", timezone=TZ, actor="bench")
+            if index == 0:
+                with tenant_scope(result.tenant_id):
+                    accept_invitation(result.invitation_token, full_name="Owner", password=PASSWORD)
+            db.session.commit()
+            ids[slug] = result.tenant_id
+    return ids
+
+
+def generate(engine, tenant_id: int, responses: int, visits: int, patients: int, seed_offset: int = 0) -> None:
+    """Server-side generation of one clinic's branches, doctors, responses, ratings, patients and visits."""
+    with engine.begin() as conn:
+        params = {"t": tenant_id, "n": responses, "v": visits, "p": patients, "o": seed_offset}
+        conn.execute(text("""
+            INSERT INTO branches (tenant_id, name, address, created_at)
+            SELECT :t, 'Branch ' || b, '', now() FROM generate_series(1, 5) b"""), params)
+        conn.execute(text("""
+            INSERT INTO doctors (tenant_id, full_name, specialty, branch_id, active, created_at)
+            SELECT :t, 'Doctor ' || d, (ARRAY['therapist','surgeon','dentist','cardiologist'])[1 + d % 4],
+                   (SELECT min(id) FROM branches WHERE tenant_id = :t) + d % 5, true, now()
+            FROM generate_series(1, 40) d"""), params)
+        conn.execute(text("""
+            INSERT INTO responses (tenant_id, reference, submission_key, collection_point_id,
+                questionnaire_version_id, branch_id, doctor_id, submitted_at, language, answers, nps,
+                would_return, comment, risk_level, risk_reasons, urgent, publish_consent, topics,
+                sentiment_polarity)
+            SELECT :t, 'B' || :t || '-' || g, md5(:t || '-' || g), cp.id, qv.id,
+                   b0.id + g % 5, d0.id + g % 40,
+                   now() - ((g * 7919) % (3 * 365 * 24 * 60)) * interval '1 minute',
+                   'ru', '{}'::json, (g * 31 + :o) % 11, (g % 5) <> 0, '',
+                   CASE WHEN (g * 31 + :o) % 11 <= 3 THEN 'critical' WHEN (g * 31 + :o) % 11 <= 6 THEN 'at_risk'
+                        ELSE 'ok' END,
+                   '[]'::json, false, false, '{}'::json,
+                   CASE WHEN g % 3 = 0 THEN ((g % 200) - 100) / 100.0 END
+            FROM generate_series(1, :n) g,
+                 (SELECT min(id) id FROM collection_points WHERE tenant_id = :t) cp,
+                 (SELECT min(v.id) id FROM questionnaire_versions v WHERE v.tenant_id = :t) qv,
+                 (SELECT min(id) id FROM branches WHERE tenant_id = :t) b0,
+                 (SELECT min(id) id FROM doctors WHERE tenant_id = :t) d0"""), params)
+        conn.execute(text("""
+            INSERT INTO response_ratings (tenant_id, response_id, aspect, score)
+            SELECT :t, r.id, a.aspect, 1 + (r.id + a.k) % 5
+            FROM responses r, (VALUES ('doctor', 0), ('waiting', 2)) a(aspect, k) WHERE r.tenant_id = :t"""),
+            params)
+        conn.execute(text("""
+            INSERT INTO patients (tenant_id, external_id, gender, birth_year, district, created_at)
+            SELECT :t, 'P' || p, CASE WHEN p % 2 = 0 THEN 'f' ELSE 'm' END, 1940 + p % 65,
+                   'District ' || p % 12, now()
+            FROM generate_series(1, :p) p"""), params)
+        conn.execute(text("""
+            INSERT INTO visits (tenant_id, patient_id, visited_on, branch_id, doctor_id, service, amount_kopecks,
+                bonuses_awarded_kopecks, bonuses_redeemed_kopecks, fingerprint)
+            SELECT :t, p0.id + (g * 7) % :p, current_date - (g * 37) % (3 * 365), b0.id + g % 5, d0.id + g % 40,
+                   'service ' || g % 12, 100000 + (g % 50) * 10000, (g % 7) * 1000, (g % 11) * 500,
+                   md5('v' || :t || '-' || g)
+            FROM generate_series(1, :v) g,
+                 (SELECT min(id) id FROM patients WHERE tenant_id = :t) p0,
+                 (SELECT min(id) id FROM branches WHERE tenant_id = :t) b0,
+                 (SELECT min(id) id FROM doctors WHERE tenant_id = :t) d0"""), params)
+        conn.execute(text("""
+            UPDATE patients p SET first_visit_on = f.first FROM (
+                SELECT patient_id, min(visited_on) first FROM visits WHERE tenant_id = :t GROUP BY patient_id) f
+            WHERE p.id = f.patient_id AND p.tenant_id = :t"""), params)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE"))
+
+
+def baseline(engine, tenant_id: int) -> float:
+    """One hand-written aggregate over the clinic's responses: NPS counts per local month."""
+    started = time.perf_counter()
+    with engine.connect() as conn:
+        conn.execute(text("""
+            SELECT date_trunc('month', submitted_at AT TIME ZONE :tz) m, count(*), count(nps),
+                   sum(CASE WHEN nps >= 9 THEN 1 ELSE 0 END), sum(CASE WHEN nps <= 6 THEN 1 ELSE 0 END)
+            FROM responses WHERE tenant_id = :t GROUP BY 1"""), {"t": tenant_id, "tz": TZ}).all()
+    return time.perf_counter() - started
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--owner-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
+    parser.add_argument("--responses", type=int, default=1_000_000)
+    parser.add_argument("--visits", type=int, default=200_000)
+    parser.add_argument("--clinics", type=int, default=100)
+    parser.add_argument("--renders", type=int, default=40)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if not (1 <= args.responses <= 5_000_000 and 1 <= args.visits <= 2_000_000 and 1 <= args.clinics <= 500):
+        parser.error("sizes out of bounds")
+
+    url = recreate_database(args.owner_url)
+    from flask_migrate import upgrade
+
+    from app import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "MIGRATION_DATABASE_URL": url, "REDIS_URL": args.redis_url,
+                      "WTF_CSRF_ENABLED": False, "TESTING": True, "SERVER_NAME": None})
+    with app.app_context():
+        upgrade()
+    engine = create_engine(url)
+    t0 = time.perf_counter()
+    ids = onboard(app, args.clinics)
+    big = ids[BIG]
+    generate(engine, big, args.responses, args.visits, max(1, args.visits // 4))
+    for index, (slug, tenant_id) in enumerate(ids.items()):
+        if slug != BIG:
+            generate(engine, tenant_id, 2000, 500, 150, seed_offset=index)
+    generation = time.perf_counter() - t0
+
+    from app.analytics.compute import recompute_all
+    from app.analytics.refresh import mark_dirty, refresh_dirty
+    from app.extensions import db
+    from app.models import Tenant
+    from tenants.context import tenant_scope
+    from tenants.resolve import clinic_local_now
+
+    results: dict = {"responses": args.responses, "visits": args.visits, "clinics": args.clinics,
+                     "generation_s": round(generation, 1)}
+    base = min(baseline(engine, big) for _ in range(3))
+    with app.app_context(), tenant_scope(big):
+        tenant = db.session.get(Tenant, big)
+        started = time.perf_counter()
+        periods = recompute_all(tenant, clinic_local_now(tenant).date())
+        full = time.perf_counter() - started
+    results.update(full_recompute_s=round(full, 2), periods=periods, baseline_single_aggregate_s=round(base, 3),
+                   full_over_baseline=round(full / base, 1))
+
+    with engine.begin() as conn:
+        conn.execute(text("""
+            INSERT INTO responses (tenant_id, reference, submission_key, collection_point_id,
+                questionnaire_version_id, submitted_at, language, answers, nps, comment, risk_level,
+                risk_reasons, urgent, publish_consent, topics)
+            SELECT r.tenant_id, 'N' || g, md5('new' || g), r.collection_point_id, r.questionnaire_version_id,
+                   now() - (g % 60) * interval '1 second', 'ru', '{}'::json, g % 11, '', 'ok', '[]'::json,
+                   false, false, '{}'::json
+            FROM generate_series(1, 1000) g, (SELECT * FROM responses WHERE tenant_id = :t LIMIT 1) r"""),
+            {"t": big})
+    with app.app_context(), tenant_scope(big):
+        tenant = db.session.get(Tenant, big)
+        started = time.perf_counter()
+        from datetime import datetime, timezone
+
+        mark_dirty(tenant, datetime.now(timezone.utc))
+        db.session.commit()
+        refreshed = refresh_dirty(tenant)
+        incremental = time.perf_counter() - started
+    results.update(incremental_refresh_s=round(incremental, 2), incremental_periods=refreshed,
+                   incremental_over_baseline=round(incremental / base, 1))
+
+    client = app.test_client()
+    response = client.post("/login", data={"email": f"owner@{BIG}.test", "password": PASSWORD})
+    assert response.status_code in (200, 302), response.status_code
+    for name, path in (("overview", f"/c/{BIG}/dashboard"), ("scorecards", f"/c/{BIG}/dashboard/scorecards"),
+                       ("segments", f"/c/{BIG}/dashboard/segments?kind=age_band")):
+        timings = []
+        for _ in range(args.renders):
+            started = time.perf_counter()
+            response = client.get(path)
+            timings.append(time.perf_counter() - started)
+            assert response.status_code == 200, (path, response.status_code)
+        timings.sort()
+        results[f"{name}_render_p50_ms"] = round(1000 * statistics.median(timings), 1)
+        results[f"{name}_render_p95_ms"] = round(1000 * timings[int(0.95 * (len(timings) - 1))], 1)
+        results[f"{name}_p95_over_baseline"] = round(timings[int(0.95 * (len(timings) - 1))] / base, 2)
+    engine.dispose()
+    if args.json:
+        print(json.dumps(results))
+    else:
+        for key, value in results.items():
+            print(f"{key:32} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
