@@ -71,12 +71,13 @@ def _register_blueprints(app: Flask) -> None:
 def _register_cli(app: Flask) -> None:
     from app.analytics_cli import metrics_cli, visits_cli
     from app.cli import db_roles_cli, demo_cli
+    from app.digest_cli import digest_cli
     from app.nlp.cli import sentiment_cli
     from app.reputation.cli import reviews_cli
     from tenants.cli import operators_cli, tenants_cli
 
     for command in (tenants_cli, operators_cli, demo_cli, db_roles_cli, sentiment_cli, reviews_cli, visits_cli,
-                    metrics_cli):
+                    metrics_cli, digest_cli):
         app.cli.add_command(command)
 
 

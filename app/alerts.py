@@ -51,3 +51,49 @@ def critical_response_payload(response: Response, tenant: Tenant, may_see_contac
         payload["contact"] = {"name": response.contact_name, "phone": response.contact_phone,
                               "email": response.contact_email}
     return payload
+
+
+def render_alert(payload: dict, language: str, timezone_name: str, held: bool = False) -> tuple[str, str, str]:
+    """Subject, plain text and HTML of an instant alert in ``language`` (ru/en)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from flask import render_template
+
+    language = language if language in ("ru", "en") else "ru"
+    submitted = datetime.fromisoformat(payload["submitted_at"]).astimezone(ZoneInfo(timezone_name))
+    context = {"p": payload, "submitted": submitted.strftime("%d.%m.%Y %H:%M"), "held": held}
+    if language == "en":
+        what = "RED BUTTON" if payload["urgent"] else "Critical rating"
+    else:
+        what = "КРАСНАЯ КНОПКА" if payload["urgent"] else "Критичная оценка"
+    subject = f"[{what}] {payload['clinic']}: {payload['reference']}"
+    return (subject, render_template(f"mail/alert.{language}.txt", **context),
+            render_template(f"mail/alert.{language}.html", **context))
+
+
+def queue_response_alerts(response: Response, tenant: Tenant, now=None) -> list:
+    """Queue an instant alert about ``response`` for each on-duty member of the current clinic.
+
+    One outbox row per (response, member) — a second call, or an alert about the
+    same response's case, adds nothing. A member in their quiet hours (clinic
+    local time) gets the alert held until those hours end. Returns the new rows.
+    """
+    from app.models import utcnow
+    from app.notifications import queue_mail, quiet_hours_end
+
+    now = now or utcnow()
+    quiet = dict((m.user_id, (m.quiet_hours_start, m.quiet_hours_end))
+                 for m in db.session.scalars(select(Membership)).all())
+    rows = []
+    for recipient in on_duty_recipients():
+        release = quiet_hours_end(now, tenant.timezone, *quiet.get(recipient.user_id, (None, None)))
+        payload = critical_response_payload(response, tenant, recipient.may_see_contacts)
+        subject, text, html = render_alert(payload, recipient.language, tenant.timezone, held=release is not None)
+        row = queue_mail(kind="alert", dedupe_key=f"alert:response:{response.id}:user:{recipient.user_id}",
+                         recipient=recipient.email, subject=subject, text=text, html=html,
+                         user_id=recipient.user_id, language=recipient.language, response_id=response.id,
+                         next_attempt_at=release, held_for_quiet_hours=release is not None)
+        if row is not None:
+            rows.append(row)
+    return rows

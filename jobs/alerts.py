@@ -1,26 +1,37 @@
-"""Instant alerts about critical responses."""
+"""Instant alerts about critical responses and cases, delivered through the mail outbox."""
 from __future__ import annotations
 
-from app.alerts import critical_response_payload, on_duty_recipients
+from app.alerts import queue_response_alerts
 from app.extensions import db
-from app.mail import try_send
-from app.models import Response, Tenant
+from app.models import Case, Response, Tenant, utcnow
+from app.notifications import clinic_sends_notifications, enqueue_sends
 from jobs.app_context import tenant_job
+
+
+def _alert(tenant_id: int, response: Response | None) -> int:
+    if response is None or response.tenant_id != tenant_id:
+        return 0
+    tenant = db.session.get(Tenant, tenant_id)
+    now = utcnow()
+    if not clinic_sends_notifications(tenant, now):
+        return 0
+    rows = queue_response_alerts(response, tenant, now)
+    db.session.commit()
+    # Held rows (quiet hours) wait for the sweep; the rest go to the alerts queue at once.
+    enqueue_sends([(tenant_id, row.id, "alert") for row in rows if row.next_attempt_at is None], now)
+    return len(rows)
 
 
 @tenant_job
 def alert_critical_response(tenant_id: int, response_id: int) -> int:
-    """E-mail the clinic's on-duty recipients about a critical response; returns how many were sent."""
-    response = db.session.get(Response, response_id)
-    tenant = db.session.get(Tenant, tenant_id)
-    if response is None or response.tenant_id != tenant_id:
+    """Queue and send the alert about a critical response to the on-duty members; returns messages queued."""
+    return _alert(tenant_id, db.session.get(Response, response_id))
+
+
+@tenant_job
+def alert_critical_case(tenant_id: int, case_id: int) -> int:
+    """Alert about a case on a critical response (same dedupe keys as the response's alert: never twice)."""
+    case = db.session.get(Case, case_id)
+    if case is None or case.tenant_id != tenant_id or case.response.risk_level != "critical":
         return 0
-    sent = 0
-    for recipient in on_duty_recipients():
-        payload = critical_response_payload(response, tenant, recipient.may_see_contacts)
-        lines = [f"{payload['clinic']}: {payload['reference']}", f"NPS: {payload['nps']}",
-                 payload["comment_excerpt"], payload["journal_url"]]
-        if "contact" in payload:
-            lines.insert(2, f"{payload['contact']['name'] or ''} {payload['contact']['phone'] or ''}".strip())
-        sent += try_send(recipient.email, f"[Vernost] {payload['clinic']}: {payload['reference']}", "\n".join(lines))
-    return sent
+    return _alert(tenant_id, case.response)

@@ -7,6 +7,7 @@ from app.models.cases import CASE_STATUSES, OPEN_CASE_STATUSES, Case, CaseEvent,
 from app.models.feedback import (RISK_LEVELS, CollectionPoint, ConsentText, Questionnaire, QuestionnaireVersion,
                                  Response, ResponseRating)
 from app.models.jobs import PendingJob
+from app.models.notifications import DigestRun, MailOutbox
 from app.models.reputation import ExternalReview, ReputationSnapshot, ReviewSource, ScrapeRun
 from app.models.tenancy import Branch, Doctor, Licence, Tenant
 
@@ -16,5 +17,6 @@ __all__ = [
     "ResponseRating", "CASE_STATUSES", "OPEN_CASE_STATUSES", "Case", "CaseEvent", "PublishedReview",
     "ROLES", "AccessLog", "Branch", "Doctor", "Invitation", "Licence", "LoginAttempt", "Membership",
     "Operator", "OperatorAction", "PasswordReset", "PendingJob", "Tenant", "TenantScoped", "User", "utcnow",
+    "DigestRun", "MailOutbox",
     "ExternalReview", "ReputationSnapshot", "ReviewSource", "ScrapeRun",
 ]

@@ -1,0 +1,67 @@
+"""Each member's own notification preferences, and the record of digests sent."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import DigestRun, MailOutbox
+from app.workspace.base import bp
+
+HOURS = list(range(24))
+
+
+def parse_notification_form(form) -> tuple[dict, dict]:
+    """Validated preference values from a submitted form, and errors by field (plain, no request)."""
+    values = {name: form.get(name) == "on" for name in ("digest_enabled", "digest_when_quiet", "alerts_enabled")}
+    errors = {}
+    hours = {}
+    for name in ("quiet_hours_start", "quiet_hours_end"):
+        raw = (form.get(name) or "").strip()
+        if raw == "":
+            hours[name] = None
+        elif raw.isdigit() and 0 <= int(raw) <= 23:
+            hours[name] = int(raw)
+        else:
+            errors[name] = _("an hour from 0 to 23, or empty")
+    if not errors and (hours["quiet_hours_start"] is None) != (hours["quiet_hours_end"] is None):
+        errors["quiet_hours_end"] = _("set both the start and the end of quiet hours, or neither")
+    if not errors and hours["quiet_hours_start"] is not None and hours["quiet_hours_start"] == hours["quiet_hours_end"]:
+        errors["quiet_hours_end"] = _("the end must differ from the start")
+    values.update(hours)
+    return values, errors
+
+
+@bp.route("/settings/notifications", methods=["GET", "POST"])
+def notification_settings():
+    membership = current_user.membership
+    if request.method == "POST":
+        values, errors = parse_notification_form(request.form)
+        if errors:
+            return render_template("workspace/settings_notifications.html", membership=membership, hours=HOURS,
+                                   errors=errors, form=request.form), 400
+        for name, value in values.items():
+            setattr(membership, name, value)
+        db.session.commit()
+        flash(_("Notification settings saved."))
+        return redirect(url_for("workspace.notification_settings"))
+    return render_template("workspace/settings_notifications.html", membership=membership, hours=HOURS,
+                           errors={}, form=None)
+
+
+@bp.get("/digests")
+def digests():
+    if current_user.role not in ("owner", "manager"):
+        abort(403)
+    runs = db.session.scalars(select(DigestRun).order_by(DigestRun.local_date.desc()).limit(60)).all()
+    messages = {}
+    if runs:
+        rows = db.session.execute(
+            select(MailOutbox.digest_run_id, MailOutbox.recipient, MailOutbox.status, MailOutbox.attempts,
+                   MailOutbox.sent_at, MailOutbox.last_error)
+            .where(MailOutbox.digest_run_id.in_([r.id for r in runs])).order_by(MailOutbox.id)).all()
+        for row in rows:
+            messages.setdefault(row.digest_run_id, []).append(row)
+    return render_template("workspace/digests.html", runs=runs, messages=messages)

@@ -1,0 +1,216 @@
+"""The daily digest's content, parts and languages, personal data, quiet days, commands and pages."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select, update
+
+from app.extensions import db
+from app.models import DigestRun, MailOutbox, Membership, User
+from jobs.digests import dispatch
+from tenants.context import platform_scope, tenant_scope
+from tests.conftest import add_member, form_token, login
+from tests.digest_helpers import add_response, ready_for_clock, run_worker
+from tests.smtp_sink import parts, smtp_sink  # noqa: F401  (fixture)
+
+UTC = timezone.utc
+NOON_UTC = datetime(2027, 5, 10, 9, 0, tzinfo=UTC)  # noon in Moscow
+
+
+def _set_language(app, email, language):
+    with app.app_context(), platform_scope():
+        db.session.execute(update(User).where(User.email == email).values(language=language))
+        db.session.commit()
+
+
+def _risky_day(app, clinic_id, marker):
+    before = NOON_UTC - timedelta(hours=3)
+    ids = {
+        "ok": add_response(app, clinic_id, submitted_at=before, nps=10, comment=f"{marker} all good",
+                           ratings={"staff": 5}),
+        "at_risk": add_response(app, clinic_id, submitted_at=before - timedelta(hours=1), risk="at_risk", nps=6,
+                                comment=f"{marker} waited an hour\nsecond line\nthird line\nfourth line hidden",
+                                ratings={"waiting": 2}),
+        "critical": add_response(app, clinic_id, submitted_at=before - timedelta(hours=2), risk="critical", nps=1,
+                                 urgent=True, phone="+7 900 111-22-33", comment=f"{marker} rude at reception",
+                                 ratings={"staff": 1}),
+    }
+    # Yesterday's and last week's answers for the day-over-day and week-over-week changes.
+    add_response(app, clinic_id, submitted_at=NOON_UTC - timedelta(hours=30), nps=10, ratings={"staff": 5})
+    add_response(app, clinic_id, submitted_at=NOON_UTC - timedelta(days=9), nps=3, risk="at_risk",
+                 ratings={"staff": 2})
+    return ids
+
+
+def test_digest_content_parts_languages_and_contacts(app, tenant, other_tenant, smtp_sink):
+    ready_for_clock(app, tenant.id, "Europe/Moscow")
+    ready_for_clock(app, other_tenant.id, "Europe/Moscow")
+    viewer = add_member(app, tenant, "viewer@alpha.test", "viewer")
+    _set_language(app, viewer, "en")
+    ids = _risky_day(app, tenant.id, "ALPHA")
+    _risky_day(app, other_tenant.id, "BETA-SECRET")
+    with app.app_context():
+        assert dispatch(NOON_UTC) == 2
+    run_worker(app)
+
+    [owner_mail] = smtp_sink.to(tenant.owner_email)
+    [viewer_mail] = smtp_sink.to(viewer)
+    assert len(smtp_sink.to(other_tenant.owner_email)) == 1
+    assert len(smtp_sink.messages) == 3
+    for message in (owner_mail, viewer_mail):
+        assert message.get_content_type() == "multipart/alternative"
+        text, html = parts(message)
+        assert text and html.lstrip().startswith("<!doctype html>")
+        # Nothing of the other clinic, and no external assets.
+        assert "BETA" not in text and "BETA" not in html
+        assert "<link" not in html and "<img" not in html and "<script" not in html
+        assert 'style="' in html and "<table" in html
+        # Ranked by severity: the critical one before the at-risk one; the fine one not listed.
+        assert text.index("rude at reception") < text.index("waited an hour")
+        assert "all good" not in text
+        # First lines of the comment only.
+        assert "third line" in text and "fourth line hidden" not in text
+        for kind in ("critical", "at_risk"):
+            assert f"http://localhost/c/alpha/journal/{ids[kind]}" in text
+            assert f'href="http://localhost/c/alpha/journal/{ids[kind]}"' in html
+        assert message["Message-ID"]
+    owner_text, owner_html = parts(owner_mail)
+    viewer_text, viewer_html = parts(viewer_mail)
+    # The owner (Russian) may see the patient's phone; the viewer (English) may not.
+    assert "+7 900 111-22-33" in owner_text and "+7 900 111-22-33" in owner_html
+    assert "+7 900 111-22-33" not in viewer_text and "+7 900 111-22-33" not in viewer_html
+    assert "Patient Name" not in viewer_text
+    assert "Сводка рисков" in owner_html and "ОЦЕНКИ В ЗОНЕ РИСКА" in owner_text
+    assert "Daily risk digest" in viewer_html and "RATINGS AT RISK" in viewer_text
+    assert "2 at risk, 1 critical" in viewer_mail["Subject"]
+    # Open cases (opened automatically for the risky answers) and metric changes.
+    assert "OPEN CASES (3" in viewer_text or "OPEN CASES (2" in viewer_text
+    assert re.search(r"NPS, last 24 h: −?\d+", viewer_text)
+    assert re.search(r"CSAT, last 7 days: \d+%", viewer_text)
+
+
+def test_quiet_day_short_digest_or_none_per_member(app, tenant, smtp_sink):
+    ready_for_clock(app, tenant.id, "Europe/Moscow")
+    quiet_one = add_member(app, tenant, "noquiet@alpha.test", "manager")
+    with app.app_context(), tenant_scope(tenant.id):
+        user_id = db.session.scalar(select(User.id).where(User.email == quiet_one))
+        db.session.execute(update(Membership).where(Membership.user_id == user_id).values(digest_when_quiet=False))
+        db.session.commit()
+    add_response(app, tenant.id, submitted_at=NOON_UTC - timedelta(hours=2), nps=10)
+    with app.app_context():
+        dispatch(NOON_UTC)
+    run_worker(app)
+    assert smtp_sink.to(quiet_one) == []
+    [message] = smtp_sink.to(tenant.owner_email)
+    text, _ = parts(message)
+    assert "рисков нет" in message["Subject"] and "Рисков нет" in text
+
+
+def test_digest_off_means_no_digest(app, tenant, smtp_sink):
+    ready_for_clock(app, tenant.id, "Europe/Moscow")
+    with app.app_context(), tenant_scope(tenant.id):
+        db.session.execute(update(Membership).values(digest_enabled=False))
+        db.session.commit()
+    _risky_day(app, tenant.id, "ALPHA")
+    with app.app_context():
+        dispatch(NOON_UTC)
+    run_worker(app)
+    assert smtp_sink.messages == []
+    with app.app_context(), platform_scope():
+        assert db.session.scalar(select(DigestRun.note)) == "no subscribed members"
+
+
+def test_late_digest_says_so(app, tenant, smtp_sink):
+    ready_for_clock(app, tenant.id, "Europe/Moscow")
+    _risky_day(app, tenant.id, "ALPHA")
+    with app.app_context():
+        dispatch(NOON_UTC + timedelta(hours=5))
+    run_worker(app)
+    [message] = smtp_sink.messages
+    assert "с опозданием" in message["Subject"]
+
+
+def test_negative_external_reviews_section(app, tenant, smtp_sink):
+    """The digest lists new negative web reviews when the reputation service is there."""
+    from app import digest
+
+    ready_for_clock(app, tenant.id, "Europe/Moscow")
+    with app.app_context(), tenant_scope(tenant.id):
+        reviews = digest._negative_reviews(NOON_UTC - timedelta(days=1))
+    try:
+        from app.reputation.service import new_negative_reviews  # noqa: F401
+    except ImportError:
+        assert reviews is None
+        return
+    assert reviews == []
+    with app.app_context():
+        dispatch(NOON_UTC)
+    run_worker(app)
+    [message] = smtp_sink.messages
+    assert "НОВЫЕ НЕГАТИВНЫЕ ОТЗЫВЫ" in parts(message)[0]
+
+
+def test_preview_and_send_commands(app, tenant, smtp_sink):
+    runner = app.test_cli_runner()
+    add_response(app, tenant.id, submitted_at=datetime.now(UTC) - timedelta(hours=1), risk="critical", nps=0,
+                 comment="Previewed complaint", phone="+7 900 000-00-01")
+    result = runner.invoke(args=["digest", "preview", "--tenant", tenant.slug, "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    assert "Previewed complaint" in result.output and "+7 900 000-00-01" not in result.output
+    assert "Recipients: 1 of 1" in result.output
+    assert smtp_sink.messages == []
+    bad = runner.invoke(args=["digest", "preview", "--tenant", tenant.slug, "--date", "10-05-2027"])
+    assert bad.exit_code != 0 and "YYYY-MM-DD" in bad.output
+    assert runner.invoke(args=["digest", "preview", "--tenant", "nope"]).exit_code != 0
+
+    sent = runner.invoke(args=["digest", "send", "--tenant", tenant.slug])
+    assert sent.exit_code == 0, sent.output
+    assert f"{tenant.owner_email}: sent" in sent.output
+    assert len(smtp_sink.messages) == 1
+    again = runner.invoke(args=["digest", "send", "--tenant", tenant.slug])
+    assert again.exit_code != 0 and "already sent" in again.output
+    assert len(smtp_sink.messages) == 1
+
+
+def test_digests_page_shows_each_digest_and_its_recipients(app, tenant, other_tenant, manager_client, smtp_sink):
+    ready_for_clock(app, tenant.id, "Europe/Moscow")
+    ready_for_clock(app, other_tenant.id, "Europe/Moscow")
+    _risky_day(app, tenant.id, "ALPHA")
+    with app.app_context():
+        dispatch(NOON_UTC)
+    run_worker(app)
+    page = manager_client.get(tenant.url("digests"))
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "2027-05-10" in html and tenant.owner_email in html and "sent" in html
+    assert other_tenant.owner_email not in html
+    viewer = add_member(app, tenant, "viewer2@alpha.test", "viewer")
+    c = app.test_client()
+    login(c, viewer)
+    assert c.get(tenant.url("digests")).status_code == 403
+
+
+def test_each_member_sets_their_own_preferences(app, tenant, manager_client):
+    page = manager_client.get(tenant.url("settings/notifications"))
+    assert page.status_code == 200
+    token = form_token(page.get_data(as_text=True))
+    saved = manager_client.post(tenant.url("settings/notifications"), data={
+        "csrf_token": token, "digest_enabled": "on", "alerts_enabled": "on",
+        "quiet_hours_start": "22", "quiet_hours_end": "7"})
+    assert saved.status_code == 302
+    with app.app_context(), tenant_scope(tenant.id):
+        m = db.session.scalar(select(Membership))
+        assert (m.digest_enabled, m.digest_when_quiet, m.alerts_enabled) == (True, False, True)
+        assert (m.quiet_hours_start, m.quiet_hours_end) == (22, 7)
+    for bad in ({"quiet_hours_start": "25", "quiet_hours_end": "7"}, {"quiet_hours_start": "x", "quiet_hours_end": ""},
+                {"quiet_hours_start": "5", "quiet_hours_end": ""}, {"quiet_hours_start": "5", "quiet_hours_end": "5"}):
+        response = manager_client.post(tenant.url("settings/notifications"), data={"csrf_token": token, **bad})
+        assert response.status_code == 400
+    assert manager_client.post(tenant.url("settings/notifications"), data={"quiet_hours_start": "1"}).status_code == 400
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.scalar(select(Membership.quiet_hours_start)) == 22
+    # Cleared quiet hours.
+    manager_client.post(tenant.url("settings/notifications"), data={"csrf_token": token, "digest_enabled": "on"})
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.scalar(select(Membership.quiet_hours_start)) is None
