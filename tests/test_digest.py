@@ -214,3 +214,20 @@ def test_each_member_sets_their_own_preferences(app, tenant, manager_client):
     manager_client.post(tenant.url("settings/notifications"), data={"csrf_token": token, "digest_enabled": "on"})
     with app.app_context(), tenant_scope(tenant.id):
         assert db.session.scalar(select(Membership.quiet_hours_start)) is None
+
+
+def test_a_member_of_a_read_only_clinic_can_still_turn_e_mails_off(app, tenant, manager_client):
+    from datetime import date
+
+    from app.models import Licence
+
+    with app.app_context(), platform_scope():
+        db.session.execute(update(Licence).where(Licence.tenant_id == tenant.id).values(
+            starts_on=date(2020, 1, 1), ends_on=date(2021, 1, 1)))
+        db.session.commit()
+    token = form_token(manager_client.get(tenant.url("settings/notifications")).get_data(as_text=True))
+    response = manager_client.post(tenant.url("settings/notifications"), data={"csrf_token": token})
+    assert response.status_code == 302
+    with app.app_context(), tenant_scope(tenant.id):
+        m = db.session.scalar(select(Membership))
+        assert not m.digest_enabled and not m.alerts_enabled

@@ -13,7 +13,8 @@ attach_clinic_prefix(bp)
 
 # Endpoints open without a login (the invitation link) and writes allowed on a read-only licence.
 OPEN_ENDPOINTS = {"workspace.accept_invitation"}
-READ_ONLY_ALLOWED = {"workspace.set_language"}
+# A member may always turn their own e-mails down: a read-only clinic still receives digests.
+READ_ONLY_ALLOWED = {"workspace.set_language", "workspace.notification_settings"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
