@@ -26,7 +26,7 @@ PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
 # Live catch-up also re-sends what arrived in the last seconds: a transaction that took a lower id
 # may commit after a higher one, and the page drops entries it already shows.
-LIVE_LOOKBACK = timedelta(seconds=30)
+LIVE_LOOKBACK = timedelta(seconds=5)
 
 
 class FilterError(ValueError):

@@ -68,19 +68,63 @@ def journal_page():
 @bp.get("/journal/updates")
 @requires("read")
 def journal_updates():
-    """New entries after ``after`` matching the filters, as entry fragments; 204 when there are none."""
+    """New entries after ``after`` matching the filters, as entry fragments; 204 when there are none.
+
+    Every open journal of the clinic asks this right after the same change, with the
+    same ``after`` and mostly the same filters: the answer is rendered once per
+    (change marker, after, filters, contact permission, language) and shared for a
+    few seconds through Redis.
+    """
     filters = _filters_or_400()
     after = request.args.get("after", "0")
-    if not after.isdigit():
+    if not after.isdigit() or len(after) > 12:
         abort(400, description="after must be a number")
-    entries = journal.entries_after(filters, current_tenant().timezone, int(after))
-    if not entries:
-        response = make_response("", 204)
-    else:
-        response = make_response(render_template("workspace/_journal_entries.html", jpage=journal.JournalPage(
-            entries, None, 0), filters=filters, now=journal.utcnow(), live_fragment=True))
+    tenant = current_tenant()
+    key = _updates_cache_key(tenant.id, int(after), filters)
+    body = _cache_get(key) if key else None
+    if body is None:
+        entries = journal.entries_after(filters, tenant.timezone, int(after))
+        body = render_template("workspace/_journal_entries.html", jpage=journal.JournalPage(entries, None, 0),
+                               filters=filters, now=journal.utcnow(), live_fragment=True) if entries else ""
+        if key:
+            _cache_set(key, body)
+    response = make_response(body, 200 if body.strip() else 204)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+UPDATES_CACHE_SECONDS = 3
+
+
+def _updates_cache_key(tenant_id: int, after: int, filters) -> str | None:
+    import hashlib
+
+    from flask_babel import get_locale
+
+    marker = _safe_marker()
+    if marker is None:
+        return None
+    raw = repr((marker, after, sorted(filters.to_args().items()), current_user.can("see_contacts"), str(get_locale())))
+    return f"live:t{tenant_id}:updates:{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
+
+
+def _cache_get(key: str) -> str | None:
+    from app.extensions import redis_client
+
+    try:
+        value = redis_client().get(key)
+    except Exception:  # noqa: BLE001 — no cache without Redis
+        return None
+    return value.decode() if value is not None else None
+
+
+def _cache_set(key: str, body: str) -> None:
+    from app.extensions import redis_client
+
+    try:
+        redis_client().set(key, body.encode(), ex=UPDATES_CACHE_SECONDS)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 @bp.get("/journal/<int:response_id>")
