@@ -206,8 +206,10 @@ def due_messages(now: datetime, limit: int = 5000) -> list[tuple[int, int, str]]
     not_recently_enqueued = or_(MailOutbox.enqueued_at.is_(None), MailOutbox.enqueued_at < now - REENQUEUE_AFTER,
                                 and_(MailOutbox.next_attempt_at.is_not(None),
                                      MailOutbox.enqueued_at < MailOutbox.next_attempt_at))
+    # A sender's lease ran out: enqueue once per lease, and again if that job too was lost.
     expired = and_(MailOutbox.status == "sending", MailOutbox.lease_until < now,
-                   or_(MailOutbox.enqueued_at.is_(None), MailOutbox.enqueued_at < MailOutbox.lease_until))
+                   or_(MailOutbox.enqueued_at.is_(None), MailOutbox.enqueued_at < MailOutbox.lease_until,
+                       MailOutbox.enqueued_at < now - REENQUEUE_AFTER))
     with platform_scope():
         rows = db.session.execute(
             select(MailOutbox.tenant_id, MailOutbox.id, MailOutbox.kind)

@@ -12,7 +12,8 @@ cron.register(metrics.refresh_dirty_clinics, queue_name="metrics", interval=300)
 cron.register(metrics.nightly_recompute, queue_name="metrics", cron="30 2 * * *")
 # Review sources are scraped at night (UTC); each clinic's run then snapshots its reputation index.
 cron.register(scrape.nightly_reputation, queue_name="scrape", cron="15 1 * * *")
-# Noon in each clinic's zone: claims (clinic, local date) once; see app/digest_schedule.py.
-cron.register(digests.dispatch_digests, queue_name="digests", interval=15 * 60)
+# Noon in each clinic's zone: claims (clinic, local date) once; see app/digest_schedule.py. On the
+# quarter hours, so zones with 30/45-minute offsets get theirs on the minute too.
+cron.register(digests.dispatch_digests, queue_name="digests", cron="*/15 * * * *")
 # Mail retries, alerts held for quiet hours, senders that died: see app/notifications.py.
 cron.register(digests.sweep_notifications, queue_name="default", interval=60)

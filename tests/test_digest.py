@@ -131,11 +131,12 @@ def test_late_digest_says_so(app, tenant, smtp_sink):
     assert "с опозданием" in message["Subject"]
 
 
-def test_negative_external_reviews_section(app, tenant, smtp_sink):
+def test_negative_external_reviews_section(app, tenant, other_tenant, smtp_sink):
     """The digest lists new negative web reviews when the reputation service is there."""
     from app import digest
 
     ready_for_clock(app, tenant.id, "Europe/Moscow")
+    ready_for_clock(app, other_tenant.id, "Europe/Moscow")
     with app.app_context(), tenant_scope(tenant.id):
         reviews = digest._negative_reviews(NOON_UTC - timedelta(days=1))
     try:
@@ -144,11 +145,21 @@ def test_negative_external_reviews_section(app, tenant, smtp_sink):
         assert reviews is None
         return
     assert reviews == []
+    from app.models import ExternalReview
+
+    for clinic, words in ((tenant.id, "Rude staff, long queue"), (other_tenant.id, "OTHER-CLINIC review")):
+        with app.app_context(), tenant_scope(clinic):
+            db.session.add(ExternalReview(key=f"k{clinic}", site="prodoctorov", author="Ivan", rating=1.0,
+                                          text=words, url="https://reviews.example/1", sentiment_label="negative",
+                                          first_seen_at=NOON_UTC - timedelta(hours=5)))
+            db.session.commit()
     with app.app_context():
         dispatch(NOON_UTC)
     run_worker(app)
-    [message] = smtp_sink.messages
-    assert "НОВЫЕ НЕГАТИВНЫЕ ОТЗЫВЫ" in parts(message)[0]
+    [message] = smtp_sink.to(tenant.owner_email)
+    text, html = parts(message)
+    assert "НОВЫЕ НЕГАТИВНЫЕ ОТЗЫВЫ" in text and "Rude staff, long queue" in text and "prodoctorov" in html
+    assert "OTHER-CLINIC" not in text and "OTHER-CLINIC" not in html
 
 
 def test_preview_and_send_commands(app, tenant, smtp_sink):
