@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -86,7 +87,8 @@ def open_case_if_at_risk(response: Response, settings: ClinicSettings) -> Case |
 def set_status(case: Case, status: str, actor_id: int | None, now: datetime | None = None) -> None:
     """Move a case to new, in progress or waiting for the patient (reopening a resolved one)."""
     if status not in MANUAL_STATUSES:
-        raise CaseError("unknown status" if status not in CASE_STATUSES else "a resolution is needed to resolve")
+        raise CaseError(_l("Unknown status.") if status not in CASE_STATUSES
+                        else _l("Describe the resolution to resolve the case."))
     if status == case.status:
         return
     _event(case, actor_id, "status", case.status, status, now=now)
@@ -98,7 +100,7 @@ def resolve_case(case: Case, resolution: str, actor_id: int | None, now: datetim
     """Close a case with what was done about it."""
     resolution = (resolution or "").strip()
     if not resolution:
-        raise CaseError("describe the resolution")
+        raise CaseError(_l("Describe the resolution."))
     now = now or utcnow()
     if case.resolution != resolution:
         _event(case, actor_id, "resolution", text=resolution, now=now)
@@ -122,7 +124,7 @@ def assign(case: Case, user_id: int | None, actor_id: int | None, now: datetime 
     if user_id is not None:
         member = db.session.scalar(select(Membership.id).where(Membership.user_id == user_id))
         if member is None:
-            raise CaseError("the assignee must be a member of the clinic")
+            raise CaseError(_l("The assignee must be a member of the clinic."))
     if user_id == case.assignee_user_id:
         return
     _event(case, actor_id, "assigned", case.assignee_user_id or "", user_id or "", now=now)
@@ -133,14 +135,14 @@ def add_note(case: Case, text: str, actor_id: int | None, now: datetime | None =
     """An internal note (never shown to the patient)."""
     text = (text or "").strip()
     if not text:
-        raise CaseError("the note is empty")
+        raise CaseError(_l("The note is empty."))
     return _event(case, actor_id, "note", text=text, now=now)
 
 
 def log_contact(case: Case, outcome: str, text: str, actor_id: int | None, now: datetime | None = None) -> CaseEvent:
     """A contact attempt with the patient ("called, no answer")."""
     if outcome not in CONTACT_OUTCOMES:
-        raise CaseError("unknown contact outcome")
+        raise CaseError(_l("Unknown contact outcome."))
     return _event(case, actor_id, "contact", new=outcome, text=(text or "").strip(), now=now)
 
 

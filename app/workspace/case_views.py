@@ -56,19 +56,8 @@ def _apply(case_id: int, change):
         return _case_page(get_or_404(Case, case_id), error=str(exc), status=400)
     case_rules.mark_seen(case.response, current_user.user.id)
     db.session.commit()
-    _announce(case)
     flash(_("Saved."))
     return redirect(url_for("workspace.case_detail", case_id=case.id))
-
-
-def _announce(case: Case) -> None:
-    # Open journals show case status; let them know (best effort).
-    try:
-        from app.live import mark_changed
-
-        mark_changed(case.tenant_id)
-    except Exception:  # noqa: BLE001
-        pass
 
 
 def _form(name: str, limit: int = case_rules.MAX_TEXT) -> str:
