@@ -632,3 +632,16 @@ def test_reviews_list_pages_backwards(app, tenant, manager_client):
     more = manager_client.get(tenant.url(f"reputation/reviews?before={before}"), headers={"HX-Request": "true"})
     body = more.get_data(as_text=True)
     assert "<html" not in body and body.count('class="entry review') == 5 and "Older reviews" not in body
+
+
+def test_dashboard_shows_the_reputation_card(app, tenant, manager_client):
+    from app.reputation.service import ReviewInput, compute_snapshots, store_reviews
+
+    if "workspace.dashboard" not in app.view_functions:
+        pytest.skip("no dashboard in this build")
+    with app.app_context(), tenant_scope(tenant.id):
+        store_reviews([ReviewInput(site="x", site_review_id="1", rating=5.0, text="")], origin="scrape")
+        compute_snapshots()
+        db.session.commit()
+    html = manager_client.get(tenant.url("dashboard")).get_data(as_text=True)
+    assert "Web reputation index" in html and "reputation-card" in html
