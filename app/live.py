@@ -1,6 +1,9 @@
 """A per-clinic change marker in Redis, so open journals learn cheaply that something is new."""
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+
 from app.extensions import redis_client
 
 
@@ -21,32 +24,69 @@ def current_marker(tenant_id: int) -> int:
 
 
 TICKET_SALT = "vernost-live-journal"
-TICKET_MAX_AGE = 24 * 3600
+# Short: a member removed from the clinic stops receiving entries through a ticket within the hour.
+# Open pages get a fresh ticket with every authenticated catch-up.
+TICKET_MAX_AGE = 3600
+UPDATES_CACHE_SECONDS = 3
 
 
-def issue_ticket(tenant_id: int, user_id: int) -> str:
+@dataclass(frozen=True)
+class LiveTicket:
+    tenant_id: int
+    user_id: int
+    see_contacts: bool
+    locale: str
+
+
+def issue_ticket(tenant_id: int, user_id: int, see_contacts: bool = False, locale: str = "ru") -> str:
     """A signed, expiring ticket that lets an open journal ask for its clinic's marker.
 
-    The marker poll runs many times a minute per open tab; the ticket spares it the
-    session, user and clinic lookups, so an unchanged journal costs one Redis GET.
-    It reveals nothing but a change counter, and only of the clinic it names.
+    The marker poll runs every second per open tab; the ticket spares it the session,
+    user and clinic lookups, so an unchanged journal costs one Redis GET. It names the
+    clinic, the member, whether they may see contacts and their language, so that the
+    shared new-entries fragment of a change can be handed out with the marker.
     """
     from flask import current_app
     from itsdangerous import URLSafeTimedSerializer
 
-    return URLSafeTimedSerializer(current_app.secret_key, salt=TICKET_SALT).dumps([int(tenant_id), int(user_id)])
+    return URLSafeTimedSerializer(current_app.secret_key, salt=TICKET_SALT).dumps(
+        [int(tenant_id), int(user_id), int(bool(see_contacts)), str(locale)[:8]])
 
 
-def read_ticket(ticket: str) -> int | None:
-    """The clinic id a ticket was issued for, or None when it is forged, foreign or expired."""
+def read_ticket(ticket: str) -> LiveTicket | None:
+    """What a ticket was issued for, or None when it is forged, foreign or expired."""
     from flask import current_app
     from itsdangerous import BadData, URLSafeTimedSerializer
 
     if not ticket or len(ticket) > 200:
         return None
     try:
-        tenant_id, _user_id = URLSafeTimedSerializer(current_app.secret_key, salt=TICKET_SALT).loads(
-            ticket, max_age=TICKET_MAX_AGE)
-        return int(tenant_id)
+        tenant_id, user_id, see_contacts, locale = URLSafeTimedSerializer(
+            current_app.secret_key, salt=TICKET_SALT).loads(ticket, max_age=TICKET_MAX_AGE)
+        return LiveTicket(int(tenant_id), int(user_id), bool(see_contacts), str(locale))
     except (BadData, TypeError, ValueError):
         return None
+
+
+def updates_cache_key(tenant_id: int, marker: int, after: int, filter_args: dict, see_contacts: bool,
+                      locale: str) -> str:
+    """Redis key of the new-entries fragment for one (change, position, filters, permission, language)."""
+    raw = repr((int(marker), int(after), sorted(filter_args.items()), bool(see_contacts), str(locale)))
+    return f"live:t{int(tenant_id)}:updates:{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
+
+
+def cached_updates(key: str) -> str | None:
+    """The shared fragment under ``key`` ("" means "nothing new"), or None when not cached or no Redis."""
+    try:
+        value = redis_client().get(key)
+    except Exception:  # noqa: BLE001 — no cache without Redis
+        return None
+    return value.decode() if value is not None else None
+
+
+def cache_updates(key: str, body: str) -> None:
+    """Share a rendered fragment for a few seconds (best effort)."""
+    try:
+        redis_client().set(key, body.encode(), ex=UPDATES_CACHE_SECONDS)
+    except Exception:  # noqa: BLE001
+        pass

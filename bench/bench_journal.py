@@ -9,8 +9,9 @@ serves the app with gunicorn on loopback. Then, for N simulated open journals
 1. baseline ("render"): every client re-renders the journal's first page at the
    page's poll interval and looks for new entries in it;
 2. vernost ("marker"): what journal.js does — every client asks the clinic's change
-   marker with its signed ticket at the page's interval (204 while unchanged) and,
-   on a change, fetches only the entries after the last one it shows.
+   marker with its signed ticket at the page's interval (204 while unchanged); on a
+   change it gets the new entries with the marker when another client's catch-up has
+   already rendered them, else fetches them itself (the authenticated catch-up).
 
 Each run has an idle window (no submissions: gunicorn's CPU time over the window,
 as a share of one core, from /proc) and an active window in which a patient
@@ -168,23 +169,27 @@ async def _render_client(client, journal_path: str, run: Run, interval: float, s
 
 async def _marker_client(client, live: dict, run: Run, interval: float, stop_at: float) -> None:
     seen: set = set()
-    marker, after = live["marker"], int(live["after"])
+    marker, after, marker_url = live["marker"], int(live["after"]), live["marker_url"]
     await asyncio.sleep(random.random() * interval)
     while time.monotonic() < stop_at:
         started = time.monotonic()
         try:
-            response = await client.get(live["marker_url"], params={"m": marker, "after": after})
+            response = await client.get(marker_url, params={"m": marker, "after": after})
             run.polls += 1
             if response.status_code == 200:
-                new_marker = response.json().get("m")
-                updates = await client.get(live["updates_url"], params={"after": after},
-                                           headers={"HX-Request": "true"})
-                if updates.status_code == 200:
-                    _record(run, seen, updates.text)
-                    ids = [int(x) for x in re.findall(r'data-id="(\d+)"', updates.text)]
-                    after = max([after, *ids])
-                if new_marker is not None:
-                    marker = str(new_marker)
+                data = response.json()
+                body = data.get("html")
+                if body is None:  # not shared yet: the authenticated catch-up, as journal.js does
+                    updates = await client.get(live["updates_url"], params={"after": after},
+                                               headers={"HX-Request": "true"})
+                    body = updates.text if updates.status_code == 200 else ""
+                    if updates.headers.get("X-Live-Ticket"):
+                        marker_url = marker_url.rsplit("/", 1)[0] + "/" + updates.headers["X-Live-Ticket"]
+                _record(run, seen, body)
+                ids = [int(x) for x in re.findall(r'data-id="(\d+)"', body)]
+                after = max([after, *ids])
+                if data.get("m") is not None:
+                    marker = str(data["m"])
             elif response.status_code != 204:
                 run.errors.append(f"marker {response.status_code}")
         except Exception as exc:  # noqa: BLE001

@@ -150,6 +150,38 @@ def test_live_updates_return_only_new_entries_and_204_otherwise(app, tenant, man
     assert manager_client.get(tenant.url("journal/updates?after=x")).status_code == 400
 
 
+def test_marker_hands_out_the_shared_fragment_after_one_catch_up(app, tenant, client, manager_client):
+    live = _live_data(manager_client.get(tenant.url("journal")).get_data(as_text=True))
+    new_id = make_response(app, tenant.id, comment="Shared once", nps=10)
+    from app.live import mark_changed
+
+    with app.app_context():
+        mark_changed(tenant.id)
+    poll = f"{live['marker-url']}?m={live['marker']}&after={live['after']}"
+    first = client.get(poll)
+    assert first.status_code == 200 and "html" not in first.json  # nobody rendered it yet
+    caught_up = manager_client.get(tenant.url(f"journal/updates?after={live['after']}"))
+    assert _ids(caught_up.get_data(as_text=True)) == [new_id]
+    assert caught_up.headers["X-Live-Ticket"]
+    second = client.get(poll).json
+    assert second["m"] == first.json["m"] and _ids(second["html"]) == [new_id]
+    # Other filters are another question: not answered from this fragment.
+    assert "html" not in client.get(poll + "&nps=detractor").json
+    # An expired ticket is refused; the page then gets a fresh one from its catch-up.
+    import time as _time
+
+    from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+    from app.live import TICKET_SALT
+
+    class TwoHoursAgo(TimestampSigner):
+        def get_timestamp(self):
+            return int(_time.time()) - 7200
+
+    stale = URLSafeTimedSerializer(app.secret_key, salt=TICKET_SALT, signer=TwoHoursAgo).dumps([tenant.id, 1, 1, "en"])
+    assert client.get(f"/live/{stale}?m=0&after=0").status_code == 404
+
+
 def test_live_marker_falls_back_to_the_database_without_redis(app, tenant, client, manager_client):
     live = _live_data(manager_client.get(tenant.url("journal")).get_data(as_text=True))
     import redis

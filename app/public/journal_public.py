@@ -20,31 +20,41 @@ def _no_store(response):
 
 @bp.get("/live/<ticket>")
 def live_marker(ticket: str):
-    """204 while the clinic's change marker equals ``m``; else 200 with the new marker.
+    """204 while the clinic's change marker equals ``m``; else 200 with the new marker, and with the
+    new entries when an authenticated catch-up already rendered them for the same question.
 
     No session, user or clinic lookup: the signed ticket names the clinic. Without
     Redis the answer comes from one indexed query (is there a response above ``after``?).
     """
-    from app.live import current_marker, read_ticket
+    from app.journal import FilterError, parse_filters
+    from app.live import cached_updates, current_marker, read_ticket, updates_cache_key
 
-    tenant_id = read_ticket(ticket)
-    if tenant_id is None:
+    ticket = read_ticket(ticket)
+    if ticket is None:
         abort(404)
     seen = request.args.get("m", "")
+    after = request.args.get("after", "")
+    if not after.isdigit() or len(after) > 12:
+        abort(400, description="after must be a number")
     try:
-        marker = current_marker(tenant_id)
+        marker = current_marker(ticket.tenant_id)
     except Exception:  # noqa: BLE001 — Redis down: fall back to the database
-        after = request.args.get("after", "")
-        if not after.isdigit():
-            abort(400, description="after must be a number")
         from app.journal import has_newer
 
-        with tenant_scope(tenant_id):
+        with tenant_scope(ticket.tenant_id):
             newer = has_newer(int(after))
         return _no_store(jsonify(m=None) if newer else make_response("", 204))
     if seen == str(marker):
         return _no_store(make_response("", 204))
-    return _no_store(jsonify(m=marker))
+    # After a change every open journal asks the same question: hand out the fragment the first
+    # authenticated catch-up rendered, if it is there ("" = nothing new for these filters).
+    try:
+        filters = parse_filters(request.args)
+    except FilterError:
+        return _no_store(jsonify(m=marker))
+    html = cached_updates(updates_cache_key(ticket.tenant_id, marker, int(after), filters.to_args(),
+                                            ticket.see_contacts, ticket.locale))
+    return _no_store(jsonify(m=marker) if html is None else jsonify(m=marker, html=html))
 
 
 @bp.get("/w/<slug>/reviews")

@@ -10,6 +10,10 @@
   var marker = list.dataset.marker;
   var after = parseInt(list.dataset.after, 10) || 0;
   var failing = false, timer = null, busy = false;
+  var markerBase = list.dataset.markerUrl;
+  // The marker poll carries the page's filters, so a shared fragment for them can come with the marker.
+  var filterParams = {};
+  new URL(list.dataset.updatesUrl, window.location.href).searchParams.forEach(function (v, k) { filterParams[k] = v; });
 
   function setLost(lost) {
     if (!statusEl) return;
@@ -46,6 +50,8 @@
     return fetch(urlWith(list.dataset.updatesUrl, {after: after}), {
       credentials: "same-origin", cache: "no-store", headers: {"HX-Request": "true"}
     }).then(function (r) {
+      var ticket = r.headers.get("X-Live-Ticket");
+      if (ticket) markerBase = markerBase.replace(/[^/]+$/, ticket);
       if (r.status === 204) return;
       if (!r.ok || r.redirected) throw new Error("updates " + r.status);
       return r.text().then(insert);
@@ -55,21 +61,30 @@
   function tick() {
     if (busy) return schedule();
     busy = true;
-    fetch(urlWith(list.dataset.markerUrl, {m: marker, after: after}), {cache: "no-store", credentials: "omit"})
+    var params = Object.assign({}, filterParams, {m: marker, after: after});
+    fetch(urlWith(markerBase, params), {cache: "no-store", credentials: "omit"})
       .then(function (r) {
         if (r.status === 204 && !failing) return;
+        // An expired ticket: the authenticated catch-up hands out a fresh one.
+        if (r.status === 404) return catchUp().then(recovered);
         if (r.status !== 204 && r.status !== 200) throw new Error("marker " + r.status);
         var next = r.status === 200 ? r.json() : Promise.resolve(null);
         return next.then(function (data) {
-          // Fetch first, adopt the marker read *before* the fetch: a change in between is fetched again, never lost.
-          return catchUp().then(function () {
+          // Adopt the marker read *before* the entries: a change in between is fetched again, never lost.
+          var fetched = data && typeof data.html === "string" && !failing
+            ? Promise.resolve(insert(data.html)) : catchUp();
+          return fetched.then(function () {
             if (data && data.m !== null && data.m !== undefined) marker = String(data.m);
-            if (failing) { failing = false; setLost(false); }
+            recovered();
           });
         });
       })
       .catch(function () { failing = true; setLost(true); })
       .then(function () { busy = false; schedule(); });
+  }
+
+  function recovered() {
+    if (failing) { failing = false; setLost(false); }
   }
 
   function schedule() {

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from app import cases as case_rules
 from app import journal
 from app.audit import log_access
 from app.extensions import db
-from app.live import current_marker, issue_ticket
+from app.live import cache_updates, cached_updates, current_marker, issue_ticket, updates_cache_key
 from app.models import Branch, CollectionPoint, Doctor, Response
 from app.publishing import can_publish, publish, unpublish
 from app.web import render
@@ -60,7 +61,7 @@ def journal_page():
     marker = _safe_marker()
     return render("workspace/journal.html", None, **context, **_choices(),
                   live=None if cursor else {
-                      "ticket": issue_ticket(tenant.id, current_user.user.id),
+                      "ticket": _ticket(),
                       "marker": marker if marker is not None else "",
                       "after": page.newest_id, "interval": LIVE_INTERVAL_MS})
 
@@ -80,51 +81,26 @@ def journal_updates():
     if not after.isdigit() or len(after) > 12:
         abort(400, description="after must be a number")
     tenant = current_tenant()
-    key = _updates_cache_key(tenant.id, int(after), filters)
-    body = _cache_get(key) if key else None
+    marker = _safe_marker()
+    key = updates_cache_key(tenant.id, marker, int(after), filters.to_args(), current_user.can("see_contacts"),
+                            str(get_locale())) if marker is not None else None
+    body = cached_updates(key) if key else None
     if body is None:
         entries = journal.entries_after(filters, tenant.timezone, int(after))
         body = render_template("workspace/_journal_entries.html", jpage=journal.JournalPage(entries, None, 0),
                                filters=filters, now=journal.utcnow(), live_fragment=True) if entries else ""
         if key:
-            _cache_set(key, body)
+            cache_updates(key, body)
     response = make_response(body, 200 if body.strip() else 204)
     response.headers["Cache-Control"] = "no-store"
+    # The page's marker polls use this ticket from now on (tickets are short-lived).
+    response.headers["X-Live-Ticket"] = _ticket()
     return response
 
 
-UPDATES_CACHE_SECONDS = 3
-
-
-def _updates_cache_key(tenant_id: int, after: int, filters) -> str | None:
-    import hashlib
-
-    from flask_babel import get_locale
-
-    marker = _safe_marker()
-    if marker is None:
-        return None
-    raw = repr((marker, after, sorted(filters.to_args().items()), current_user.can("see_contacts"), str(get_locale())))
-    return f"live:t{tenant_id}:updates:{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
-
-
-def _cache_get(key: str) -> str | None:
-    from app.extensions import redis_client
-
-    try:
-        value = redis_client().get(key)
-    except Exception:  # noqa: BLE001 — no cache without Redis
-        return None
-    return value.decode() if value is not None else None
-
-
-def _cache_set(key: str, body: str) -> None:
-    from app.extensions import redis_client
-
-    try:
-        redis_client().set(key, body.encode(), ex=UPDATES_CACHE_SECONDS)
-    except Exception:  # noqa: BLE001
-        pass
+def _ticket() -> str:
+    return issue_ticket(current_tenant().id, current_user.user.id, current_user.can("see_contacts"),
+                        str(get_locale()))
 
 
 @bp.get("/journal/<int:response_id>")
