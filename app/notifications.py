@@ -150,6 +150,8 @@ def _mark_sent(row: MailOutbox, now: datetime) -> None:
 
 
 def _retry(row: MailOutbox, now: datetime, error: str) -> DeliveryResult:
+    # A refusal names the address; the logs get the domain only.
+    error = error.replace(row.recipient, "<recipient>")
     row.last_error = error[:500]
     row.lease_until = None
     if row.attempts >= MAX_ATTEMPTS:

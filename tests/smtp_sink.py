@@ -23,6 +23,12 @@ class SinkHandler:
     received: threading.Event = field(default_factory=threading.Event)
     gate: threading.Event | None = None
     reply: str = "250 OK"
+    rcpt_reply: str = "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.rcpt_reply.startswith("250"):
+            envelope.rcpt_tos.append(address)
+        return self.rcpt_reply
 
     async def handle_DATA(self, server, session, envelope):
         self.received.set()

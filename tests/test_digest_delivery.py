@@ -124,6 +124,21 @@ def test_gives_up_after_the_last_attempt(app, tenant):
     assert row.status == "failed" and row.attempts == MAX_ATTEMPTS
 
 
+def test_a_refused_recipient_is_retried_and_its_address_kept_out_of_the_error(app, tenant, smtp_sink, caplog):
+    _one_digest(app, tenant)
+    smtp_sink.handler.rcpt_reply = "450 4.2.1 mailbox busy"
+    with app.app_context():
+        dispatch(NOON_UTC)
+    run_worker(app)
+    [row] = _outbox(app)
+    assert row.status == "pending" and row.last_error and tenant.owner_email not in row.last_error
+    assert tenant.owner_email not in caplog.text and "Kept waiting" not in caplog.text
+    smtp_sink.handler.rcpt_reply = "250 OK"
+    with app.app_context(), tenant_scope(tenant.id):
+        assert deliver_outbox_message(row.id, now=row.next_attempt_at).outcome == "sent"
+    assert len(smtp_sink.messages) == 1
+
+
 # --- a sender killed at the worst moment ---
 
 SENDER = """
