@@ -142,14 +142,15 @@ def prepare(owner: str, app_url: str, env: dict) -> str:
 class Gunicorn:
     """A gunicorn server on loopback, stopped on exit."""
 
-    def __init__(self, target: str, env: dict, workers: int, threads: int):
+    def __init__(self, target: str, env: dict, workers: int, threads: int, log_path: str):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # A file, not a pipe: a full pipe would stall the workers that log.
-        self.log = tempfile.TemporaryFile()
+        self.log_path = log_path
+        self.log = open(log_path, "w+b")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", target, "-b", f"127.0.0.1:{self.port}", "-k", "gthread",
-             "--workers", str(workers), "--threads", str(threads), "--backlog", "2048", "--log-level", "warning",
+             "--workers", str(workers), "--threads", str(threads), "--backlog", "2048", "--keep-alive", "30", "--log-level", "warning",
              "--timeout", "60"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self.log)
 
     def wait_ready(self, path: str, timeout: float = 30) -> None:
@@ -185,18 +186,28 @@ ANSWERS = {"q_nps": "9", "q_rating_doctor": "5", "q_rating_waiting": "3", "q_wou
            "q_comment": "Врач внимательный, но ждать пришлось долго."}
 
 
-async def _patient(url: str, token: str, stop_at: float, latencies: list, errors: list) -> None:
+def _client(url: str):
     import httpx
 
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+    # verify=False: plain HTTP on loopback, and it spares loading the CA bundle once per client,
+    # which with 200 clients on a small machine would itself take seconds.
+    return httpx.AsyncClient(base_url=url, timeout=60, verify=False,
+                             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
+
+
+async def _patient(client, token: str, stop_at: float, latencies: list, errors: list) -> None:
+    import httpx
+
+    async with client:
         while time.monotonic() < stop_at:
             client.cookies.clear()  # every submission is a new patient with a new session
             started = time.perf_counter()
             try:
                 page = await client.get(f"/q/{token}?lang=ru")
                 fields = dict(HIDDEN.findall(page.text))
-                posted = await client.post(f"/q/{token}?lang=ru", data={**fields, **ANSWERS})
+                # The next patient is another phone: a new connection, as in a clinic's waiting room.
+                posted = await client.post(f"/q/{token}?lang=ru", data={**fields, **ANSWERS},
+                                           headers={"Connection": "close"})
             except httpx.HTTPError as exc:
                 errors.append(type(exc).__name__)
                 continue
@@ -206,15 +217,14 @@ async def _patient(url: str, token: str, stop_at: float, latencies: list, errors
                 errors.append(str(posted.status_code))
 
 
-async def _bare_client(url: str, stop_at: float, latencies: list, errors: list) -> None:
+async def _bare_client(client, stop_at: float, latencies: list, errors: list) -> None:
     import httpx
 
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+    async with client:
         while time.monotonic() < stop_at:
             started = time.perf_counter()
             try:
-                response = await client.post("/", content="q_nps=9&q_comment=bench")
+                response = await client.post("/", content="q_nps=9&q_comment=bench", headers={"Connection": "close"})
             except httpx.HTTPError as exc:
                 errors.append(type(exc).__name__)
                 continue
@@ -229,11 +239,12 @@ def run_load(kind: str, url: str, token: str, clients: int, seconds: float) -> d
     errors: list[str] = []
 
     async def main():
+        pool = [_client(url) for _ in range(clients)]  # created before the clock starts
         stop_at = time.monotonic() + seconds
         if kind == "submit":
-            tasks = [_patient(url, token, stop_at, latencies, errors) for _ in range(clients)]
+            tasks = [_patient(c, token, stop_at, latencies, errors) for c in pool]
         else:
-            tasks = [_bare_client(url, stop_at, latencies, errors) for _ in range(clients)]
+            tasks = [_bare_client(c, stop_at, latencies, errors) for c in pool]
         started = time.perf_counter()
         await asyncio.gather(*tasks)
         return time.perf_counter() - started
@@ -278,7 +289,7 @@ def main() -> int:
 
     results = []
     for target, kind, probe in (("bench.bench_submit:bare_app", "baseline", None), ("wsgi:app", "submit", "/healthz")):
-        server = Gunicorn(target, env, args.workers, args.threads)
+        server = Gunicorn(target, env, args.workers, args.threads, os.path.join(instance, f"gunicorn-{kind}.log"))
         try:
             if probe:
                 server.wait_ready(probe)
@@ -290,6 +301,7 @@ def main() -> int:
         finally:
             server.stop()
     redis.Redis.from_url(args.redis).flushdb()
+    logs = [os.path.join(instance, f"gunicorn-{k}.log") for k in ("baseline", "submit")]
 
     by = {(r["kind"], r["clients"]): r for r in results}
     for n in clients:
@@ -306,7 +318,7 @@ def main() -> int:
         print(f"{r['kind']:<10}{r['clients']:>8}{r['per_second']:>10.1f}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}"
               f"{r['done']:>8}{r['errors']:>8}{ratio:>8}")
         if r["errors"]:
-            print(f"{'':<10}errors: {', '.join(r['error_kinds'])}")
+            print(f"{'':<10}errors: {', '.join(r['error_kinds'])} (server logs: {' '.join(logs)})")
     print("baseline = one INSERT per request; submit = GET form + POST answers (CSRF, session, validation, "
           "risk, response + ratings + outbox rows, enqueue) per patient")
     return 0
