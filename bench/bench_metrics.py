@@ -88,7 +88,7 @@ def generate(engine, tenant_id: int, responses: int, visits: int, patients: int,
                 sentiment_polarity)
             SELECT :t, 'B' || :t || '-' || g, md5(:t || '-' || g), cp.id, qv.id,
                    b0.id + g % 5, d0.id + g % 40,
-                   now() - ((g * 7919) % (3 * 365 * 24 * 60)) * interval '1 minute',
+                   now() - ((g::bigint * 7919) % (3 * 365 * 24 * 60)) * interval '1 minute',
                    'ru', '{}'::json, (g * 31 + :o) % 11, (g % 5) <> 0, '',
                    CASE WHEN (g * 31 + :o) % 11 <= 3 THEN 'critical' WHEN (g * 31 + :o) % 11 <= 6 THEN 'at_risk'
                         ELSE 'ok' END,
