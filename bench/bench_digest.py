@@ -6,7 +6,7 @@
 2. Baseline: raw ``smtplib`` sends of N messages of the same size to the sink, one connection each
    (as ``app.mail.deliver`` does).
 3. Digests: one dispatcher call claims every clinic's digest and enqueues its build; two RQ worker
-   processes (``jobs.worker.InlineAppWorker``, burst mode) build the digests into the outbox and
+   processes (non-forking ``SimpleWorker`` in the app context, burst mode) build the digests into the outbox and
    send them. The run ends when both workers have drained the queue.
 
 Prints total time, messages/s of both runs and the digest/baseline ratio, and checks that every
@@ -40,11 +40,26 @@ ZONES = ("Europe/Moscow", "Europe/Berlin", "Asia/Kathmandu", "Asia/Kolkata", "Am
 MAX_CLINICS = 20000
 APP_ROLE = "vernost_app"
 
+# A non-forking RQ worker in the app context: jobs.worker.InlineAppWorker inherits the forking
+# execute_job on RQ 3 (AppWorker comes first in its MRO), and a fork per job would measure fork().
 WORKER = """
+from rq import SimpleWorker
 from app import create_app
-from jobs.worker import InlineAppWorker, build_worker
+from app.extensions import db
+from jobs.worker import build_worker
+
+class AppSimpleWorker(SimpleWorker):
+    flask_app = None
+
+    def perform_job(self, *args, **kwargs):
+        with self.flask_app.app_context():
+            try:
+                return super().perform_job(*args, **kwargs)
+            finally:
+                db.session.remove()
+
 app = create_app()
-build_worker(app, ["alerts", "digests", "default"], worker_class=InlineAppWorker).work(burst=True)
+build_worker(app, ["alerts", "digests", "default"], worker_class=AppSimpleWorker).work(burst=True)
 """
 
 
