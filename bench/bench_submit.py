@@ -147,7 +147,7 @@ class Gunicorn:
         self.url = f"http://127.0.0.1:{self.port}"
         # A file, not a pipe: a full pipe would stall the workers that log.
         self.log_path = log_path
-        self.log = open(log_path, "w+b")
+        self.log = open(log_path, "w+b")  # noqa: SIM115 — lives as long as the server; closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", target, "-b", f"127.0.0.1:{self.port}", "-k", "gthread",
              "--workers", str(workers), "--threads", str(threads), "--backlog", "2048", "--keep-alive", "30", "--log-level", "warning",

@@ -9,7 +9,13 @@ import xml.etree.ElementTree as ET
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import CollectionPoint, ConsentText, Questionnaire, QuestionnaireVersion, Response
+from app.models import (
+    CollectionPoint,
+    ConsentText,
+    Questionnaire,
+    QuestionnaireVersion,
+    Response,
+)
 from tenants.context import tenant_scope
 from tests.conftest import add_member, form_token, login
 from tests.feedback_helpers import point_token, submit
@@ -224,7 +230,7 @@ def test_collection_points_list_edit_and_deactivate(app, tenant, manager_client,
     app.test_client().get(f"/q/{token}")  # another patient opens it and leaves
     listing = manager_client.get(tenant.url("points")).get_data(as_text=True)
     assert f"http://localhost/q/{token}" in listing
-    assert re.search(r"Dr Petrova&#39;s room.*?<td>2</td><td>1</td>\s*<td>50%</td>", listing, re.S)
+    assert re.search(r"Dr Petrova&#39;s room.*?<td>2</td><td>1</td>\s*<td>50%</td>", listing, re.DOTALL)
 
     # Bad input is a 400 with the reason, never a 500.
     for bad in [{"kind": "spaceship"}, {"questionnaire_id": "abc"}, {"questionnaire_id": ""},

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from flask import Response as HttpResponse, current_app, flash, redirect, render_template, request, url_for
+from flask import Response as HttpResponse
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
 
-from app import collection, questionnaires as qn
+from app import collection
+from app import questionnaires as qn
 from app.extensions import db
 from app.models import Branch, CollectionPoint, ConsentText, Doctor, Questionnaire
 from app.review_sites import MAX_LINKS, ReviewLinkError, save_review_links
