@@ -19,7 +19,7 @@ submits the real public form every ``--submit-every`` seconds. The delay is the 
 from the patient's POST being answered (the response is stored) to each client
 having the entry; p50/p95 over all (client, entry) pairs. Prints both runs and the
 marker/render ratios. Clients are coroutines sharing one pool of connections
-(httpx), started at random phases. Loopback only; every window is bounded.
+(httpx, ``--pool`` connections), started at random phases. Loopback only; every window is bounded.
 
     python bench/bench_journal.py [--clients 100 1000 2000] [--idle 8] [--active 15] [--json]
 """
@@ -40,9 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-import bench_submit  # noqa: E402  (database setup and the gunicorn wrapper are shared with the submit bench)
 
 BENCH_DB = "vernost_bench_journal"
 MAX_CLIENTS = 3000
@@ -50,6 +48,90 @@ MAX_WINDOW = 60
 HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 MARK = re.compile(r"bench-(\d+)-mark")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+APP_ROLE = "vernost_app"
+
+
+def _sa(url: str) -> str:
+    """The URL with the psycopg2 driver named (the one the project depends on)."""
+    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg2://", url)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def setup_database(server: str) -> tuple[str, str]:
+    """(owner_url, app_url) of a fresh bench database on the given PostgreSQL server."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(_sa(f"{server.rstrip('/')}/postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {BENCH_DB}"))
+    admin.dispose()
+    owner = f"{server.rstrip('/')}/{BENCH_DB}"
+    return owner, make_url(owner).set(username=APP_ROLE, password=None).render_as_string(hide_password=False)
+
+
+def bench_env(owner: str, app_url: str, redis_url: str) -> dict:
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": app_url, "MIGRATION_DATABASE_URL": owner, "REDIS_URL": redis_url,
+        "VERNOST_INSTANCE_DIR": tempfile.mkdtemp(prefix="vernost-bench-journal-"),
+        "SECRET_KEY": "bench-secret-key-" + "x" * 32, "BASE_URL": "http://127.0.0.1",
+        "VERNOST_ENV": "development", "PYTHONPATH": str(ROOT),
+        # Every simulated patient shares 127.0.0.1: the form's per-client limits would refuse them.
+        "PUBLIC_FORM_CLIENT_LIMIT": "1000000000", "PUBLIC_FORM_POINT_LIMIT": "1000000000",
+    })
+    return env
+
+
+class Gunicorn:
+    """The app under gunicorn (gthread) on loopback, stopped on exit."""
+
+    def __init__(self, env: dict, workers: int, threads: int):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would stall the workers
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "wsgi:app", "-b", f"127.0.0.1:{self.port}", "-k", "gthread",
+             "--workers", str(workers), "--threads", str(threads), "--backlog", "2048", "--log-level", "warning",
+             "--timeout", "60"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self.log)
+
+    def wait_ready(self, path: str, timeout: float = 60) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.log.seek(0)
+                raise RuntimeError(f"gunicorn exited: {self.log.read().decode()[-2000:]}")
+            try:
+                if httpx.get(self.url + path, timeout=2).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("gunicorn did not start")
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
 
 
 def _interval_seconds() -> float:
@@ -89,7 +171,7 @@ def prepare(env: dict) -> dict:
     flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
     setup_env = {**env, "DATABASE_URL": env["MIGRATION_DATABASE_URL"]}
     subprocess.run(flask + ["db", "upgrade"], cwd=ROOT, env=setup_env, check=True, capture_output=True)
-    subprocess.run(flask + ["db-roles", "grant", bench_submit.APP_ROLE], cwd=ROOT, env=setup_env, check=True,
+    subprocess.run(flask + ["db-roles", "grant", APP_ROLE], cwd=ROOT, env=setup_env, check=True,
                    capture_output=True)
     out = subprocess.run(flask + ["tenants", "create", "bench", "--name", "Bench clinic", "--owner",
                                   "owner@bench.test", "--json"], cwd=ROOT, env=setup_env, check=True,
@@ -114,6 +196,14 @@ def log_in(base: str, invitation_url: str) -> dict:
 
 class Run:
     """Shared state of one run: submissions and when each client saw them."""
+
+    gate: asyncio.Semaphore | None = None
+
+    async def get(self, client, url, **kwargs):
+        # httpx scans its whole queue of waiting requests on every hand-out: with thousands of
+        # coroutines waiting in it, the client, not the server, becomes the bottleneck. Wait here.
+        async with self.gate:
+            return await client.get(url, **kwargs)
 
     def __init__(self):
         self.submitted: dict[int, float] = {}
@@ -156,7 +246,7 @@ async def _render_client(client, journal_path: str, run: Run, interval: float, s
     while time.monotonic() < stop_at:
         started = time.monotonic()
         try:
-            response = await client.get(journal_path)
+            response = await run.get(client, journal_path)
             run.polls += 1
             if response.status_code == 200:
                 _record(run, seen, response.text)
@@ -174,14 +264,14 @@ async def _marker_client(client, live: dict, run: Run, interval: float, stop_at:
     while time.monotonic() < stop_at:
         started = time.monotonic()
         try:
-            response = await client.get(marker_url, params={"m": marker, "after": after})
+            response = await run.get(client, marker_url, params={"m": marker, "after": after})
             run.polls += 1
             if response.status_code == 200:
                 data = response.json()
                 body = data.get("html")
                 if body is None:  # not shared yet: the authenticated catch-up, as journal.js does
-                    updates = await client.get(live["updates_url"], params={"after": after},
-                                               headers={"HX-Request": "true"})
+                    updates = await run.get(client, live["updates_url"], params={"after": after},
+                                            headers={"HX-Request": "true"})
                     body = updates.text if updates.status_code == 200 else ""
                     if updates.headers.get("X-Live-Ticket"):
                         marker_url = marker_url.rsplit("/", 1)[0] + "/" + updates.headers["X-Live-Ticket"]
@@ -207,16 +297,17 @@ def live_state(base: str, cookies: dict, slug: str) -> dict:
 
 
 def run_mode(mode: str, base: str, cookies: dict, slug: str, form_path: str, clients: int, interval: float,
-             idle: float, active: float, submit_every: float, gunicorn_pid: int) -> dict:
+             idle: float, active: float, submit_every: float, gunicorn_pid: int, pool: int = 128) -> dict:
     import httpx
 
     live = live_state(base, cookies, slug)
     run = Run()
 
     async def main():
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-        async with httpx.AsyncClient(base_url=base, cookies=cookies, timeout=10, limits=limits) as client, \
-                httpx.AsyncClient(base_url=base, timeout=10) as patient:
+        run.gate = asyncio.Semaphore(pool)
+        limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+        async with httpx.AsyncClient(base_url=base, cookies=cookies, timeout=20, limits=limits) as client, \
+                httpx.AsyncClient(base_url=base, timeout=20) as patient:
             stop_at = time.monotonic() + 2 + idle + active + 3
             if mode == "render":
                 tasks = [asyncio.create_task(_render_client(client, f"/c/{slug}/journal", run, interval, stop_at))
@@ -245,6 +336,7 @@ def run_mode(mode: str, base: str, cookies: dict, slug: str, form_path: str, cli
         return delays[min(len(delays) - 1, int(p * len(delays)))] if delays else float("nan")
 
     return {"mode": mode, "clients": clients, "idle_cpu_share": idle_cpu, "idle_polls_per_s": idle_rate,
+            "idle_cpu_ms_per_poll": idle_cpu / idle_rate * 1000 if idle_rate else float("nan"),
             "target_polls_per_s": clients / interval, "submissions": len(run.submitted),
             "seen": len(delays), "expected": expected, "p50_s": pct(0.50), "p95_s": pct(0.95),
             "mean_s": statistics.fmean(delays) if delays else float("nan"),
@@ -262,6 +354,7 @@ def main() -> int:
     parser.add_argument("--submit-every", type=float, default=1.5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--pool", type=int, default=128, help="connections shared by the simulated clients")
     parser.add_argument("--modes", nargs="+", default=["render", "marker"], choices=["render", "marker"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -276,21 +369,20 @@ def main() -> int:
     import redis
 
     redis.Redis.from_url(args.redis).flushdb()
-    bench_submit.BENCH_DB = BENCH_DB
-    owner, app_url = bench_submit.setup_database(args.pg)
-    env = bench_submit._env(owner, app_url, args.redis, tempfile.mkdtemp(prefix="vernost-bench-journal-"))
+    owner, app_url = setup_database(args.pg)
+    env = bench_env(owner, app_url, args.redis)
     urls = prepare(env)
     form_path = re.sub(r"^https?://[^/]+", "", urls["form_url"])
 
     results = []
-    server = bench_submit.Gunicorn("wsgi:app", env, args.workers, args.threads)
+    server = Gunicorn(env, args.workers, args.threads)
     try:
         server.wait_ready("/healthz")
         cookies = log_in(server.url, urls["invitation_url"])
         for n in clients:
             for mode in args.modes:
                 result = run_mode(mode, server.url, cookies, urls["slug"], form_path, n, interval, idle, active,
-                                  args.submit_every, server.proc.pid)
+                                  args.submit_every, server.proc.pid, min(args.pool, 512))
                 results.append(result)
                 if not args.json:
                     print(f"  {mode:<7} N={n:<5} idle CPU {result['idle_cpu_share']:.3f} core, "
@@ -305,6 +397,8 @@ def main() -> int:
         if ("render", n) in by and ("marker", n) in by:
             base, ours = by[("render", n)], by[("marker", n)]
             ours["idle_cpu_ratio"] = ours["idle_cpu_share"] / base["idle_cpu_share"] if base["idle_cpu_share"] else None
+            per_poll = base["idle_cpu_ms_per_poll"]
+            ours["per_poll_ratio"] = ours["idle_cpu_ms_per_poll"] / per_poll if per_poll == per_poll and per_poll else None
             ours["p95_ratio"] = ours["p95_s"] / base["p95_s"] if base["p95_s"] == base["p95_s"] and base["p95_s"] else None
     if args.json:
         print(json.dumps({"interval_s": interval, "workers": args.workers, "threads": args.threads,
@@ -312,16 +406,20 @@ def main() -> int:
         return 0
     print(f"\npoll interval {interval:.1f} s (the page's), gunicorn gthread {args.workers}x{args.threads}, "
           f"idle {idle:.0f} s, active {active:.0f} s, a submission every {args.submit_every} s")
-    print(f"{'mode':<8}{'N':>6}{'idle CPU':>10}{'polls/s':>9}{'target':>8}{'p50 s':>8}{'p95 s':>8}"
-          f"{'seen':>12}{'errors':>8}{'CPU ratio':>11}{'p95 ratio':>11}")
+    print(f"{'mode':<8}{'N':>6}{'idle CPU':>10}{'polls/s':>9}{'target':>8}{'ms/poll':>9}{'p50 s':>8}{'p95 s':>8}"
+          f"{'seen':>12}{'errors':>8}{'CPU ratio':>11}{'poll ratio':>11}{'p95 ratio':>11}")
     for r in results:
         cpu_ratio = f"{r['idle_cpu_ratio']:.3f}" if r.get("idle_cpu_ratio") is not None else ""
         p95_ratio = f"{r['p95_ratio']:.2f}" if r.get("p95_ratio") is not None else ""
+        poll_ratio = f"{r['per_poll_ratio']:.3f}" if r.get("per_poll_ratio") is not None else ""
         print(f"{r['mode']:<8}{r['clients']:>6}{r['idle_cpu_share']:>10.3f}{r['idle_polls_per_s']:>9.0f}"
-              f"{r['target_polls_per_s']:>8.0f}{r['p50_s']:>8.2f}{r['p95_s']:>8.2f}"
-              f"{str(r['seen']) + '/' + str(r['expected']):>12}{r['errors']:>8}{cpu_ratio:>11}{p95_ratio:>11}")
+              f"{r['target_polls_per_s']:>8.0f}{r['idle_cpu_ms_per_poll']:>9.2f}{r['p50_s']:>8.2f}{r['p95_s']:>8.2f}"
+              f"{str(r['seen']) + '/' + str(r['expected']):>12}{r['errors']:>8}{cpu_ratio:>11}{poll_ratio:>11}"
+              f"{p95_ratio:>11}")
         if r["errors"]:
             print(f"{'':<8}errors: {', '.join(r['error_kinds'])}")
+    print("polls/s below target = the server (or this client) could not keep up; ms/poll = gunicorn CPU per "
+          "idle poll, which does not depend on how many polls got through")
     print("idle CPU = gunicorn CPU seconds per second with no submissions (1.0 = one core busy); "
           "render = re-render the first page every poll (baseline); marker = the page's 204 marker poll + "
           "fetch of new entries; ratios are marker/render")
