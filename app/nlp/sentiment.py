@@ -17,6 +17,7 @@ the scikit-learn version that trained it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -449,6 +450,40 @@ def _char_ngrams(word: str, longest: int) -> tuple:
     )
 
 
+def _class_ratio_weights(ngram_sets: list, labels: Sequence[str], vocabulary: dict) -> np.ndarray:
+    """Per-feature weight: the largest |log-count ratio| of any class against the rest (add-one smoothed).
+
+    With binary document counts p (texts of the class that contain the
+    feature) and q (other texts that contain it), each normalised over the
+    vocabulary, the ratio of a class is log(p / q). A word that appears evenly
+    in every class gets a weight near 0 and stops diluting the L2 norm; a word
+    typical of any one class (neutral included) keeps a large weight.
+    """
+    classes = sorted(set(labels))
+    counts = np.zeros((len(classes), len(vocabulary)))
+    row_of = {label: row for row, label in enumerate(classes)}
+    for features, label in zip(ngram_sets, labels):
+        columns = [vocabulary[feature] for feature in features if feature in vocabulary]
+        counts[row_of[label], columns] += 1.0
+    total = counts.sum(axis=0)
+    weights = np.zeros(len(vocabulary))
+    for row in range(len(classes)):
+        inside = counts[row] + 1.0
+        outside = total - counts[row] + 1.0
+        ratio = np.abs(np.log((inside / inside.sum()) / (outside / outside.sum())))
+        np.maximum(weights, ratio, out=weights)
+    return weights
+
+
+def _single_threaded():
+    """Keep BLAS/OpenMP to one thread while fitting: on a small, shared machine threads only contend."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)
+
+
 # --------------------------------------------------------------------------- the model
 
 
@@ -484,6 +519,7 @@ class SentimentModel:
         min_count: int = 2,
         lexicon_weight: float = 1.0,
         char_ngrams: int = 4,
+        class_ratio_weighting: bool = True,
     ) -> "SentimentModel":
         """Fit the classifier on (text, label) pairs; labels are negative/neutral/positive.
 
@@ -492,6 +528,10 @@ class SentimentModel:
         weighted by inverse frequency so a rare class is not drowned out.
         ``char_ngrams`` > 0 adds word-internal character n-grams of lengths
         3..char_ngrams (more robust to typos, slower to score).
+        ``class_ratio_weighting`` multiplies each n-gram's idf by how strongly
+        it separates one class from the rest (its largest absolute log-count
+        ratio, as in NB-SVM, Wang and Manning 2012); the weight is folded into
+        the stored idf, so scoring and the model format are unchanged.
         """
         from sklearn.linear_model import LogisticRegression
 
@@ -512,14 +552,16 @@ class SentimentModel:
         kept = sorted(feature for feature, count in document_counts.items() if count >= min_count)
         self.vocabulary = {feature: index for index, feature in enumerate(kept)}
         total = len(texts)
-        self.idf = np.array(
-            [math.log((1 + total) / (1 + document_counts[feature])) + 1.0 for feature in kept], dtype=np.float32
-        )
+        idf = np.array([math.log((1 + total) / (1 + document_counts[feature])) + 1.0 for feature in kept])
+        if class_ratio_weighting:
+            idf *= _class_ratio_weights(ngram_sets, labels, self.vocabulary)
+        self.idf = idf.astype(np.float32)
         self.lexicon_weight = lexicon_weight
         self._lemma_indexes = {}
         matrix = self._matrix(analyses)
         classifier = LogisticRegression(C=regularisation, class_weight="balanced", max_iter=2000)
-        classifier.fit(matrix, list(labels))
+        with _single_threaded():
+            classifier.fit(matrix, list(labels))
         order = [list(classifier.classes_).index(label) for label in LABELS if label in classifier.classes_]
         self.classes = tuple(str(classifier.classes_[i]) for i in order)
         coef = classifier.coef_
@@ -570,6 +612,7 @@ class SentimentModel:
         squares = np.add.reduceat(values * values, starts[:-1][lengths > 0]) if values.size else np.zeros(0)
         norms = np.ones(len(analyses), dtype=np.float32)
         norms[lengths > 0] = np.sqrt(squares)
+        norms[norms == 0] = 1.0  # every feature of the text weighs 0 (it is spread evenly over the classes)
         values = values / np.repeat(norms, lengths)
         ngrams = csr_matrix(
             (values.astype(np.float32), columns_array, starts), shape=(len(analyses), len(self.vocabulary))
