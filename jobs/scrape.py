@@ -30,7 +30,7 @@ def scrape_clinic(tenant_id: int, run_id: int) -> int:
         db.session.commit()
         return 0
     try:
-        run_scrape(run)
+        run = run_scrape(run)
     except Exception as exc:
         log.exception("scrape run %s failed", run_id)
         db.session.rollback()

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
@@ -220,18 +220,23 @@ def store_reviews(reviews: list[ReviewInput], *, origin: str, source: ReviewSour
         return 0
     texts = [review.text for _, review in fresh if review.text.strip()]
     scores = iter(score_texts(texts)) if texts else iter(())
+    tenant_id, now = require_tenant_id(), utcnow()
+    rows = []
     for key, review in fresh:
         scored = next(scores) if review.text.strip() else None
-        analysis = analyse_review(review.rating, review.text, scored)
-        db.session.add(ExternalReview(
-            key=key, origin=origin, source_id=source.id if source else None, site=(review.site or "")[:40],
+        rows.append(dict(
+            tenant_id=tenant_id, key=key, origin=origin, source_id=source.id if source else None,
+            site=(review.site or "")[:40],
             site_review_id=(review.site_review_id or None) and str(review.site_review_id)[:200],
             url=(review.url or "")[:2000], author=(review.author or "")[:200], published_on=review.published_on,
-            rating=review.rating, text=review.text, reply=review.reply,
+            rating=review.rating, text=review.text, reply=review.reply, first_seen_at=now,
             branch_id=review.branch_id if review.branch_id is not None else (source.branch_id if source else None),
             doctor_id=review.doctor_id if review.doctor_id is not None else (source.doctor_id if source else None),
-            **analysis))
-    db.session.flush()
+            **analyse_review(review.rating, review.text, scored)))
+    # A bulk INSERT: thousands of reviews per run stay out of the session's identity map, which
+    # every commit would otherwise walk (quadratic over a run). The clinic is stamped explicitly;
+    # RLS checks it on PostgreSQL.
+    db.session.execute(insert(ExternalReview), rows)
     return len(fresh)
 
 
@@ -344,7 +349,8 @@ def run_scrape(run: ScrapeRun, today: date | None = None) -> ScrapeRun:
 
     A source that fails is marked with its reason and the others go on; an
     unexpected error in one source is caught, logged and recorded the same way.
-    Snapshots are computed at the end.
+    Snapshots are computed at the end. The session is emptied after each source, so
+    use the returned run rather than the one passed in.
     """
     today = today or clinic_today()
     run.status, run.started_at = "running", utcnow()
@@ -358,7 +364,6 @@ def run_scrape(run: ScrapeRun, today: date | None = None) -> ScrapeRun:
             source = db.session.get(ReviewSource, source_id)
             try:
                 status, new = scrape_source(source, fetcher, today)
-                db.session.commit()
             except Exception as exc:  # one broken source must not stop the others
                 log.exception("scraping source %s failed", source_id)
                 db.session.rollback()
@@ -370,7 +375,13 @@ def run_scrape(run: ScrapeRun, today: date | None = None) -> ScrapeRun:
                 run.sources_failed += 1
             run.sources_done += 1
             run.reviews_new += new
+            # One commit per source: its reviews, its state and the run's progress together.
             db.session.commit()
+            # Start each source with an empty session: the sources already read are not kept
+            # (a long run would otherwise make every statement slower).
+            run_id = run.id
+            db.session.expunge_all()
+            run = db.session.get(ScrapeRun, run_id)
     finally:
         fetcher.close()
     compute_snapshots(today)
