@@ -5,10 +5,10 @@ import io
 import secrets
 
 import segno
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from app.extensions import db
-from app.models import Branch, CollectionPoint, Doctor, Questionnaire
+from app.models import Branch, CollectionPoint, Doctor, Questionnaire, Response
 from app.questionnaires import create_default_questionnaire
 
 POINT_KINDS = ("clinic", "branch", "doctor", "room", "campaign")
@@ -68,10 +68,11 @@ def count_scan(point_id: int) -> None:
                        .values(scans=CollectionPoint.scans + 1))
 
 
-def count_completion(point_id: int) -> None:
-    """Add one submitted response to a point."""
+def recount_completions(point_id: int) -> None:
+    """Set a point's completions to the number of responses it collected (safe to run twice)."""
+    count = select(func.count()).select_from(Response).where(Response.collection_point_id == point_id)
     db.session.execute(update(CollectionPoint).where(CollectionPoint.id == point_id)
-                       .values(completions=CollectionPoint.completions + 1))
+                       .values(completions=count.scalar_subquery()))
 
 
 def completion_rate(point: CollectionPoint) -> float | None:

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.cases import open_case_if_at_risk
-from app.collection import count_completion
 from app.extensions import db
 from app.models import CollectionPoint, ConsentText, Response, ResponseRating, Tenant, utcnow
 from app.questionnaires import ParsedAnswers, parse_answers, published_version
@@ -37,7 +36,7 @@ class Submission:
     status_token: str | None = None
     errors: dict = field(default_factory=dict)
     duplicate: bool = False
-    job_ids: list[str] = field(default_factory=list)
+    promised: list = field(default_factory=list)
 
 
 def new_reference() -> str:
@@ -127,10 +126,10 @@ def submit_response(point: CollectionPoint, form, language: str) -> Submission:
         return Submission(response=existing, duplicate=True)
     # A critical alert must find its case already open.
     open_case_if_at_risk(response, settings)
-    count_completion(point.id)
-    job_ids = [make_job_id(point.tenant_id, "response", response.id)]
-    defer("default", "jobs.feedback.response_received", response.id, job_id=job_ids[0])
+    # Counting the completion is left to the follow-up job: it keeps the point's row off the hot path.
+    promised = [defer("default", "jobs.feedback.response_received", response.id,
+                      job_id=make_job_id(point.tenant_id, "response", response.id))]
     if verdict.level == "critical":
-        job_ids.append(make_job_id(point.tenant_id, "alert", response.id))
-        defer("alerts", "jobs.alerts.alert_critical_response", response.id, job_id=job_ids[1])
-    return Submission(response=response, status_token=status_token, job_ids=job_ids)
+        promised.append(defer("alerts", "jobs.alerts.alert_critical_response", response.id,
+                              job_id=make_job_id(point.tenant_id, "alert", response.id)))
+    return Submission(response=response, status_token=status_token, promised=promised)

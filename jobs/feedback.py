@@ -1,17 +1,20 @@
-"""Follow-up work on a new response: comment sentiment and topics."""
+"""Follow-up work on a new response: the point's completion count, comment sentiment and topics."""
 from __future__ import annotations
 
 from app.extensions import db
+from app.collection import recount_completions
 from app.models import Response
 from jobs.app_context import tenant_job
 
 
 @tenant_job
 def response_received(tenant_id: int, response_id: int) -> None:
-    """Score the comment's sentiment and tag its topics (idempotent: same text, same result)."""
+    """Recount the point's completions, score the comment's sentiment and tag its topics (idempotent)."""
     response = db.session.get(Response, response_id)
     if response is None or response.tenant_id != tenant_id:
         return
+    if response.collection_point_id is not None:
+        recount_completions(response.collection_point_id)
     if response.comment:
         from app.nlp.sentiment import score_text
         from app.nlp.topics import tag_aspects

@@ -6,6 +6,6 @@ from jobs import outbox
 
 
 @platform_job
-def sweep_outbox() -> int:
+def sweep_outbox(older_than_seconds: int = 15) -> int:
     """Enqueue jobs promised while Redis was unavailable."""
-    return outbox.sweep_outbox()
+    return outbox.sweep_outbox(older_than_seconds)

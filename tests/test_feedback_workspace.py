@@ -228,6 +228,9 @@ def test_collection_points_list_edit_and_deactivate(app, tenant, manager_client,
     submit(client, token, {"q_nps": "10"})
     client.get(f"/q/{token}")  # the same patient again: not a second scan
     app.test_client().get(f"/q/{token}")  # another patient opens it and leaves
+    from jobs.worker import InlineAppWorker, build_worker
+
+    build_worker(app, ["default"], worker_class=InlineAppWorker).work(burst=True)  # counts the completion
     listing = manager_client.get(tenant.url("points")).get_data(as_text=True)
     assert f"http://localhost/q/{token}" in listing
     assert re.search(r"Dr Petrova&#39;s room.*?<td>2</td><td>1</td>\s*<td>50%</td>", listing, re.DOTALL)

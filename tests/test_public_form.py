@@ -36,6 +36,9 @@ def test_a_full_answer_is_stored_with_ratings_and_risk(app, tenant, client):
     assert stored.comment == "Врач замечательный, ждали долго."
     assert stored.risk_level == "at_risk" and stored.risk_reasons == ["aspect:waiting:2"]
     assert not stored.has_contact and stored.consent_text_id is None
+    from jobs.worker import InlineAppWorker, build_worker
+
+    build_worker(app, ["default"], worker_class=InlineAppWorker).work(burst=True)
     with app.app_context(), tenant_scope(tenant.id):
         ratings = {r.aspect: r.score for r in db.session.scalars(select(ResponseRating))}
         point = db.session.scalar(select(CollectionPoint))
@@ -166,7 +169,7 @@ def test_redis_down_saves_the_response_and_its_jobs_run_later(app, tenant, clien
         app.config["REDIS_URL"] = good
         app.extensions.pop("vernost_redis", None)
     with app.app_context():
-        assert sweep_outbox() == 1
+        assert sweep_outbox(older_than_seconds=0) == 1
     build_worker(app, ["default"], worker_class=InlineAppWorker).work(burst=True)
     [scored] = _responses(app, tenant.id)
     assert scored.sentiment_label == "negative" and "waiting" in scored.topics

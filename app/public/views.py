@@ -15,7 +15,7 @@ from app.extensions import csrf, db
 from app.questionnaires import current_consent, label, published_version
 from app.ratelimit import hit
 from app.security import token_hash
-from jobs.outbox import flush_outbox
+from jobs.outbox import enqueue_promised
 from tenants.resolve import enter_clinic_by_point, enter_clinic_by_status_token
 from tenants.settings import clinic_settings
 
@@ -113,7 +113,7 @@ def questionnaire(token: str):
         return _render_form(point, language, values=values, errors=result.errors, status=422)
     db.session.commit()
     if not result.duplicate:
-        flush_outbox(result.job_ids)
+        enqueue_promised(result.promised)
         _announce(tenant.id)
     receipts = dict(session.get("receipts", {}))
     if result.status_token:
