@@ -2,7 +2,7 @@
 # Entrypoint of the Vernost image: one role per container.
 set -e
 case "${1:-web}" in
-  web)     exec gunicorn --bind 0.0.0.0:8000 --workers "${WEB_WORKERS:-4}" --worker-class gthread \
+  web)     exec gunicorn --bind 0.0.0.0:8000 --workers "${WEB_WORKERS:-4}" --worker-class gthread --keep-alive 30 \
                 --threads "${WEB_THREADS:-8}" --access-logfile - wsgi:app ;;
   worker)  shift; exec python -m jobs.worker "$@" ;;
   cron)    exec rq cron jobs.cron --url "$REDIS_URL" -P . ;;

@@ -127,7 +127,7 @@ def start_services(env: dict, children: list) -> None:
     children.append(subprocess.Popen([str(BIN / "rq"), "cron", "jobs.cron", "--url", env["REDIS_URL"], "-P", "."],
                                      cwd=ROOT, env=env))
     children.append(subprocess.Popen([str(BIN / "gunicorn"), "--bind", "127.0.0.1:5000", "--workers", "2",
-                                      "--worker-class", "gthread", "--threads", "8", "--access-logfile", "-",
+                                      "--worker-class", "gthread", "--threads", "8", "--keep-alive", "30", "--access-logfile", "-",
                                       "wsgi:app"], cwd=ROOT, env=env))
 
 
