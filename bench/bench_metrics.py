@@ -123,6 +123,9 @@ def generate(engine, tenant_id: int, responses: int, visits: int, patients: int,
             UPDATE patients p SET first_visit_on = f.first FROM (
                 SELECT patient_id, min(visited_on) first FROM visits WHERE tenant_id = :t GROUP BY patient_id) f
             WHERE p.id = f.patient_id AND p.tenant_id = :t"""), params)
+
+
+def analyze(engine) -> None:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))
 
@@ -168,6 +171,7 @@ def main(argv=None) -> int:
     for index, (slug, tenant_id) in enumerate(ids.items()):
         if slug != BIG:
             generate(engine, tenant_id, 2000, 500, 150, seed_offset=index)
+    analyze(engine)
     generation = time.perf_counter() - t0
 
     from app.analytics.compute import recompute_all
