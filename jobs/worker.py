@@ -11,8 +11,8 @@ from rq import SimpleWorker, Worker
 from jobs.queues import QUEUES
 
 
-class AppWorker(Worker):
-    """An RQ worker whose jobs run in the Flask app context, with a fresh DB session each."""
+class AppContextMixin:
+    """Runs each job in the Flask app context, with a fresh DB session each."""
 
     flask_app = None
 
@@ -24,6 +24,14 @@ class AppWorker(Worker):
                 from app.extensions import db
 
                 db.session.remove()
+
+
+class AppWorker(AppContextMixin, Worker):
+    """The production worker: forks a work horse per job, in the app context."""
+
+
+class InlineAppWorker(AppContextMixin, SimpleWorker):
+    """Runs jobs in this process (tests, burst runs): no fork, same app."""
 
 
 def build_worker(app, queues=QUEUES, worker_class=AppWorker, **kwargs):
@@ -42,10 +50,6 @@ def main(argv: list[str] | None = None) -> None:
     queues = (argv if argv is not None else sys.argv[1:]) or list(QUEUES)
     app = create_app()
     build_worker(app, queues).work(with_scheduler=False)
-
-
-class InlineAppWorker(AppWorker, SimpleWorker):
-    """Runs jobs in this process (tests, burst runs): no fork, same app."""
 
 
 if __name__ == "__main__":
