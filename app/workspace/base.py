@@ -14,7 +14,8 @@ attach_clinic_prefix(bp)
 # Endpoints open without a login (the invitation link) and writes allowed on a read-only licence.
 OPEN_ENDPOINTS = {"workspace.accept_invitation"}
 # A member may always turn their own e-mails down: a read-only clinic still receives digests.
-READ_ONLY_ALLOWED = {"workspace.set_language", "workspace.notification_settings"}
+# Patients' data rights (export, deletion) are honoured whatever the licence state.
+READ_ONLY_ALLOWED = {"workspace.set_language", "workspace.notification_settings", "workspace.delete_patient_data"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 

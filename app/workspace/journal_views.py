@@ -1,6 +1,8 @@
 """The live review journal: filtered keyset pages, live catch-up, one response, contacts, publishing."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -55,7 +57,8 @@ def journal_page():
         page = journal.journal_page(filters, tenant.timezone, cursor)
     except journal.FilterError as exc:
         abort(400, description=str(exc))
-    context = dict(jpage=page, filters=filters, cursor=cursor, now=journal.utcnow(), tenant=tenant)
+    context = dict(jpage=page, filters=filters, cursor=cursor, now=journal.utcnow(), tenant=tenant,
+                   web_reviews=[] if cursor or filters.active else _recent_negative_web_reviews())
     if request.headers.get("HX-Request") == "true" and cursor:
         return render("workspace/journal.html", "workspace/_journal_entries.html", **context)
     marker = _safe_marker()
@@ -64,6 +67,14 @@ def journal_page():
                       "ticket": _ticket(),
                       "marker": marker if marker is not None else "",
                       "after": page.newest_id, "interval": LIVE_INTERVAL_MS})
+
+
+def _recent_negative_web_reviews() -> list[dict]:
+    """New negative reviews on public sites this week: their own kind of journal entry."""
+    from app.reputation import service as reputation
+
+    since = journal.utcnow() - timedelta(days=7)
+    return reputation.journal_review_entries(since=since, negative_only=True, limit=5)
 
 
 @bp.get("/journal/updates")
