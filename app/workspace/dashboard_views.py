@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from flask import Response as HttpResponse, abort, current_app, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from app.analytics import read
@@ -20,8 +21,8 @@ from tenants.licensing import has_module
 from tenants.resolve import clinic_local_now, current_licence_status, current_tenant
 
 SEGMENT_LABELS = {
-    "branch": "Branch", "doctor": "Doctor", "specialty": "Specialty", "point": "QR code", "gender": "Gender",
-    "age_band": "Age", "district": "District",
+    "branch": _l("Branch"), "doctor": _l("Doctor"), "specialty": _l("Specialty"), "point": _l("QR code"),
+    "gender": _l("Gender"), "age_band": _l("Age"), "district": _l("District"),
 }
 
 

@@ -35,10 +35,16 @@ TERMS = {
 
 @bp.app_template_filter("aspect_title")
 def aspect_title(aspect: str) -> str:
-    """An aspect's English title (the template translates it)."""
-    from app.nlp.topics import ASPECT_TITLES
+    """An aspect's title in the reader's language."""
+    return str(ASPECT_LABELS.get(aspect, aspect))
 
-    return ASPECT_TITLES.get(aspect, aspect)
+
+# The topics patients talk about (keys of app.nlp.topics.ASPECTS), as managers read them.
+ASPECT_LABELS = {
+    "doctor": _l("Doctor"), "nurses": _l("Nurses"), "reception": _l("Reception and administrators"),
+    "waiting": _l("Waiting and queues"), "booking": _l("Booking and phone"), "prices": _l("Prices and billing"),
+    "cleanliness": _l("Cleanliness and comfort"), "results": _l("Results and treatment"),
+}
 
 
 @bp.app_template_filter("rep_term")

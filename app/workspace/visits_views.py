@@ -5,6 +5,7 @@ from datetime import date
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -18,10 +19,10 @@ from tenants.resolve import clinic_local_now, current_tenant, get_or_404
 from tenants.settings import clinic_settings, update_settings
 
 FIELD_LABELS = {
-    "patient": "Patient id", "visited_on": "Visit date", "branch": "Branch", "doctor": "Doctor",
-    "service": "Service", "amount": "Amount paid", "gender": "Gender", "birth_year": "Birth year",
-    "district": "District", "first_visit": "First visit", "bonuses_awarded": "Bonuses awarded",
-    "bonuses_redeemed": "Bonuses redeemed",
+    "patient": _l("Patient id"), "visited_on": _l("Visit date"), "branch": _l("Branch"), "doctor": _l("Doctor"),
+    "service": _l("Service"), "amount": _l("Amount paid"), "gender": _l("Gender"), "birth_year": _l("Birth year"),
+    "district": _l("District"), "first_visit": _l("First visit"), "bonuses_awarded": _l("Bonuses awarded"),
+    "bonuses_redeemed": _l("Bonuses redeemed"),
 }
 ENCODINGS = ("utf-8", "windows-1251", "utf-16")
 
