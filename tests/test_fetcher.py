@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 
 import httpx
 import pytest
 
+from tests.loopback_site import Handler, LoopbackSite, Reply
 from app.reputation.fetcher import (
     BLOCKED_ADDRESS,
     BLOCKED_BY_ROBOTS,
@@ -37,86 +35,10 @@ CONTACT = "https://vernost.test/bot"
 # --------------------------------------------------------------------------- test server
 
 
-@dataclass
-class Reply:
-    status: int = 200
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    pause: float = 0.0
-
-
-Route = Reply | list | Callable[["Handler"], Reply]
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # no 40 ms Nagle/delayed-ACK stall per keep-alive response
-
-    def log_message(self, *args):  # keep test output quiet
-        pass
-
-    def do_GET(self):
-        site: LoopbackSite = self.server.site  # type: ignore[attr-defined]
-        with site.lock:
-            site.hits[self.path] = site.hits.get(self.path, 0) + 1
-            site.requests.append((self.path, dict(self.headers)))
-            site.in_flight += 1
-            site.max_in_flight = max(site.max_in_flight, site.in_flight)
-        try:
-            route = site.routes.get(self.path)
-            if route is None:
-                reply = Reply(404, b"not found")
-            elif isinstance(route, list):
-                reply = route.pop(0) if len(route) > 1 else route[0]
-            elif callable(route):
-                reply = route(self)
-            else:
-                reply = route
-            if reply.pause:
-                time.sleep(reply.pause)
-            self.send_response(reply.status)
-            headers = {"Content-Type": "text/html; charset=utf-8", **reply.headers}
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            self.wfile.write(reply.body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        finally:
-            with site.lock:
-                site.in_flight -= 1
-
-
-@dataclass
-class LoopbackSite:
-    base: str
-    routes: dict[str, Route]
-    hits: dict[str, int] = field(default_factory=dict)
-    requests: list = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    in_flight: int = 0
-    max_in_flight: int = 0
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def headers_of(self, path: str) -> list[dict]:
-        return [headers for seen_path, headers in self.requests if seen_path == path]
-
-
 @pytest.fixture
 def site():
-    routes: dict[str, Route] = {"/robots.txt": Reply(404, b"")}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    loopback = LoopbackSite(f"http://127.0.0.1:{server.server_address[1]}", routes)
-    server.site = loopback  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield loopback
-    server.shutdown()
-    server.server_close()
+    with LoopbackSite({"/robots.txt": Reply(404, b"")}) as loopback:
+        yield loopback
 
 
 class FakeTime:

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import threading
-import time
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import func, select
@@ -19,79 +15,13 @@ from jobs.outbox import flush_outbox
 from jobs.worker import InlineAppWorker, build_worker
 from tenants.context import platform_scope, tenant_scope
 from tests.conftest import SHARED_DATA, form_token, make_clinic
+from tests.loopback_site import LoopbackSite, Reply
 
 PAGES = SHARED_DATA / "review-pages"
 needs_pages = pytest.mark.skipif(not (PAGES / "ground_truth.json").exists(), reason="saved review pages not available")
 
 
 # --------------------------------------------------------------------------- a loopback review site
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: bytes = b""
-    headers: dict = field(default_factory=dict)
-    pause: float = 0.0
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        site = self.server.site
-        with site.lock:
-            site.hits[self.path] = site.hits.get(self.path, 0) + 1
-            site.requests.append((self.path, dict(self.headers)))
-        route = site.routes.get(self.path)
-        if route is None:
-            reply = Reply(404, b"not found")
-        elif isinstance(route, list):
-            reply = route.pop(0) if len(route) > 1 else route[0]
-        elif callable(route):
-            reply = route(self)
-        else:
-            reply = route
-        if reply.pause:
-            time.sleep(reply.pause)
-        try:
-            self.send_response(reply.status)
-            headers = {"Content-Type": "text/html; charset=utf-8", **reply.headers}
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            self.wfile.write(reply.body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-
-class LoopbackSite:
-    """A real HTTP server on 127.0.0.1 with a routing table the test fills."""
-
-    def __init__(self):
-        self.routes: dict = {}
-        self.hits: dict = {}
-        self.requests: list = []
-        self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.server.daemon_threads = True
-        self.server.site = self
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}{path}"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
