@@ -7,6 +7,11 @@ from __future__ import annotations
 from flask import Flask
 
 
+def _unicode_lower(value):
+    """lower() for SQLite that folds every script, not just ASCII."""
+    return value.lower() if isinstance(value, str) else value
+
+
 def create_app(config: dict | None = None) -> Flask:
     """Application factory: settings, extensions, tenant scoping, blueprints, CLI."""
     from app.config import load_config
@@ -109,3 +114,6 @@ def _configure_sqlite(app: Flask) -> None:
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        # SQLite's own lower() folds ASCII only; journal search and privacy lookups
+        # must match "ВРАЧ" to "врач" as PostgreSQL does.
+        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)

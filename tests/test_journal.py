@@ -61,6 +61,14 @@ def test_filters_combine(app, tenant, manager_client, query, expected):
     assert {names[i] for i in _ids(response.get_data(as_text=True))} == expected
 
 
+def test_text_search_ignores_case_in_cyrillic(app, tenant, manager_client):
+    match = make_response(app, tenant.id, comment="Врач Очень внимательный")
+    make_response(app, tenant.id, comment="Долго ждали")
+    for query in ("ВРАЧ", "очень", "Внимательный"):
+        html = manager_client.get(tenant.url("journal"), query_string={"q": query}).get_data(as_text=True)
+        assert _ids(html) == [match], query
+
+
 def test_branch_doctor_and_point_filters(app, tenant, manager_client):
     north, south = make_branch(app, tenant.id, "North"), make_branch(app, tenant.id, "South")
     doctor = make_doctor(app, tenant.id, "Dr Lee")
