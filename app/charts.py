@@ -1,10 +1,12 @@
-"""Small server-rendered SVG charts: a line chart for trends, a bar chart for distributions.
+"""Small server-rendered SVG charts: line charts for trends (by period or by day), a bar chart for distributions.
 
 The SVG scales to its container (``viewBox``, width 100 %), so one drawing reads on
 a laptop and on a phone. Each chart is an image with an accessible name and a
 text description of its values; missing values are gaps, never zeros.
 """
 from __future__ import annotations
+
+from datetime import date
 
 from markupsafe import Markup, escape
 
@@ -29,19 +31,51 @@ def _y_scale(low: float, high: float):
 
 def line_chart(points: list[tuple[str, float | None]], title: str, *, low: float | None = None,
                high: float | None = None, unit: str = "", chart_id: str = "chart") -> Markup:
-    """A line chart of ``(label, value)`` points; ``None`` values break the line."""
-    values = [v for _, v in points if v is not None]
-    desc = "; ".join(f"{label}: {'—' if v is None else _fmt(v) + unit}" for label, v in points)
-    if low is None:
-        low = min(values + [0.0]) if values else 0.0
-    if high is None:
-        high = max(values + [low + 1.0]) if values else 1.0
-    y = _y_scale(low, high)
-    n = max(len(points), 1)
-    step = (WIDTH - PAD_LEFT - PAD_RIGHT) / max(n - 1, 1)
+    """A line chart of ``(label, value)`` points, evenly spaced; ``None`` values break the line."""
+    n = len(points)
+    every = max(1, (n + 3) // 4)
+    positions = [i / (n - 1) if n > 1 else 0.5 for i in range(n)]
+    ticks = [(positions[i], label) for i, (label, _) in enumerate(points) if i % every == 0 or i == n - 1]
+    values = [value for _, value in points]
+    names = [label for label, _ in points]
+    return _line_svg(positions, values, names, ticks, title, low=low, high=high, unit=unit, chart_id=chart_id)
 
-    def x(i: int) -> float:
-        return PAD_LEFT + step * i if n > 1 else (WIDTH + PAD_LEFT - PAD_RIGHT) / 2
+
+def time_chart(points: list[tuple[date, float | None]], title: str, *, floor: float = 0.0, ceiling: float = 100.0,
+               unit: str = "", chart_id: str = "trend", empty_text: str = "") -> Markup:
+    """A line chart of ``(day, value)`` points placed by date, for a daily series with gaps.
+
+    The vertical range follows the data, padded and kept within floor..ceiling, so
+    a small movement stays visible. With no value at all, ``empty_text`` is shown.
+    """
+    known = [value for _, value in points if value is not None]
+    if not known:
+        return Markup('<p class="muted small">{}</p>').format(empty_text)
+    low, high = min(known), max(known)
+    pad = max(2.0, (high - low) * 0.15)
+    low, high = max(floor, low - pad), min(ceiling, high + pad)
+    first, last = points[0][0], points[-1][0]
+    span = max(1, (last - first).days)
+    positions = [(day - first).days / span for day, _ in points]
+    names = [day.isoformat() for day, _ in points]
+    ticks = [(0.0, first.isoformat()), (1.0, last.isoformat())] if last != first else [(0.0, first.isoformat())]
+    return _line_svg(positions, [value for _, value in points], names, ticks, title,
+                     low=low, high=high, unit=unit, chart_id=chart_id)
+
+
+def _line_svg(positions: list[float], values: list[float | None], names: list[str], ticks: list[tuple[float, str]],
+              title: str, *, low: float | None, high: float | None, unit: str, chart_id: str) -> Markup:
+    """Draw points at horizontal positions 0..1 with gridlines, axis labels and a text description."""
+    known = [v for v in values if v is not None]
+    desc = "; ".join(f"{name}: {'—' if v is None else _fmt(v) + unit}" for name, v in zip(names, values))
+    if low is None:
+        low = min(known + [0.0]) if known else 0.0
+    if high is None:
+        high = max(known + [low + 1.0]) if known else 1.0
+    y = _y_scale(low, high)
+
+    def x(position: float) -> float:
+        return PAD_LEFT + (WIDTH - PAD_LEFT - PAD_RIGHT) * position
 
     parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="{chart_id}-t '
              f'{chart_id}-d" preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">',
@@ -51,29 +85,25 @@ def line_chart(points: list[tuple[str, float | None]], title: str, *, low: float
         parts.append(f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{ty:.1f}" y2="{ty:.1f}" class="grid"/>'
                      f'<text x="{PAD_LEFT - 6}" y="{ty + 4:.1f}" text-anchor="end" class="tick">'
                      f'{escape(_fmt(tick))}</text>')
-    every = max(1, (n + 3) // 4)
-    for i, (label, _) in enumerate(points):
-        if i % every == 0 or i == n - 1:
-            parts.append(f'<text x="{x(i):.1f}" y="{HEIGHT - 8}" text-anchor="middle" class="tick">'
-                         f'{escape(label)}</text>')
-    segment: list[str] = []
-    segments: list[list[str]] = []
-    for i, (_, value) in enumerate(points):
+    for position, label in ticks:
+        anchor = "start" if position == 0.0 and len(ticks) == 2 else "end" if position == 1.0 and len(ticks) == 2 \
+            else "middle"
+        parts.append(f'<text x="{x(position):.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}" class="tick">'
+                     f'{escape(label)}</text>')
+    segments: list[list[str]] = [[]]
+    for position, value in zip(positions, values):
         if value is None:
-            if segment:
-                segments.append(segment)
-            segment = []
-            continue
-        segment.append(f"{x(i):.1f},{y(value):.1f}")
-    if segment:
-        segments.append(segment)
-    for seg in segments:
-        parts.append(f'<polyline points="{" ".join(seg)}" class="line"/>')
-    for i, (label, value) in enumerate(points):
+            segments.append([])
+        else:
+            segments[-1].append(f"{x(position):.1f},{y(value):.1f}")
+    for segment in segments:
+        if len(segment) > 1:
+            parts.append(f'<polyline points="{" ".join(segment)}" class="line"/>')
+    for position, name, value in zip(positions, names, values):
         if value is not None:
-            parts.append(f'<circle cx="{x(i):.1f}" cy="{y(value):.1f}" r="2.5" class="dot">'
-                         f'<title>{escape(label)}: {escape(_fmt(value) + unit)}</title></circle>')
-    if not values:
+            parts.append(f'<circle cx="{x(position):.1f}" cy="{y(value):.1f}" r="2.5" class="dot">'
+                         f'<title>{escape(name)}: {escape(_fmt(value) + unit)}</title></circle>')
+    if not known:
         parts.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="empty">—</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

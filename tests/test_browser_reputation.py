@@ -46,7 +46,7 @@ def test_manager_scrapes_imports_and_reads_the_index_on_a_phone(app, tenant, pag
         page.fill("#pasted", "2025-02-01 | 2 | Олег\nРегистратура не берёт трубку.\n\nПрекрасная медсестра, спасибо!")
         page.click("form.card button[type=submit]")
         assert "Imported 2 reviews" in page.inner_text(".flash")
-        assert page.locator("svg.trend").count() == 1
+        assert page.locator("svg.chart").count() == 1
         assert page.locator("table.aspect-drivers tbody tr").count() >= 2
         # Nothing spills sideways on a 360 px phone.
         assert page.evaluate("document.documentElement.scrollWidth") <= 360

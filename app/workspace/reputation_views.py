@@ -9,10 +9,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
+from app.charts import time_chart
 from app.extensions import db
 from app.models import Branch, Doctor, ReviewSource, ScrapeRun
 from app.reputation import service
-from app.reputation.chart import trend_svg
 from app.web import render
 from app.workspace.base import bp, requires
 from tenants.resolve import get_or_404
@@ -86,8 +86,8 @@ def reputation():
     scopes = service.index_overview(today)
     clinic = scopes[0]
     points = service.trend("clinic", 0, 90, today)
-    chart = trend_svg(points, title=_("Reputation index, last 90 days"),
-                      empty_text=_("The trend appears after the first scrape or import."))
+    chart = time_chart(points, title=_("Reputation index, last 90 days"),
+                       empty_text=_("The trend appears after the first scrape or import."))
     return render_template(
         "workspace/reputation.html", clinic=clinic, scopes=scopes[1:], chart=chart,
         aspects=service.aspect_table(), reviews=service.journal_review_entries(limit=10),
