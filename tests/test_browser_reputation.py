@@ -32,6 +32,10 @@ def test_manager_scrapes_imports_and_reads_the_index_on_a_phone(app, tenant, pag
         page.fill("#selector_config", json.dumps(OWN_CONFIG))
         page.click("form.card button[type=submit]")
         assert "Source added" in page.inner_text(".flash")
+        # The sources table becomes one card per source: nothing to scroll sideways.
+        assert page.evaluate("document.querySelector('.table-wrap').scrollWidth") <= \
+            page.evaluate("document.querySelector('.table-wrap').clientWidth")
+        assert page.locator("table.stacked thead").is_hidden()
         save_screenshot(page, "reputation-sources-phone")
 
         page.goto(f"/c/{tenant.slug}/reputation")
