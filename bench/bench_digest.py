@@ -36,9 +36,10 @@ from aiosmtpd.controller import Controller  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench._stack import APP_ROLE, LOOPBACK, free_port, recreate_database, role_url
+
 ZONES = ("Europe/Moscow", "Europe/Berlin", "Asia/Kathmandu", "Asia/Kolkata", "America/New_York", "Asia/Yekaterinburg")
 MAX_CLINICS = 20000
-APP_ROLE = "vernost_app"
 
 # A non-forking RQ worker in the app context: jobs.worker.InlineAppWorker inherits the forking
 # execute_job on RQ 3 (AppWorker comes first in its MRO), and a fork per job would measure fork().
@@ -80,23 +81,6 @@ class CountingHandler:
             self.message_ids.append(message_id)
             self.bytes += len(content)
         return "250 OK"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def recreate_database(owner_url: str) -> None:
-    url = make_url(owner_url)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-    admin.dispose()
 
 
 def populate(owner_url: str, clinics: int) -> None:
@@ -179,8 +163,8 @@ def main() -> int:
     args = parser.parse_args()
     clinics = max(1, min(args.clinics, MAX_CLINICS))
     owner_url = make_url(args.database_url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
-    app_url = make_url(owner_url).set(username=APP_ROLE, password=None).render_as_string(hide_password=False)
-    if make_url(owner_url).host not in ("127.0.0.1", "localhost", "::1"):
+    app_url = role_url(owner_url)
+    if make_url(owner_url).host not in LOOPBACK:
         raise SystemExit("the bench runs on loopback only")
 
     import redis

@@ -32,15 +32,21 @@ import os
 import random
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._stack import (
+    APP_ROLE,
+    Gunicorn,
+    app_env,
+    create_scratch_database,
+    require_loopback,
+    run_flask,
+)
 
 BENCH_DB = "vernost_bench_journal"
 MAX_CLIENTS = 3000
@@ -48,90 +54,6 @@ MAX_WINDOW = 60
 HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 MARK = re.compile(r"bench-(\d+)-mark")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-APP_ROLE = "vernost_app"
-
-
-def _sa(url: str) -> str:
-    """The URL with the psycopg2 driver named (the one the project depends on)."""
-    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg2://", url)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def setup_database(server: str) -> tuple[str, str]:
-    """(owner_url, app_url) of a fresh bench database on the given PostgreSQL server."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    admin = create_engine(_sa(f"{server.rstrip('/')}/postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {BENCH_DB}"))
-    admin.dispose()
-    owner = f"{server.rstrip('/')}/{BENCH_DB}"
-    return owner, make_url(owner).set(username=APP_ROLE, password=None).render_as_string(hide_password=False)
-
-
-def bench_env(owner: str, app_url: str, redis_url: str) -> dict:
-    env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": app_url, "MIGRATION_DATABASE_URL": owner, "REDIS_URL": redis_url,
-        "VERNOST_INSTANCE_DIR": tempfile.mkdtemp(prefix="vernost-bench-journal-"),
-        "SECRET_KEY": "bench-secret-key-" + "x" * 32, "BASE_URL": "http://127.0.0.1",
-        "VERNOST_ENV": "development", "PYTHONPATH": str(ROOT),
-        # Every simulated patient shares 127.0.0.1: the form's per-client limits would refuse them.
-        "PUBLIC_FORM_CLIENT_LIMIT": "1000000000", "PUBLIC_FORM_POINT_LIMIT": "1000000000",
-    })
-    return env
-
-
-class Gunicorn:
-    """The app under gunicorn (gthread) on loopback, stopped on exit."""
-
-    def __init__(self, env: dict, workers: int, threads: int):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would stall the workers
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "wsgi:app", "-b", f"127.0.0.1:{self.port}", "-k", "gthread",
-             "--workers", str(workers), "--threads", str(threads), "--backlog", "2048", "--log-level", "warning",
-             "--timeout", "60"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self.log)
-
-    def wait_ready(self, path: str, timeout: float = 60) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError(f"gunicorn exited: {self.log.read().decode()[-2000:]}")
-            try:
-                if httpx.get(self.url + path, timeout=2).status_code < 500:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("gunicorn did not start")
-
-    def stop(self) -> None:
-        import signal
-
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 def _interval_seconds() -> float:
@@ -168,14 +90,10 @@ def cpu_seconds(pid: int) -> float:
 
 def prepare(env: dict) -> dict:
     """Migrate, grant the app role, onboard a clinic; returns its invitation and form URLs."""
-    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
-    setup_env = {**env, "DATABASE_URL": env["MIGRATION_DATABASE_URL"]}
-    subprocess.run(flask + ["db", "upgrade"], cwd=ROOT, env=setup_env, check=True, capture_output=True)
-    subprocess.run(flask + ["db-roles", "grant", APP_ROLE], cwd=ROOT, env=setup_env, check=True,
-                   capture_output=True)
-    out = subprocess.run(flask + ["tenants", "create", "bench", "--name", "Bench clinic", "--owner",
-                                  "owner@bench.test", "--json"], cwd=ROOT, env=setup_env, check=True,
-                         capture_output=True, text=True).stdout
+    run_flask(env, "db", "upgrade")
+    run_flask(env, "db-roles", "grant", APP_ROLE)
+    out = run_flask(env, "tenants", "create", "bench", "--name", "Bench clinic", "--owner", "owner@bench.test",
+                    "--json")
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -358,10 +276,7 @@ def main() -> int:
     parser.add_argument("--modes", nargs="+", default=["render", "marker"], choices=["render", "marker"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    for url in (args.pg, args.redis):
-        host = re.sub(r"^[a-z0-9+]+://([^@/]*@)?", "", url).split("/")[0].split(":")[0]
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            parser.error("the bench only runs against loopback servers")
+    require_loopback(parser, args.pg, args.redis)
     clients = [max(1, min(c, MAX_CLIENTS)) for c in args.clients]
     idle, active = min(args.idle, MAX_WINDOW), min(args.active, MAX_WINDOW)
     interval = _interval_seconds()
@@ -369,8 +284,8 @@ def main() -> int:
     import redis
 
     redis.Redis.from_url(args.redis).flushdb()
-    owner, app_url = setup_database(args.pg)
-    env = bench_env(owner, app_url, args.redis)
+    owner, app_url = create_scratch_database(args.pg, BENCH_DB)
+    env = app_env(owner, app_url, args.redis, tempfile.mkdtemp(prefix="vernost-bench-journal-"))
     urls = prepare(env)
     form_path = re.sub(r"^https?://[^/]+", "", urls["form_url"])
 

@@ -32,20 +32,20 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._stack import recreate_database
+
 DB_NAME = "bench_analytics"
 BIG = "bench-big"
 PASSWORD = "bench-password-123"
 TZ = "Europe/Moscow"
 
 
-def recreate_database(owner_url: str) -> str:
-    url = make_url(owner_url).set(drivername="postgresql+psycopg2")
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {DB_NAME}"))
-    admin.dispose()
-    return url.set(database=DB_NAME).render_as_string(hide_password=False)
+def scratch_database(server_url: str) -> str:
+    """URL of a fresh DB_NAME on the server ``server_url`` points at (any database of it)."""
+    url = make_url(server_url).set(drivername="postgresql+psycopg2", database=DB_NAME).render_as_string(
+        hide_password=False)
+    recreate_database(url)
+    return url
 
 
 def onboard(app, count: int) -> dict[str, int]:
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     if not (1 <= args.responses <= 5_000_000 and 1 <= args.visits <= 2_000_000 and 1 <= args.clinics <= 500):
         parser.error("sizes out of bounds")
 
-    url = recreate_database(args.owner_url)
+    url = scratch_database(args.owner_url)
     from flask_migrate import upgrade
 
     from app import create_app

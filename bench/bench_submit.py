@@ -28,20 +28,25 @@ import asyncio
 import json
 import os
 import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._stack import (
+    APP_ROLE,
+    Gunicorn,
+    app_env,
+    create_scratch_database,
+    psycopg2_url,
+    require_loopback,
+    run_flask,
+)
 
 BENCH_DB = "vernost_bench_submit"
-APP_ROLE = "vernost_app"
 MAX_SECONDS = 120
 MAX_CLIENTS = 500
 HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
@@ -69,115 +74,28 @@ def bare_app(environ, start_response):
 
 # --- setup ---
 
-def _owner_url(server: str, database: str) -> str:
-    return f"{server.rstrip('/')}/{database}"
-
-
-def _sa(url: str) -> str:
-    """The URL with the psycopg2 driver named (the one the project depends on)."""
-    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg2://", url)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def setup_database(server: str) -> tuple[str, str]:
-    """(owner_url, app_url) of a fresh, migrated bench database with the app role granted."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    admin = create_engine(_sa(_owner_url(server, "postgres")), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {BENCH_DB}"))
-    admin.dispose()
-    owner = _owner_url(server, BENCH_DB)
-    app_url = make_url(owner).set(username=APP_ROLE, password=None).render_as_string(hide_password=False)
-    return owner, app_url
-
-
-def _env(owner: str, app_url: str, redis_url: str, instance: str) -> dict:
-    env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": app_url, "MIGRATION_DATABASE_URL": owner, "REDIS_URL": redis_url,
-        "VERNOST_INSTANCE_DIR": instance, "SECRET_KEY": "bench-secret-key-" + "x" * 32,
-        "BASE_URL": "http://127.0.0.1", "VERNOST_ENV": "development",
-        "PUBLIC_FORM_CLIENT_LIMIT": "1000000000", "PUBLIC_FORM_POINT_LIMIT": "1000000000",
-        "BENCH_BARE_DATABASE_URL": _sa(app_url),
-        "PYTHONPATH": str(ROOT),
-    })
-    return env
-
-
-def prepare(owner: str, app_url: str, env: dict) -> str:
+def prepare(owner: str, env: dict) -> str:
     """Migrate, grant the app role, create the baseline table, onboard a clinic; returns its point token."""
-    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
-    setup_env = {**env, "DATABASE_URL": owner}
-    subprocess.run(flask + ["db", "upgrade"], cwd=ROOT, env=setup_env, check=True, capture_output=True)
+    run_flask(env, "db", "upgrade")
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(_sa(owner))
+    engine = create_engine(psycopg2_url(owner))
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE bench_bare (id bigserial PRIMARY KEY, payload text NOT NULL, "
                           "created_at timestamptz NOT NULL DEFAULT now())"))
     engine.dispose()
-    subprocess.run(flask + ["db-roles", "grant", APP_ROLE], cwd=ROOT, env=setup_env, check=True, capture_output=True)
-    engine = create_engine(_sa(owner))
+    run_flask(env, "db-roles", "grant", APP_ROLE)
+    engine = create_engine(psycopg2_url(owner))
     with engine.begin() as conn:
         conn.execute(text(f"GRANT SELECT, INSERT ON bench_bare TO {APP_ROLE}"))
         conn.execute(text(f"GRANT USAGE ON SEQUENCE bench_bare_id_seq TO {APP_ROLE}"))
     engine.dispose()
-    subprocess.run(flask + ["tenants", "create", "bench", "--name", "Bench clinic", "--owner", "owner@bench.test",
-                            "--json"], cwd=ROOT, env=setup_env, check=True, capture_output=True)
-    engine = create_engine(_sa(owner))  # the owner is superuser here: RLS does not hide the row from it
+    run_flask(env, "tenants", "create", "bench", "--name", "Bench clinic", "--owner", "owner@bench.test", "--json")
+    engine = create_engine(psycopg2_url(owner))  # the owner is superuser here: RLS does not hide the row from it
     with engine.connect() as conn:
         token = conn.execute(text("SELECT token FROM collection_points ORDER BY id LIMIT 1")).scalar_one()
     engine.dispose()
     return token
-
-
-class Gunicorn:
-    """A gunicorn server on loopback, stopped on exit."""
-
-    def __init__(self, target: str, env: dict, workers: int, threads: int, log_path: str):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        # A file, not a pipe: a full pipe would stall the workers that log.
-        self.log_path = log_path
-        self.log = open(log_path, "w+b")  # noqa: SIM115 — lives as long as the server; closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", target, "-b", f"127.0.0.1:{self.port}", "-k", "gthread",
-             "--workers", str(workers), "--threads", str(threads), "--backlog", "2048", "--keep-alive", "30", "--log-level", "warning",
-             "--timeout", "60"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self.log)
-
-    def wait_ready(self, path: str, timeout: float = 30) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError(f"gunicorn exited: {self.log.read().decode()[-2000:]}")
-            try:
-                if httpx.get(self.url + path, timeout=2).status_code < 500:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("gunicorn did not start")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 # --- load ---
@@ -274,27 +192,22 @@ def main() -> int:
     args = parser.parse_args()
     seconds = min(args.seconds, MAX_SECONDS)
     clients = [min(c, MAX_CLIENTS) for c in args.clients]
-    for url in (args.pg, args.redis):
-        host = re.sub(r"^[a-z0-9+]+://([^@/]*@)?", "", url).split("/")[0].split(":")[0]
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            parser.error("the bench only runs against loopback servers")
+    require_loopback(parser, args.pg, args.redis)
 
     import redis
 
     redis.Redis.from_url(args.redis).flushdb()
-    owner, app_url = setup_database(args.pg)
+    owner, app_url = create_scratch_database(args.pg, BENCH_DB)
     instance = tempfile.mkdtemp(prefix="vernost-bench-")
-    env = _env(owner, app_url, args.redis, instance)
-    token = prepare(owner, app_url, env)
+    env = app_env(owner, app_url, args.redis, instance, BENCH_BARE_DATABASE_URL=psycopg2_url(app_url))
+    token = prepare(owner, env)
 
     results = []
-    for target, kind, probe in (("bench.bench_submit:bare_app", "baseline", None), ("wsgi:app", "submit", "/healthz")):
-        server = Gunicorn(target, env, args.workers, args.threads, os.path.join(instance, f"gunicorn-{kind}.log"))
+    for target, kind, probe in (("bench.bench_submit:bare_app", "baseline", "/"), ("wsgi:app", "submit", "/healthz")):
+        server = Gunicorn(env, args.workers, args.threads, target=target,
+                          log_path=os.path.join(instance, f"gunicorn-{kind}.log"), keep_alive=30)
         try:
-            if probe:
-                server.wait_ready(probe)
-            else:
-                server.wait_ready("/")
+            server.wait_ready(probe, timeout=30)
             run_load(kind, server.url, token, min(clients), min(3.0, seconds))  # warm-up: pools, imports
             for n in clients:
                 results.append(run_load(kind, server.url, token, n, seconds))
