@@ -413,6 +413,58 @@ def test_quarters_summed_from_months_equal_a_direct_query(app, tenant):
         assert q1.counts["survey"]["responses"] == 3
 
 
+def test_refresh_sums_stored_months_into_quarter_and_year(app, tenant):
+    """After new answers, the refreshed quarter and year equal a direct count, without rescanning them."""
+    from app.analytics.compute import response_counts
+    from app.analytics.refresh import full_recompute, mark_dirty, refresh_dirty
+    from app.metrics import Period
+
+    add_responses(app, tenant.id, [{"nps": 10, "at": at("2025-01-10 09:00"), "ratings": {"waiting": 4}},
+                                   {"nps": 3, "at": at("2025-02-10 09:00"), "risk": "at_risk"}])
+    with app.app_context(), tenant_scope(tenant.id):
+        full_recompute(db.session.get(Tenant, tenant.id))
+    add_responses(app, tenant.id, [{"nps": 7, "at": at("2025-03-05 09:00"), "ratings": {"waiting": 1}}])
+    with app.app_context(), tenant_scope(tenant.id):
+        tenant_row = db.session.get(Tenant, tenant.id)
+        mark_dirty(tenant_row, at("2025-03-05 09:00"))
+        db.session.commit()
+        scanned: list[str] = []
+        import app.analytics.compute as compute
+
+        real = compute.response_counts
+
+        def counting(tenant_arg, period):
+            scanned.append(period.label)
+            return real(tenant_arg, period)
+
+        compute.response_counts = counting
+        try:
+            assert refresh_dirty(tenant_row) == ["2025-03", "2025-Q1", "2025"]  # months first
+        finally:
+            compute.response_counts = real
+        assert scanned == ["2025-03"]  # the quarter and the year were summed from stored months
+        for label in ("2025-Q1", "2025"):
+            stored = {(s.segment_kind, s.segment_key): s.counts["survey"] for s in db.session.scalars(
+                select(MetricSnapshot).where(MetricSnapshot.period == label)) if "survey" in s.counts}
+            assert stored == response_counts(tenant_row, Period.parse(label)), label
+            assert stored[("clinic", "all")]["responses"] == 3
+
+
+def test_refresh_counts_from_responses_when_a_month_snapshot_is_missing(app, tenant):
+    from app.analytics.refresh import mark_dirty, refresh_dirty
+
+    add_responses(app, tenant.id, [{"nps": 9, "at": at("2025-01-10 09:00")},
+                                   {"nps": 2, "at": at("2025-02-10 09:00")}])
+    with app.app_context(), tenant_scope(tenant.id):
+        tenant_row = db.session.get(Tenant, tenant.id)
+        mark_dirty(tenant_row, at("2025-02-10 09:00"))  # January was never computed
+        db.session.commit()
+        refresh_dirty(tenant_row)
+        q1 = db.session.scalar(select(MetricSnapshot).where(MetricSnapshot.period == "2025-Q1",
+                                                           MetricSnapshot.segment_kind == "clinic"))
+        assert q1.counts["survey"]["responses"] == 2
+
+
 # --- command line ---
 
 def test_metrics_show_json_and_visits_import_cli(app, tenant, tmp_path):

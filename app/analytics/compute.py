@@ -330,6 +330,32 @@ def _months_of(period: Period) -> list[Period]:
     return months
 
 
+def survey_from_stored_months(tenant: Tenant, period: Period) -> dict[tuple[str, str], dict] | None:
+    """A quarter's or year's survey counts summed from its months' stored snapshots.
+
+    Survey counts add up across months (unlike visit figures, which count distinct
+    patients), so a refresh need not scan a year of responses again. Returns None
+    when a month inside the clinic's data span has no snapshot yet: then the caller
+    counts from the responses themselves.
+    """
+    months = _months_of(period)
+    rows = db.session.execute(
+        select(MetricSnapshot.period, MetricSnapshot.segment_kind, MetricSnapshot.segment_key, MetricSnapshot.counts)
+        .where(MetricSnapshot.tenant_id == tenant.id, MetricSnapshot.period.in_([m.label for m in months]))
+    ).all()
+    by_month: dict[str, dict] = {}
+    for label, kind, key, counts in rows:
+        survey = by_month.setdefault(label, {})
+        if "survey" in counts:
+            survey[(kind, key)] = counts["survey"]
+    missing = [m for m in months if m.label not in by_month]
+    if missing:
+        span = data_span(tenant)
+        if span is not None and any(m.start <= span[1] and m.end > span[0] for m in missing):
+            return None
+    return sum_survey_counts(list(by_month.values()))
+
+
 def recompute_all(tenant: Tenant, today: date, commit_each: bool = True) -> int:
     """Full recompute of a clinic's snapshots; returns the number of periods computed."""
     periods = periods_to_compute(tenant, today)

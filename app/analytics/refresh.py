@@ -15,9 +15,10 @@ import redis
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from app.analytics.compute import periods_containing, recompute_all, store_period
+from app.analytics.compute import (PERIOD_KINDS, periods_containing, recompute_all, store_period,
+                                   survey_from_stored_months)
 from app.extensions import db
-from app.metrics.periods import Period, local_date
+from app.metrics.periods import Period, PeriodKind, local_date
 from app.models import DirtyPeriod, Tenant, utcnow
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,14 @@ def refresh_dirty(tenant: Tenant) -> list[str]:
     started = utcnow()
     rows = db.session.scalars(select(DirtyPeriod).where(DirtyPeriod.tenant_id == tenant.id)
                               .order_by(DirtyPeriod.period)).all()
-    labels = sorted({row.period for row in rows})
+    # Months first: a quarter or a year then sums its freshly stored months' survey counts.
+    periods = sorted({Period.parse(row.period) for row in rows},
+                     key=lambda p: (PERIOD_KINDS.index(p.kind), p.label))
+    labels = [p.label for p in periods]
     db.session.rollback()
-    for label in labels:
-        store_period(tenant, Period.parse(label))
+    for period, label in zip(periods, labels):
+        survey = None if period.kind is PeriodKind.MONTH else survey_from_stored_months(tenant, period)
+        store_period(tenant, period, survey)
         db.session.execute(delete(DirtyPeriod).where(DirtyPeriod.tenant_id == tenant.id,
                                                      DirtyPeriod.period == label,
                                                      DirtyPeriod.marked_at <= started))
