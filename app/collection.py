@@ -4,15 +4,24 @@ from __future__ import annotations
 import io
 import secrets
 
+import logging
+
+import redis
 import segno
 from sqlalchemy import func, select, update
 
-from app.extensions import db
+from app.extensions import db, redis_client
 from app.models import Branch, CollectionPoint, Doctor, Questionnaire, Response
 from app.questionnaires import create_default_questionnaire
 
 POINT_KINDS = ("clinic", "branch", "doctor", "room", "campaign")
 _TOKEN_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no look-alikes (l/1, o/0) for printed links
+# Page opens not yet written to the points' rows: hash field "<clinic id>:<point id>" -> count.
+SCANS_KEY = "vernost:scans"
+# A batch being written; a flush that died leaves it here and the next one finishes it first.
+SCANS_FLUSHING_KEY = "vernost:scans:flushing"
+
+log = logging.getLogger(__name__)
 
 
 class CollectionPointError(ValueError):
@@ -62,10 +71,59 @@ def default_point() -> CollectionPoint | None:
     return db.session.scalar(select(CollectionPoint).order_by(CollectionPoint.id))
 
 
-def count_scan(point_id: int) -> None:
-    """Add one page open to a point (an atomic UPDATE, safe under concurrency)."""
+def count_scan(tenant_id: int, point_id: int) -> bool:
+    """Count one page open of a point; returns True when the database row was changed (caller commits).
+
+    The count goes to a Redis counter, so patients opening the same poster do not
+    queue on one row's lock; ``flush_scans`` (every minute) moves it to the row.
+    With Redis unreachable the row is updated directly, so no open is lost.
+    """
+    try:
+        redis_client().hincrby(SCANS_KEY, f"{tenant_id}:{point_id}", 1)
+        return False
+    except redis.RedisError:
+        _add_scans(point_id, 1)
+        return True
+
+
+def _add_scans(point_id: int, count: int) -> None:
+    # An atomic UPDATE inside the clinic's scope: a point of another clinic matches no row.
     db.session.execute(update(CollectionPoint).where(CollectionPoint.id == point_id)
-                       .values(scans=CollectionPoint.scans + 1))
+                       .values(scans=CollectionPoint.scans + count))
+
+
+def flush_scans() -> int:
+    """Write the page opens counted in Redis to the points' rows; returns how many opens were written.
+
+    The pending counts are renamed to a batch key in one step (new opens start a
+    fresh hash meanwhile); each (clinic, point) is written in that clinic's scope
+    and committed, then removed from the batch. A crash between the commit and
+    the removal can count that point's batch twice: a page-open statistic, not a
+    patient's answer.
+    """
+    from tenants.context import tenant_scope
+
+    client = redis_client()
+    if not client.exists(SCANS_FLUSHING_KEY):
+        try:
+            client.rename(SCANS_KEY, SCANS_FLUSHING_KEY)
+        except redis.ResponseError:
+            return 0  # no opens since the last flush
+    written = 0
+    for field, value in client.hgetall(SCANS_FLUSHING_KEY).items():
+        try:
+            tenant_id, point_id = (int(part) for part in field.decode().split(":"))
+            count = int(value)
+        except ValueError:
+            log.warning("dropping a malformed scan counter %r", field)
+            client.hdel(SCANS_FLUSHING_KEY, field)
+            continue
+        with tenant_scope(tenant_id):
+            _add_scans(point_id, count)
+            db.session.commit()
+        client.hdel(SCANS_FLUSHING_KEY, field)
+        written += count
+    return written
 
 
 def recount_completions(point_id: int) -> None:

@@ -7,6 +7,8 @@ from jobs import digests, metrics, periodic, scrape
 
 # Jobs promised while Redis was down reach the queue within a minute of its return.
 cron.register(periodic.sweep_outbox, queue_name="default", interval=30)
+# Page opens of the questionnaire are counted in Redis and written to the points every minute.
+cron.register(periodic.flush_scans, queue_name="default", interval=60)
 # Metric snapshots: dirty periods whose refresh was never enqueued, and a full recompute every night.
 cron.register(metrics.refresh_dirty_clinics, queue_name="metrics", interval=300)
 cron.register(metrics.nightly_recompute, queue_name="metrics", cron="30 2 * * *")

@@ -39,6 +39,10 @@ def test_a_full_answer_is_stored_with_ratings_and_risk(app, tenant, client):
     from jobs.worker import InlineAppWorker, build_worker
 
     build_worker(app, ["default"], worker_class=InlineAppWorker).work(burst=True)
+    with app.app_context():
+        from app.collection import flush_scans
+
+        assert flush_scans() == 1
     with app.app_context(), tenant_scope(tenant.id):
         ratings = {r.aspect: r.score for r in db.session.scalars(select(ResponseRating))}
         point = db.session.scalar(select(CollectionPoint))
@@ -173,6 +177,77 @@ def test_redis_down_saves_the_response_and_its_jobs_run_later(app, tenant, clien
     build_worker(app, ["default"], worker_class=InlineAppWorker).work(burst=True)
     [scored] = _responses(app, tenant.id)
     assert scored.sentiment_label == "negative" and "waiting" in scored.topics
+
+
+def _scans(app, tenant_id):
+    with app.app_context(), tenant_scope(tenant_id):
+        return db.session.scalar(select(CollectionPoint.scans))
+
+
+def test_page_opens_are_counted_in_redis_and_written_by_the_flush(app, tenant, other_tenant, client):
+    from app.collection import SCANS_KEY, flush_scans
+    from app.extensions import redis_client
+    from jobs.periodic import flush_scans as flush_job
+
+    token = point_token(app, tenant.id)
+    client.get(f"/q/{token}")
+    client.get(f"/q/{token}")  # the same patient again: one open
+    for _ in range(3):
+        app.test_client().get(f"/q/{token}")
+    assert _scans(app, tenant.id) == 0  # nothing written on the patient's path
+    with app.app_context():
+        assert redis_client().hget(SCANS_KEY, f"{tenant.id}:{_point_id(app, tenant.id)}") == b"4"
+    with app.app_context():
+        assert flush_job() == 4  # what the scheduler runs
+    assert _scans(app, tenant.id) == 4
+    with app.app_context():
+        assert flush_scans() == 0 and not redis_client().exists(SCANS_KEY)
+    assert _scans(app, tenant.id) == 4 and _scans(app, other_tenant.id) == 0
+
+
+def _point_id(app, tenant_id):
+    with app.app_context(), tenant_scope(tenant_id):
+        return db.session.scalar(select(CollectionPoint.id))
+
+
+def test_a_counter_naming_another_clinics_point_changes_nothing(app, tenant, other_tenant):
+    from app.collection import SCANS_KEY, flush_scans
+    from app.extensions import redis_client
+
+    theirs = _point_id(app, other_tenant.id)
+    with app.app_context():
+        # A field that pairs this clinic with the other clinic's point is written in this clinic's scope.
+        redis_client().hset(SCANS_KEY, mapping={f"{tenant.id}:{theirs}": 7, "garbage": 1})
+        flush_scans()
+        assert not redis_client().exists(SCANS_KEY)
+    assert _scans(app, other_tenant.id) == 0
+
+
+def test_a_flush_that_died_is_finished_by_the_next_one(app, tenant):
+    from app.collection import SCANS_FLUSHING_KEY, SCANS_KEY, flush_scans
+    from app.extensions import redis_client
+
+    point = _point_id(app, tenant.id)
+    with app.app_context():
+        client = redis_client()
+        client.hset(SCANS_FLUSHING_KEY, f"{tenant.id}:{point}", 2)  # left by a flush killed mid-way
+        client.hset(SCANS_KEY, f"{tenant.id}:{point}", 5)  # opens since
+        assert flush_scans() == 2
+        assert flush_scans() == 5
+    assert _scans(app, tenant.id) == 7
+
+
+def test_page_opens_go_to_the_row_when_redis_is_down(app, tenant, client):
+    token = point_token(app, tenant.id)
+    good = app.config["REDIS_URL"]
+    app.extensions.pop("vernost_redis", None)
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    try:
+        assert client.get(f"/q/{token}").status_code == 200
+    finally:
+        app.config["REDIS_URL"] = good
+        app.extensions.pop("vernost_redis", None)
+    assert _scans(app, tenant.id) == 1
 
 
 def test_unknown_or_inactive_point_is_not_found(app, tenant, client):

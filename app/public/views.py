@@ -78,8 +78,8 @@ def questionnaire(token: str):
     if request.method == "GET":
         seen = set(session.get("scanned", []))
         if point.id not in seen:
-            count_scan(point.id)
-            db.session.commit()
+            if count_scan(tenant.id, point.id):
+                db.session.commit()
             session["scanned"] = sorted(seen | {point.id})[-50:]
         return _render_form(point, language)
 
