@@ -69,8 +69,8 @@ def format_report(report: dict) -> list[str]:
               help="JSON Lines with 'text' and 'label' (or 'rating').")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Where to write the model (.npz).")
-@click.option("--char-ngrams", default=4, show_default=True, type=click.IntRange(0, 6),
-              help="Longest character n-gram (0 turns them off).")
+@click.option("--char-ngrams", default=0, show_default=True, type=click.IntRange(0, 6),
+              help="Longest word-internal character n-gram, e.g. 4 (0: none; see docs/sentiment.md).")
 @click.option("--regularisation", default=4.0, show_default=True, type=click.FloatRange(min=1e-4),
               help="Inverse regularisation strength C of the logistic regression.")
 def train_command(data_path: str, out_path: str, char_ngrams: int, regularisation: float) -> None:

@@ -171,7 +171,7 @@ def _vader_lexicon_path() -> Path | None:
 
 @lru_cache(maxsize=1)
 def default_lexicon() -> Lexicon:
-    """Build the product lexicon once: VADER English, then our own EN and RU seeds, then emoticons."""
+    """Build the product lexicon once: VADER English, then our own EN and RU lists, then emoticons."""
     lexicon = Lexicon(words={}, phrases={})
     vader_path = _vader_lexicon_path()
     if vader_path is None:
@@ -182,7 +182,8 @@ def default_lexicon() -> Lexicon:
             # VADER's own emoticons are replaced by ours; keep its words only.
             if entry[:1].isalpha():
                 lexicon.words[entry.lower()] = valence
-    for name in ("en_seed.tsv", "ru_seed.tsv"):
+    # General lists first, then the seeds, whose hand-tuned values win where both have a word.
+    for name in ("en_feedback.tsv", "en_seed.tsv", "ru_general.tsv", "ru_seed.tsv"):
         for entry, valence in _read_tsv(LEXICON_DIR / name):
             lexicon.add(entry, valence)
     lexicon.words.update(EMOTICONS)
@@ -518,7 +519,7 @@ class SentimentModel:
         regularisation: float = 4.0,
         min_count: int = 2,
         lexicon_weight: float = 1.0,
-        char_ngrams: int = 4,
+        char_ngrams: int = 0,
         class_ratio_weighting: bool = True,
     ) -> "SentimentModel":
         """Fit the classifier on (text, label) pairs; labels are negative/neutral/positive.
