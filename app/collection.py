@@ -133,9 +133,24 @@ def recount_completions(point_id: int) -> None:
                        .values(completions=count.scalar_subquery()))
 
 
-def completion_rate(point: CollectionPoint) -> float | None:
-    """Share of page opens that ended in a submitted response."""
-    return point.completions / point.scans if point.scans else None
+def pending_scans(tenant_id: int, point_ids: list[int]) -> dict[int, int]:
+    """Page opens counted in Redis and not yet written to the rows, per point (empty when Redis is down)."""
+    if not point_ids:
+        return {}
+    fields = [f"{tenant_id}:{point_id}" for point_id in point_ids]
+    try:
+        client = redis_client()
+        waiting = client.hmget(SCANS_KEY, fields)
+        flushing = client.hmget(SCANS_FLUSHING_KEY, fields)
+    except redis.RedisError:
+        return {}
+    return {point_id: int(a or 0) + int(b or 0) for point_id, a, b in zip(point_ids, waiting, flushing)}
+
+
+def completion_rate(point: CollectionPoint, scans: int | None = None) -> float | None:
+    """Share of page opens (``scans``, by default the row's) that ended in a submitted response."""
+    scans = point.scans if scans is None else scans
+    return min(point.completions / scans, 1.0) if scans else None
 
 
 def qr_svg(url: str, scale: int = 8) -> bytes:
