@@ -27,6 +27,9 @@ MAX_PAGE_SIZE = 100
 # Live catch-up also re-sends what arrived in the last seconds: a transaction that took a lower id
 # may commit after a higher one, and the page drops entries it already shows.
 LIVE_LOOKBACK = timedelta(seconds=5)
+# Entries whose case changed this recently come back with the live updates, so open
+# journals redraw their status; a page offline for longer shows it on reload.
+CASE_CHANGE_LOOKBACK = timedelta(minutes=2)
 
 
 class FilterError(ValueError):
@@ -244,11 +247,15 @@ def entries_after(filters: JournalFilters, tz: str, after_id: int, now: datetime
     """Responses newer than ``after_id`` matching ``filters``, newest first, for live catch-up.
 
     Also returns the last LIVE_LOOKBACK's entries (the page drops those it shows)
-    so a response whose transaction committed late is not skipped.
+    so a response whose transaction committed late is not skipped, and entries
+    whose case changed within CASE_CHANGE_LOOKBACK (the page redraws those it
+    shows when their version differs).
     """
     now = now or utcnow()
+    recently_changed = select(Case.response_id).where(Case.updated_at >= now - CASE_CHANGE_LOOKBACK)
     query = filtered_query(filters, tz, now).where(
-        or_(Response.id > after_id, and_(Response.submitted_at >= now - LIVE_LOOKBACK, Response.id <= after_id)))
+        or_(Response.id > after_id, and_(Response.submitted_at >= now - LIVE_LOOKBACK, Response.id <= after_id),
+            Response.id.in_(recently_changed)))
     query = _with_entry_data(query.order_by(Response.submitted_at.desc(), Response.id.desc()).limit(limit))
     return list(db.session.scalars(query))
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 
 from app.extensions import redis_client
@@ -15,6 +16,17 @@ def marker_key(tenant_id: int) -> str:
 def mark_changed(tenant_id: int) -> int:
     """Bump the clinic's change counter; returns the new value."""
     return int(redis_client().incr(marker_key(tenant_id)))
+
+
+def announce_change(tenant_id: int) -> None:
+    """Tell the clinic's open journals that something changed; best effort, after the commit.
+
+    Without Redis the journals still catch up: they poll the database instead.
+    """
+    try:
+        mark_changed(tenant_id)
+    except Exception:  # noqa: BLE001 — the change is stored; only its live announcement is lost
+        logging.getLogger(__name__).warning("live journal marker not updated")
 
 
 def current_marker(tenant_id: int) -> int:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Response
+from app.models import Case, Response
 from tenants.context import tenant_scope
 from tests.conftest import TEST_PASSWORD, save_screenshot
 from tests.factories import make_response
@@ -110,3 +110,25 @@ def test_journal_and_case_pages_fit_a_small_phone(app, tenant, chromium, live_se
         save_screenshot(phone, "case-360")
     finally:
         context.close()
+
+
+def test_a_case_status_change_redraws_the_entry_in_the_open_journal(app, tenant, page):
+    response_id = make_response(app, tenant.id, nps=2, comment="Nobody called back", risk_level="at_risk",
+                                open_case=True)
+    with app.app_context(), tenant_scope(tenant.id):
+        case_id = db.session.scalar(select(Case.id).where(Case.response_id == response_id))
+    _log_in(page, tenant)
+    page.goto(f"/c/{tenant.slug}/journal")
+    assert "Case: new" in page.inner_text(f"#r-{response_id}")
+    page.evaluate("window.__notReloaded = true")
+
+    colleague = page.context.new_page()  # the same manager in another tab, or a colleague
+    colleague.goto(f"/c/{tenant.slug}/cases/{case_id}")
+    colleague.select_option("#c-status", "in_progress")
+    colleague.click("form:has(#c-status) button[type=submit]")
+    colleague.wait_for_selector(".flash")
+    colleague.close()
+
+    page.wait_for_selector(f"#r-{response_id}:has-text('Case: in progress')", timeout=3000)
+    assert page.evaluate("window.__notReloaded") is True
+    assert page.locator("article.entry").count() == 1  # redrawn in place, not added again

@@ -158,6 +158,32 @@ def test_live_updates_return_only_new_entries_and_204_otherwise(app, tenant, man
     assert manager_client.get(tenant.url("journal/updates?after=x")).status_code == 400
 
 
+def test_live_updates_bring_back_shown_entries_whose_case_changed(app, tenant, manager_client):
+    from app.models import Case
+
+    old = utcnow() - timedelta(hours=3)
+    with_case = make_response(app, tenant.id, comment="Nobody called back", nps=2, risk_level="at_risk",
+                              submitted_at=old, open_case=True)
+    make_response(app, tenant.id, comment="Fine", submitted_at=old)
+    newest = make_response(app, tenant.id, comment="Newest", submitted_at=old + timedelta(minutes=1))
+    with app.app_context(), tenant_scope(tenant.id):
+        case = db.session.scalar(select(Case).where(Case.response_id == with_case))
+        case.updated_at = old
+        db.session.commit()
+        case_id = case.id
+    assert manager_client.get(tenant.url(f"journal/updates?after={newest}")).status_code == 204
+    page = manager_client.get(tenant.url(f"cases/{case_id}")).get_data(as_text=True)
+    changed = manager_client.post(tenant.url(f"cases/{case_id}/status"),
+                                  data={"status": "in_progress", "csrf_token": form_token(page)})
+    assert changed.status_code == 302
+    response = manager_client.get(tenant.url(f"journal/updates?after={newest}"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and _ids(html) == [with_case]  # only the changed one, redrawn
+    assert "in progress" in html and 'data-version="' in html
+    # Filters still apply: a view of positive answers does not get it.
+    assert manager_client.get(tenant.url(f"journal/updates?after={newest}&nps=promoter")).status_code == 204
+
+
 def test_marker_hands_out_the_shared_fragment_after_one_catch_up(app, tenant, client, manager_client):
     live = _live_data(manager_client.get(tenant.url("journal")).get_data(as_text=True))
     new_id = make_response(app, tenant.id, comment="Shared once", nps=10)

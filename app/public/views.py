@@ -130,12 +130,9 @@ def _tenant():
 
 def _announce(tenant_id: int) -> None:
     """Tell open journals of this clinic that something new arrived (best effort)."""
-    try:
-        from app.live import mark_changed
+    from app.live import announce_change
 
-        mark_changed(tenant_id)
-    except Exception:  # noqa: BLE001 — the response is stored; the journal also catches up by polling the DB
-        current_app.logger.warning("live journal marker not updated")
+    announce_change(tenant_id)
 
 
 @bp.get("/q/<token>/thanks")

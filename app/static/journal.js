@@ -30,8 +30,15 @@
   function insert(html) {
     var tpl = document.createElement("template");
     tpl.innerHTML = html;
-    var fresh = Array.prototype.filter.call(tpl.content.querySelectorAll("article.entry"), function (a) {
-      return !document.getElementById(a.id);
+    var fresh = [];
+    Array.prototype.forEach.call(tpl.content.querySelectorAll("article.entry"), function (a) {
+      var shown = document.getElementById(a.id);
+      if (!shown) { fresh.push(a); return; }
+      // An entry already on screen whose case changed (status, assignee, deadline) is redrawn in place.
+      if (shown.dataset.version !== a.dataset.version) {
+        shown.replaceWith(a);
+        if (window.htmx) window.htmx.process(a);
+      }
     });
     // The fragment is newest first: prepend from the oldest so the newest ends on top.
     fresh.reverse().forEach(function (a) {

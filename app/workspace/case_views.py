@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from app import cases as case_rules
 from app.extensions import db
+from app.live import announce_change
 from app.models import Case, utcnow
 from app.workspace.base import bp, requires
 from tenants.resolve import current_tenant, get_or_404
@@ -56,6 +57,7 @@ def _apply(case_id: int, change):
         return _case_page(get_or_404(Case, case_id), error=str(exc), status=400)
     case_rules.mark_seen(case.response, current_user.user.id)
     db.session.commit()
+    announce_change(case.tenant_id)  # open journals redraw this entry
     flash(_("Saved."))
     return redirect(url_for("workspace.case_detail", case_id=case.id))
 
