@@ -6,6 +6,7 @@ import secrets
 
 from argon2 import PasswordHasher
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
@@ -32,7 +33,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 def password_problem(password: str) -> str | None:
     """Why a new password is not acceptable, or None when it is."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return str(_l("at least %(n)s characters", n=MIN_PASSWORD_LENGTH))
+        return ngettext("at least %(num)s character", "at least %(num)s characters", MIN_PASSWORD_LENGTH)
     if len(password) > 256:
         return str(_l("at most 256 characters"))
     if password.strip() == "" or len(set(password)) < 4:

@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import UserMixin, current_user, login_user, logout_user
 from sqlalchemy import select
 
@@ -70,8 +71,9 @@ def login():
     if login_blocked("staff", email, client_ip(), max_failures=cfg["LOGIN_MAX_FAILURES"],
                      window_minutes=cfg["LOGIN_WINDOW_MINUTES"]):
         return render_template("auth/login.html", next=next_url, email=email_raw,
-                               error=_("Too many failed attempts. Wait %(minutes)s minutes and try again.",
-                                       minutes=cfg["LOGIN_WINDOW_MINUTES"])), 429
+                               error=ngettext("Too many failed attempts. Wait %(num)s minute and try again.",
+                                             "Too many failed attempts. Wait %(num)s minutes and try again.",
+                                             cfg["LOGIN_WINDOW_MINUTES"])), 429
     user = db.session.scalar(select(User).where(User.email == email, User.is_active.is_(True)))
     ok = verify_password(user.password_hash if user else None, password)
     record_login_attempt("staff", email, client_ip(), ok)
@@ -109,8 +111,9 @@ def password_reset_request():
     if token:
         link = current_app.config["BASE_URL"] + url_for("auth.password_reset", token=token)
         try_send(normalise_email(email), _("Vernost: reset your password"),
-                 _("Follow this link to choose a new password (valid for %(minutes)s minutes):\n\n%(link)s\n",
-                   minutes=current_app.config["PASSWORD_RESET_TTL_MINUTES"], link=link))
+                 ngettext("Follow this link to choose a new password (valid for %(num)s minute):\n\n%(link)s\n",
+                          "Follow this link to choose a new password (valid for %(num)s minutes):\n\n%(link)s\n",
+                          current_app.config["PASSWORD_RESET_TTL_MINUTES"], link=link))
     # Same answer whether or not the address exists.
     return render_template("auth/reset_sent.html")
 

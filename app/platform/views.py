@@ -5,6 +5,7 @@ from datetime import date, datetime, timezone
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
@@ -50,8 +51,9 @@ def login():
     if login_blocked("operator", email, client_ip(), max_failures=cfg["LOGIN_MAX_FAILURES"],
                      window_minutes=cfg["LOGIN_WINDOW_MINUTES"]):
         return render_template("platform/login.html", email=email,
-                               error=_("Too many failed attempts. Wait %(minutes)s minutes and try again.",
-                                       minutes=cfg["LOGIN_WINDOW_MINUTES"])), 429
+                               error=ngettext("Too many failed attempts. Wait %(num)s minute and try again.",
+                                             "Too many failed attempts. Wait %(num)s minutes and try again.",
+                                             cfg["LOGIN_WINDOW_MINUTES"])), 429
     operator = db.session.scalar(select(Operator).where(Operator.email == email, Operator.is_active.is_(True)))
     ok = verify_password(operator.password_hash if operator else None, password)
     record_login_attempt("operator", email, client_ip(), ok)

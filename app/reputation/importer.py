@@ -145,6 +145,7 @@ def parse_csv(content: str | bytes, today: date | None = None) -> ImportReport:
 
 def _row_review(cells: dict, line: int, today: date, report: ImportReport) -> ImportedReview | None:
     from flask_babel import gettext as _
+    from flask_babel import ngettext
 
     problems = []
     published = parse_date(cells.get("date", ""))
@@ -159,7 +160,8 @@ def _row_review(cells: dict, line: int, today: date, report: ImportReport) -> Im
     if not review_text and rating is None and rating_ok:
         problems.append(_("a review needs a text or a rating"))
     if len(review_text) > MAX_TEXT:
-        problems.append(_("the text is longer than %(n)s characters", n=MAX_TEXT))
+        problems.append(ngettext("the text is longer than %(num)s character",
+                                 "the text is longer than %(num)s characters", MAX_TEXT))
     site = cells.get("site", "").lower()
     if site and not _SITE.match(site):
         problems.append(_("the site %(value)r should be a short name such as prodoctorov", value=site))
@@ -172,6 +174,7 @@ def _row_review(cells: dict, line: int, today: date, report: ImportReport) -> Im
 def parse_pasted(content: str, today: date | None = None) -> ImportReport:
     """Read reviews pasted as paragraphs (see the module docstring); never raises on bad input."""
     from flask_babel import gettext as _
+    from flask_babel import ngettext
 
     report = ImportReport()
     today = today or date.today()
@@ -207,7 +210,8 @@ def parse_pasted(content: str, today: date | None = None) -> ImportReport:
             if not cells["text"] and rating is None:
                 problems.append(_("a review needs a text or a rating"))
             if len(cells["text"]) > MAX_TEXT:
-                problems.append(_("the text is longer than %(n)s characters", n=MAX_TEXT))
+                problems.append(ngettext("the text is longer than %(num)s character",
+                                 "the text is longer than %(num)s characters", MAX_TEXT))
             if problems:
                 report.errors.append(ImportProblem(first_line, "; ".join(problems)))
                 review = None

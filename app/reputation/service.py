@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -387,8 +388,9 @@ def run_scrape(run: ScrapeRun, today: date | None = None) -> ScrapeRun:
     compute_snapshots(today)
     run.status, run.finished_at = "done", utcnow()
     if run.sources_failed:
-        run.message = _("%(n)s of %(total)s sources could not be read.", n=run.sources_failed,
-                        total=run.sources_total)
+        run.message = ngettext("%(failed)s of %(num)s source could not be read.",
+                               "%(failed)s of %(num)s sources could not be read.", run.sources_total,
+                               failed=run.sources_failed)
     db.session.commit()
     return run
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from app import privacy
@@ -68,7 +69,7 @@ def delete_patient_data():
     log_access(current_user.user.id, "delete", "patient_data", query.kind,
                {"references": references[:100], "count": len(references)})
     db.session.commit()
-    flash(_("%(count)s responses deleted.", count=len(references)))
+    flash(ngettext("%(num)s response deleted.", "%(num)s responses deleted.", len(references)))
     return redirect(url_for("workspace.patient_data"))
 
 

@@ -6,6 +6,8 @@ from functools import wraps
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -21,13 +23,14 @@ REVIEWS_PAGE = 50
 
 # Stored codes of this module, as people read them.
 TERMS = {
-    "new": _l("not read yet"), "ok": _l("ok"), "not_modified": _l("unchanged"),
+    "new": _l("not read yet"), "ok": _lp("source status", "ok"), "not_modified": _l("unchanged"),
     "blocked_by_robots": _l("blocked by robots.txt"), "blocked_address": _l("private address refused"),
     "http_error": _l("HTTP error"), "timeout": _l("timed out"), "connection_error": _l("connection failed"),
     "layout_changed": _l("page layout changed"), "too_large": _l("page too large"), "invalid_url": _l("invalid address"),
     "invalid_config": _l("invalid selector config"), "error": _l("error"),
     "queued": _l("queued"), "running": _l("running"), "done": _l("done"), "failed": _l("failed"),
-    "negative": _l("negative"), "neutral": _l("neutral"), "positive": _l("positive"),
+    "negative": _lp("review sentiment", "negative"), "neutral": _lp("review sentiment", "neutral"),
+    "positive": _lp("review sentiment", "positive"),
     "scrape": _l("scraped"), "csv": _l("CSV import"), "paste": _l("pasted"),
     "branch": _l("branch"), "doctor": _l("doctor"), "source": _l("source"), "clinic": _l("clinic"),
 }
@@ -225,5 +228,6 @@ def reputation_import():
     new, duplicates = service.import_reviews(report, origin=origin, branch_id=branch_id, doctor_id=doctor_id)
     service.compute_snapshots()
     db.session.commit()
-    flash(_("Imported %(new)s reviews (%(dup)s already known).", new=new, dup=duplicates))
+    flash(ngettext("Imported %(num)s review (%(dup)s already known).", "Imported %(num)s reviews (%(dup)s already known).",
+                   new, dup=duplicates))
     return redirect(url_for("workspace.reputation"))
