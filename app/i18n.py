@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import current_app, g, has_request_context, request, session
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from flask_login import current_user
 
 
@@ -36,6 +37,10 @@ TERMS = {
     "suspended": _l("suspended"), "not_started": _l("not started"),
     "owner": _l("owner"), "manager": _l("manager"), "viewer": _l("viewer"),
     "reputation": _l("web reputation"), "loyalty_programme": _l("loyalty programme"), "api": _l("API"),
+    # Visit imports.
+    "mapping": _lp("import status", "columns to map"), "queued": _lp("import status", "queued"),
+    "running": _lp("import status", "importing"), "done": _lp("import status", "done"),
+    "failed": _lp("import status", "failed"),
 }
 
 

@@ -190,3 +190,10 @@ def russian_form(n: int, forms: tuple[str, str, str]) -> str:
 def test_empty_dashboard_in_russian(app, tenant, ru_client):
     html = ru_client.get(tenant.url("dashboard")).get_data(as_text=True)
     assert "0 ответов" in html and "из 0 пациентов прошлого периода" in html
+
+
+def test_visit_import_status_is_translated_in_the_list(app, tenant, ru_client):
+    import_id = make_visit_import(app, tenant.id)
+    _finish_import(app, tenant.id, import_id, 3, 3, 0)
+    html = ru_client.get(tenant.url("visits/imports")).get_data(as_text=True)
+    assert ">готово</span>" in html and ">done</span>" not in html
