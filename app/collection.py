@@ -8,6 +8,7 @@ import logging
 
 import redis
 import segno
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
 from app.extensions import db, redis_client
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class CollectionPointError(ValueError):
-    """A collection point that cannot be saved; the message says why."""
+    """A collection point that cannot be saved; the message (in the reader's language) says why."""
 
 
 def new_point_token(length: int = 10) -> str:
@@ -36,20 +37,9 @@ def new_point_token(length: int = 10) -> str:
 def create_point(*, name: str, kind: str, questionnaire_id: int, branch_id: int | None = None,
                  doctor_id: int | None = None) -> CollectionPoint:
     """A collection point in the current clinic; branch and doctor must be the clinic's own."""
-    name = (name or "").strip()[:200]
-    if not name:
-        raise CollectionPointError("name is required")
-    if kind not in POINT_KINDS:
-        raise CollectionPointError(f"kind must be one of {', '.join(POINT_KINDS)}")
-    if db.session.scalar(select(Questionnaire.id).where(Questionnaire.id == questionnaire_id)) is None:
-        raise CollectionPointError("choose a questionnaire of this clinic")
-    if branch_id is not None and db.session.scalar(select(Branch.id).where(Branch.id == branch_id)) is None:
-        raise CollectionPointError("choose a branch of this clinic")
-    doctor = None
-    if doctor_id is not None:
-        doctor = db.session.scalar(select(Doctor).where(Doctor.id == doctor_id))
-        if doctor is None:
-            raise CollectionPointError("choose a doctor of this clinic")
+    name = _checked_name(name)
+    _check_refs(kind, questionnaire_id, branch_id, doctor_id)
+    doctor = db.session.scalar(select(Doctor).where(Doctor.id == doctor_id)) if doctor_id is not None else None
     # A doctor's point is attributed to the doctor's branch unless one is given.
     if doctor is not None and branch_id is None:
         branch_id = doctor.branch_id
@@ -168,23 +158,29 @@ def qr_png(url: str, scale: int = 12) -> bytes:
     return out.getvalue()
 
 
+def _checked_name(name: str) -> str:
+    name = (name or "").strip()[:200]
+    if not name:
+        raise CollectionPointError(_l("name is required"))
+    return name
+
+
 def _check_refs(kind: str, questionnaire_id: int, branch_id: int | None, doctor_id: int | None):
+    # Each lookup runs in the clinic's scope: another clinic's id is "not found", like a wrong one.
     if kind not in POINT_KINDS:
-        raise CollectionPointError(f"kind must be one of {', '.join(POINT_KINDS)}")
+        raise CollectionPointError(_l("kind must be one of %(kinds)s", kinds=", ".join(POINT_KINDS)))
     if db.session.scalar(select(Questionnaire.id).where(Questionnaire.id == questionnaire_id)) is None:
-        raise CollectionPointError("choose a questionnaire of this clinic")
+        raise CollectionPointError(_l("choose a questionnaire of this clinic"))
     if branch_id is not None and db.session.scalar(select(Branch.id).where(Branch.id == branch_id)) is None:
-        raise CollectionPointError("choose a branch of this clinic")
+        raise CollectionPointError(_l("choose a branch of this clinic"))
     if doctor_id is not None and db.session.scalar(select(Doctor.id).where(Doctor.id == doctor_id)) is None:
-        raise CollectionPointError("choose a doctor of this clinic")
+        raise CollectionPointError(_l("choose a doctor of this clinic"))
 
 
 def update_point(point: CollectionPoint, *, name: str, kind: str, questionnaire_id: int,
                  branch_id: int | None, doctor_id: int | None, active: bool) -> CollectionPoint:
     """Change a point's details; its token (the printed link) and counters never change."""
-    name = (name or "").strip()[:200]
-    if not name:
-        raise CollectionPointError("name is required")
+    name = _checked_name(name)
     _check_refs(kind, questionnaire_id, branch_id, doctor_id)
     point.name, point.kind, point.questionnaire_id = name, kind, questionnaire_id
     point.branch_id, point.doctor_id, point.active = branch_id, doctor_id, bool(active)

@@ -44,6 +44,18 @@ TERMS = {
 }
 
 
+def N_(message: str) -> str:
+    """Mark an English message for the catalogue; it is stored as is and translated where it is shown."""
+    return message
+
+
+def translate(message: str, params: dict | None = None) -> str:
+    """A stored English message (an ``N_`` msgid with ``%(name)s`` placeholders) in the reader's language."""
+    from flask_babel import gettext
+
+    return gettext(message, **(params or {})) if message else ""
+
+
 def term(code) -> str:
     """Translated label for a stored code; unknown codes are shown as they are."""
     code = getattr(code, "value", code)

@@ -26,6 +26,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import case, func, insert, select, update
 
 from app.extensions import db
+from app.i18n import N_
 from app.models import Branch, Doctor, Patient, Visit, VisitImport, utcnow
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -57,7 +58,16 @@ SYNONYMS = {
 
 
 class ImportFileError(ValueError):
-    """The file cannot be read at all (format, encoding, size, header)."""
+    """The file cannot be read at all (format, encoding, size, header).
+
+    ``message`` is an English msgid with ``%(name)s`` placeholders filled from
+    ``params``, so each reader sees it in their language (``app.i18n.translate``);
+    ``str()`` gives the English text.
+    """
+
+    def __init__(self, message: str, **params):
+        super().__init__(message % params if params else message)
+        self.message, self.params = message, params
 
 
 @dataclass
@@ -67,10 +77,12 @@ class RowError:
     line: int
     field: str
     value: str
-    message: str
+    message: str  # an English msgid, translated where it is shown
+    params: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"line": self.line, "field": self.field, "value": self.value[:80], "message": self.message}
+        return {"line": self.line, "field": self.field, "value": self.value[:80], "message": self.message,
+                "params": self.params}
 
 
 @dataclass
@@ -105,23 +117,23 @@ def _name_key(text: str) -> str:
 def read_rows(content: bytes, file_format: str, encoding: str = "utf-8") -> tuple[list[str], list[list]]:
     """Header and data rows of a CSV or XLSX file; ``ImportFileError`` with a clear reason otherwise."""
     if len(content) > MAX_FILE_BYTES:
-        raise ImportFileError(f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
+        raise ImportFileError(N_("The file is larger than %(mb)s MB."), mb=MAX_FILE_BYTES // (1024 * 1024))
     if not content.strip():
-        raise ImportFileError("The file is empty.")
+        raise ImportFileError(N_("The file is empty."))
     if file_format == "xlsx":
         rows = _xlsx_rows(content)
     elif file_format == "csv":
         rows = _csv_rows(content, encoding)
     else:
-        raise ImportFileError("Upload a .csv or .xlsx file.")
+        raise ImportFileError(N_("Upload a .csv or .xlsx file."))
     rows = [row for row in rows if any(str(cell).strip() for cell in row if cell is not None)]
     if not rows:
-        raise ImportFileError("The file has no rows.")
+        raise ImportFileError(N_("The file has no rows."))
     header = [str(cell if cell is not None else "").strip() for cell in rows[0]]
     if not any(header):
-        raise ImportFileError("The first row must name the columns.")
+        raise ImportFileError(N_("The first row must name the columns."))
     if len(rows) - 1 > MAX_ROWS:
-        raise ImportFileError(f"The file has more than {MAX_ROWS} rows; split it.")
+        raise ImportFileError(N_("The file has more than %(rows)s rows; split it."), rows=MAX_ROWS)
     return header, rows[1:]
 
 
@@ -132,13 +144,14 @@ def _csv_rows(content: bytes, encoding: str) -> list[list]:
     try:
         text = content.decode(encoding)
     except LookupError as exc:
-        raise ImportFileError(f"Unknown encoding {encoding!r}.") from exc
+        raise ImportFileError(N_("Unknown encoding “%(encoding)s”."), encoding=encoding) from exc
     except UnicodeDecodeError as exc:
         raise ImportFileError(
-            f"The file is not valid {encoding.replace('-sig', '').upper()} text (byte {exc.start}). "
-            "Save it as “CSV UTF-8”, or choose its encoding (e.g. windows-1251).") from exc
+            N_("The file is not valid %(encoding)s text (byte %(byte)s). "
+               "Save it as “CSV UTF-8”, or choose its encoding (e.g. windows-1251)."),
+            encoding=encoding.replace("-sig", "").upper(), byte=exc.start) from exc
     if "\x00" in text:
-        raise ImportFileError("The file is not a text CSV file (it contains NUL bytes).")
+        raise ImportFileError(N_("The file is not a text CSV file (it contains NUL bytes)."))
     sample = text[:4096]
     delimiter = max((";", ",", "\t"), key=lambda d: sample.split("\n", 1)[0].count(d))
     return list(csv.reader(io.StringIO(text), delimiter=delimiter))
@@ -150,7 +163,7 @@ def _xlsx_rows(content: bytes) -> list[list]:
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise ImportFileError("The file is not a readable XLSX workbook.") from exc
+        raise ImportFileError(N_("The file is not a readable XLSX workbook.")) from exc
     try:
         sheet = workbook.worksheets[0]
         return [list(row) for row in sheet.iter_rows(values_only=True)]
@@ -177,20 +190,20 @@ def file_format_of(filename: str) -> str:
         return "csv"
     if lower.endswith(".xlsx"):
         return "xlsx"
-    raise ImportFileError("Upload a .csv or .xlsx file.")
+    raise ImportFileError(N_("Upload a .csv or .xlsx file."))
 
 
-def check_mapping(header: list[str], mapping: dict[str, str]) -> list[str]:
-    """Problems with a mapping: required fields not mapped, unknown fields or columns."""
+def check_mapping(header: list[str], mapping: dict[str, str]) -> list[tuple[str, dict]]:
+    """Problems with a mapping, as (msgid, params): required fields not mapped, unknown fields or columns."""
     problems = []
     for name in REQUIRED:
         if not mapping.get(name):
-            problems.append(f"Required field “{name}” is not mapped to a column.")
+            problems.append((N_("Required field “%(field)s” is not mapped to a column."), {"field": name}))
     for name, column in mapping.items():
         if name not in FIELDS:
-            problems.append(f"Unknown field “{name}”.")
+            problems.append((N_("Unknown field “%(field)s”."), {"field": name}))
         elif column and column not in header:
-            problems.append(f"Column “{column}” is not in the file.")
+            problems.append((N_("Column “%(column)s” is not in the file."), {"column": column}))
     return problems
 
 
@@ -210,8 +223,11 @@ def parse_date(value) -> date:
         if match:
             a, b, c = (int(x) for x in match.groups())
             year, month, day = (a, b, c) if order == "ymd" else (c, b, a)
-            return date(year, month, day)
-    raise ValueError("not a date (use YYYY-MM-DD or DD.MM.YYYY)")
+            try:
+                return date(year, month, day)
+            except ValueError:
+                raise ValueError(N_("no such day in the calendar")) from None
+    raise ValueError(N_("not a date (use YYYY-MM-DD or DD.MM.YYYY)"))
 
 
 def parse_money(value) -> int:
@@ -230,11 +246,11 @@ def parse_money(value) -> int:
         try:
             amount = Decimal(text)
         except InvalidOperation as exc:
-            raise ValueError("not an amount") from exc
+            raise ValueError(N_("not an amount")) from exc
     if amount < 0:
-        raise ValueError("must not be negative")
+        raise ValueError(N_("must not be negative"))
     if amount > Decimal("100000000"):
-        raise ValueError("implausibly large")
+        raise ValueError(N_("implausibly large"))
     return int((amount * 100).quantize(Decimal("1")))
 
 
@@ -257,22 +273,22 @@ def parse_row(line: int, raw: dict, today: date) -> tuple[dict, list[RowError]]:
     errors: list[RowError] = []
     out: dict = {}
 
-    def bad(name, message):
-        errors.append(RowError(line, name, _text(raw.get(name)), message))
+    def bad(name, message, **params):
+        errors.append(RowError(line, name, _text(raw.get(name)), message, params))
 
     patient = _text(raw.get("patient"))
     if not patient:
-        bad("patient", "patient id is empty")
+        bad("patient", N_("patient id is empty"))
     elif len(patient) > 64:
-        bad("patient", "patient id is longer than 64 characters")
+        bad("patient", N_("patient id is longer than 64 characters"))
     out["patient"] = patient
     try:
         visited = parse_date(raw.get("visited_on"))
         if not date(1990, 1, 1) <= visited <= today:
-            bad("visited_on", "date is in the future or before 1990")
+            bad("visited_on", N_("date is in the future or before 1990"))
         out["visited_on"] = visited
     except ValueError as exc:
-        bad("visited_on", str(exc) if "date" in str(exc) else "not a date (use YYYY-MM-DD or DD.MM.YYYY)")
+        bad("visited_on", str(exc))
     for name in ("amount", "bonuses_awarded", "bonuses_redeemed"):
         try:
             out[name] = parse_money(raw.get(name))
@@ -286,14 +302,14 @@ def parse_row(line: int, raw: dict, today: date) -> tuple[dict, list[RowError]]:
     out["gender"] = None
     if gender:
         if gender not in _GENDERS:
-            bad("gender", "use M/F (М/Ж)")
+            bad("gender", N_("use M/F (М/Ж)"))
         else:
             out["gender"] = _GENDERS[gender]
     birth = _text(raw.get("birth_year"))
     out["birth_year"] = None
     if birth:
         if not birth.isdigit() or not 1900 <= int(birth) <= today.year:
-            bad("birth_year", f"a year from 1900 to {today.year}")
+            bad("birth_year", N_("a year from 1900 to %(year)s"), year=today.year)
         else:
             out["birth_year"] = int(birth)
     first = _text(raw.get("first_visit")).lower()
@@ -304,7 +320,7 @@ def parse_row(line: int, raw: dict, today: date) -> tuple[dict, list[RowError]]:
         elif first in _NO:
             out["first_visit"] = False
         else:
-            bad("first_visit", "use yes/no (да/нет, 1/0)")
+            bad("first_visit", N_("use yes/no (да/нет, 1/0)"))
     return out, errors
 
 
@@ -334,8 +350,8 @@ def preview(header: list[str], rows: list[list], mapping: dict[str, str], today:
 def validate(header, rows, mapping, today: date, progress=None) -> tuple[list[ParsedRow], ImportReport]:
     """Parse and check every row, names of branches and doctors included; nothing is written."""
     report = ImportReport(total_rows=len(rows))
-    for problem in check_mapping(header, mapping):
-        report.errors.append(RowError(1, "mapping", "", problem))
+    for problem, params in check_mapping(header, mapping):
+        report.errors.append(RowError(1, "mapping", "", problem, params))
     if report.errors:
         report.error_count = len(report.errors)
         return [], report
@@ -351,16 +367,16 @@ def validate(header, rows, mapping, today: date, progress=None) -> tuple[list[Pa
             values["branch_id"] = branches.get(_name_key(values["branch"]))
             if values["branch_id"] is None:
                 errors.append(RowError(line, "branch", values["branch"],
-                                       "no such branch in the clinic's settings"))
+                                       N_("no such branch in the clinic's settings")))
         else:
             values["branch_id"] = None
         if values["doctor"]:
             key = _name_key(values["doctor"])
             values["doctor_id"] = doctors.get(key)
             if key not in doctors:
-                errors.append(RowError(line, "doctor", values["doctor"], "no such doctor in the clinic's settings"))
+                errors.append(RowError(line, "doctor", values["doctor"], N_("no such doctor in the clinic's settings")))
             elif values["doctor_id"] is None:
-                errors.append(RowError(line, "doctor", values["doctor"], "two doctors have this name"))
+                errors.append(RowError(line, "doctor", values["doctor"], N_("two doctors have this name")))
         else:
             values["doctor_id"] = None
         report.error_count += len(errors)
@@ -492,7 +508,7 @@ def run_import(visit_import: VisitImport, today: date, track_progress: bool = Tr
     try:
         header, rows = read_rows(visit_import.content or b"", visit_import.file_format, visit_import.encoding)
     except ImportFileError as exc:
-        report = ImportReport(errors=[RowError(1, "file", "", str(exc))], error_count=1)
+        report = ImportReport(errors=[RowError(1, "file", "", exc.message, exc.params)], error_count=1)
         return _finish(visit_import, report)
     parsed, report = validate(header, rows, visit_import.mapping or {}, today, progress)
     if report.ok:

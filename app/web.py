@@ -24,9 +24,10 @@ def register(app: Flask) -> None:
 
     app.jinja_env.globals.update(current_locale=lambda: str(get_locale()),
                                  has_endpoint=lambda name: name in app.view_functions)
-    from app.i18n import term
+    from app.i18n import term, translate
 
     app.jinja_env.filters["term"] = term
+    app.jinja_env.filters["translate"] = translate
     app.jinja_env.filters["local_dt"] = lambda value, fmt="medium": format_datetime(value, fmt) if value else ""
 
     @app.after_request

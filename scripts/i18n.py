@@ -20,7 +20,9 @@ def update() -> None:
     """Extract messages from code and templates and merge them into every catalogue."""
     pot = ROOT / "instance" / "messages.pot"
     pot.parent.mkdir(exist_ok=True)
-    pybabel("extract", "-F", "babel.cfg", "-k", "_l", "-k", "_lp:1c,2", "--no-location", "-o", str(pot), "app", "tenants", "jobs")
+    # N_ marks messages stored in English (import errors) and translated where they are shown.
+    pybabel("extract", "-F", "babel.cfg", "-k", "_l", "-k", "_lp:1c,2", "-k", "N_", "--no-location",
+            "-o", str(pot), "app", "tenants", "jobs")
     pybabel("update", "-i", str(pot), "-d", str(TRANSLATIONS), "--no-fuzzy-matching", "--ignore-obsolete",
             "-w", "120")
 

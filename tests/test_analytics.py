@@ -263,8 +263,9 @@ def test_duplicate_rows_in_one_file_are_imported_once(app, tenant):
 
 
 @pytest.mark.parametrize("text, field, message", [
-    ("patient,date,amount\nA,2025-13-01,100\n", "visited_on", "not a date"),
-    ("patient,date,amount\nA,31/02/2025,100\n", "visited_on", "not a date"),
+    ("patient,date,amount\nA,2025-13-01,100\n", "visited_on", "no such day"),
+    ("patient,date,amount\nA,31/02/2025,100\n", "visited_on", "no such day"),
+    ("patient,date,amount\nA,yesterday,100\n", "visited_on", "not a date"),
     ("patient,date,amount\nA,2099-01-01,100\n", "visited_on", "future"),
     ("patient,date,amount\nA,2025-01-01,-5\n", "amount", "negative"),
     ("patient,date,amount\nA,2025-01-01,ten\n", "amount", "not an amount"),
@@ -296,8 +297,8 @@ def test_wrong_encoding_and_missing_columns_are_clear(app, tenant):
     assert report.ok and visits == 1
     report, _ = import_text(app, tenant.id, "client;when\nA;2025-01-01\n")
     assert not report.ok
-    assert {e.message for e in report.errors} >= {"Required field “patient” is not mapped to a column.",
-                                                  "Required field “amount” is not mapped to a column."}
+    assert {e.message % e.params for e in report.errors} >= {"Required field “patient” is not mapped to a column.",
+                                                             "Required field “amount” is not mapped to a column."}
 
 
 def test_xlsx_import(app, tenant):

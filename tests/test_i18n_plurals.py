@@ -197,3 +197,44 @@ def test_visit_import_status_is_translated_in_the_list(app, tenant, ru_client):
     _finish_import(app, tenant.id, import_id, 3, 3, 0)
     html = ru_client.get(tenant.url("visits/imports")).get_data(as_text=True)
     assert ">готово</span>" in html and ">done</span>" not in html
+
+
+def test_visit_import_errors_are_shown_in_the_readers_language(app, tenant, manager_client):
+    """Import errors are stored as English msgids with their values and translated on the page."""
+    from app.models import VisitImport
+
+    import_id = make_visit_import(app, tenant.id)
+    with app.app_context(), tenant_scope(tenant.id):
+        visit_import = db.session.get(VisitImport, import_id)
+        visit_import.status, visit_import.finished_at = "failed", datetime.now(timezone.utc)
+        visit_import.errors = [
+            {"line": 3, "field": "doctor", "value": "Dr Nobody", "message": "no such doctor in the clinic's settings",
+             "params": {}},
+            {"line": 4, "field": "birth_year", "value": "1800", "message": "a year from 1900 to %(year)s",
+             "params": {"year": 2026}},
+            {"line": 5, "field": "amount", "value": "x", "message": "not an amount"},  # stored before params existed
+        ]
+        db.session.commit()
+    url = tenant.url(f"visits/imports/{import_id}/progress")
+    english = manager_client.get(url, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "no such doctor in the clinic&#39;s settings" in english and "a year from 1900 to 2026" in english
+    russian(manager_client)
+    html = manager_client.get(url, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "такого врача нет в настройках клиники" in html
+    assert "год от 1900 до 2026" in html and "это не сумма" in html
+
+
+def test_upload_and_point_errors_in_russian(app, tenant, ru_client):
+    import io
+
+    page = ru_client.get(tenant.url("visits/imports")).get_data(as_text=True)
+    response = ru_client.post(tenant.url("visits/imports"), data={
+        "csrf_token": form_token(page), "encoding": "utf-8",
+        "file": (io.BytesIO(b"patient;date;amount\n"), "visits.pdf")}, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "Загрузите файл .csv или .xlsx." in response.get_data(as_text=True)
+    page = ru_client.get(tenant.url("points")).get_data(as_text=True)
+    response = ru_client.post(tenant.url("points"), data={
+        "csrf_token": form_token(page), "name": "", "kind": "clinic",
+        "questionnaire_id": "999999"})
+    assert response.status_code == 400 and "укажите название" in response.get_data(as_text=True)

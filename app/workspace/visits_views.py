@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from app import visits_import
 from app.extensions import db
+from app.i18n import translate
 from app.metrics.programme import ProgrammeType
 from app.models import VisitImport
 from app.web import render
@@ -53,7 +54,7 @@ def upload_visits():
             visit_import = visits_import.create_import(upload.filename, content, encoding,
                                                        getattr(current_user, "email", "") or "")
         except visits_import.ImportFileError as exc:
-            error = str(exc)
+            error = translate(exc.message, exc.params)
         else:
             db.session.commit()
             return redirect(url_for("workspace.visit_import", import_id=visit_import.id))
@@ -77,7 +78,7 @@ def visit_import(import_id: int):
         mapping = {name: request.form.get(f"map_{name}", "") for name in visits_import.FIELDS}
         mapping = {name: column for name, column in mapping.items() if column}
         visit_import.mapping = mapping
-        problems = visits_import.check_mapping(header, mapping)
+        problems = _mapping_problems(header, mapping)
         if not problems and request.form.get("action") == "import":
             return _start_import(visit_import)
         db.session.commit()
@@ -87,12 +88,16 @@ def visit_import(import_id: int):
             _, rows = visits_import.read_rows(visit_import.content, visit_import.file_format, visit_import.encoding)
             preview = visits_import.preview(header, rows, visit_import.mapping or {}, _today())
         except visits_import.ImportFileError as exc:
-            problems.append(str(exc))
-        problems = problems or visits_import.check_mapping(header, visit_import.mapping or {})
+            problems.append(translate(exc.message, exc.params))
+        problems = problems or _mapping_problems(header, visit_import.mapping or {})
     progress = visits_import.read_progress(visit_import.tenant_id, visit_import.id)
     return render_template("workspace/visit_import.html", imp=visit_import, header=header, preview=preview,
                            problems=problems, fields=visits_import.FIELDS, required=visits_import.REQUIRED,
                            labels=FIELD_LABELS, progress=progress), 400 if problems and request.method == "POST" else 200
+
+
+def _mapping_problems(header: list[str], mapping: dict) -> list[str]:
+    return [translate(message, params) for message, params in visits_import.check_mapping(header, mapping)]
 
 
 def _start_import(visit_import: VisitImport):
