@@ -21,7 +21,22 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
-        return _error_page(exc.code or 500, exc.description if exc.code and exc.code < 500 else None)
+        if not exc.code or exc.code >= 500:
+            return _error_page(exc.code or 500, None)
+        # Werkzeug's own wording is English; a description given with abort() is ours and stays.
+        default = exc.description == type(exc).description
+        return _error_page(exc.code, _default_message(exc.code) if default else exc.description)
+
+
+def _default_message(code: int) -> str | None:
+    return {
+        400: _("The request could not be understood. Check the address or the form and try again."),
+        403: _("You do not have access to this page."),
+        404: _("There is no such page here. Check the address, or go back and follow a link."),
+        405: _("This address does not accept this kind of request."),
+        413: _("What was sent is too large."),
+        429: _("Too many requests in a short time. Wait a minute and try again."),
+    }.get(code)
 
 
 def _error_page(code: int, message: str | None):

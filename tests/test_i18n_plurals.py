@@ -238,3 +238,11 @@ def test_upload_and_point_errors_in_russian(app, tenant, ru_client):
         "csrf_token": form_token(page), "name": "", "kind": "clinic",
         "questionnaire_id": "999999"})
     assert response.status_code == 400 and "укажите название" in response.get_data(as_text=True)
+
+
+def test_not_found_page_speaks_the_readers_language(client):
+    english = client.get("/no/such/page").get_data(as_text=True)
+    assert "There is no such page here" in english and "requested URL" not in english
+    russian(client)
+    page = client.get("/no/such/page")
+    assert page.status_code == 404 and "Такой страницы нет" in page.get_data(as_text=True)
