@@ -8,7 +8,7 @@ from app.models.feedback import (RISK_LEVELS, CollectionPoint, ConsentText, Ques
                                  Response, ResponseRating)
 from app.models.jobs import PendingJob
 from app.models.notifications import DigestRun, MailOutbox
-from app.models.reputation import ExternalReview, ReputationSnapshot, ReviewSource, ScrapeRun
+from app.models.reputation import ClinicSentimentModel, ExternalReview, ReputationSnapshot, ReviewSource, ScrapeRun
 from app.models.tenancy import Branch, Doctor, Licence, Tenant
 
 __all__ = [
@@ -18,5 +18,5 @@ __all__ = [
     "ROLES", "AccessLog", "Branch", "Doctor", "Invitation", "Licence", "LoginAttempt", "Membership",
     "Operator", "OperatorAction", "PasswordReset", "PendingJob", "Tenant", "TenantScoped", "User", "utcnow",
     "DigestRun", "MailOutbox",
-    "ExternalReview", "ReputationSnapshot", "ReviewSource", "ScrapeRun",
+    "ClinicSentimentModel", "ExternalReview", "ReputationSnapshot", "ReviewSource", "ScrapeRun",
 ]

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, Boolean, Date, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -134,3 +135,25 @@ class ReputationSnapshot(TenantScoped, db.Model):
     reviews_used: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     effective_reviews: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class ClinicSentimentModel(TenantScoped, db.Model):
+    """A sentiment model trained on the clinic's own star-rated reviews (``app.reputation.clinic_model``).
+
+    ``content`` is the model file (``SentimentModel.to_bytes``). The figures are
+    macro-F1 on held-out folds of the same reviews, for this model's method and for
+    the default; the model is used (``active``) only when it did better.
+    """
+
+    __tablename__ = "clinic_sentiment_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(254), nullable=False, default="")
+    trained_on: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    label_counts: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    folds: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    macro_f1: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    default_macro_f1: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    content: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)

@@ -18,10 +18,12 @@ the scikit-learn version that trained it.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import math
 import os
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -658,6 +660,14 @@ class SentimentModel:
         if missing, as NumPy does).
         """
         path = Path(path)
+        if self.trained and path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(self.to_bytes())
+        return path
+
+    def to_bytes(self) -> bytes:
+        """The model as file content (what ``save`` writes), e.g. to keep a clinic's model in the database."""
         header = {
             "format": MODEL_FORMAT,
             "version": MODEL_FORMAT_VERSION,
@@ -665,46 +675,48 @@ class SentimentModel:
             "lexicon": self.settings.to_dict(),
             "meta": self.meta,
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
         if not self.trained:
-            path.write_text(json.dumps(header, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-            return path
+            return (json.dumps(header, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
         header.update(
             {"classes": list(self.classes), "lexicon_weight": self.lexicon_weight, "char_ngrams": self.char_ngrams}
         )
         features = sorted(self.vocabulary, key=self.vocabulary.get)
-        if path.suffix != ".npz":
-            path = path.with_name(path.name + ".npz")
-        with open(path, "wb") as handle:
-            np.savez_compressed(
-                handle,
-                header=np.array(json.dumps(header, ensure_ascii=False)),
-                vocabulary=np.array(features, dtype=str),
-                idf=self.idf,
-                coef=self.coef,
-                intercept=self.intercept,
-            )
-        return path
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer,
+            header=np.array(json.dumps(header, ensure_ascii=False)),
+            vocabulary=np.array(features, dtype=str),
+            idf=self.idf,
+            coef=self.coef,
+            intercept=self.intercept,
+        )
+        return buffer.getvalue()
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SentimentModel":
         """Read a model written by ``save`` (JSON or .npz); refuses files of another format."""
         path = Path(path)
-        with open(path, "rb") as handle:
-            starts_as_json = handle.read(1) == b"{"
-        if starts_as_json:
-            header = json.loads(path.read_text(encoding="utf-8"))
+        return cls.from_bytes(path.read_bytes(), path.name)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str = "model") -> "SentimentModel":
+        """Read model content written by ``to_bytes``; ``name`` appears in errors. Never unpickles."""
+        if data[:1] == b"{":
+            header = json.loads(data.decode("utf-8"))
             arrays = None
         else:
-            arrays = np.load(path, allow_pickle=False)
-            header = json.loads(str(arrays["header"]))
+            try:
+                arrays = np.load(io.BytesIO(data), allow_pickle=False)
+                header = json.loads(str(arrays["header"]))
+            except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
+                raise ValueError(f"{name} is not a {MODEL_FORMAT} model") from exc
         if header.get("format") != MODEL_FORMAT or header.get("version") != MODEL_FORMAT_VERSION:
-            raise ValueError(f"{path.name} is not a {MODEL_FORMAT} v{MODEL_FORMAT_VERSION} model")
+            raise ValueError(f"{name} is not a {MODEL_FORMAT} v{MODEL_FORMAT_VERSION} model")
         model = cls(LexiconSettings(**header.get("lexicon", {})))
         model.meta = header.get("meta", {})
         if header["kind"] == "linear":
             if arrays is None:
-                raise ValueError(f"{path.name}: a trained model must be an .npz file")
+                raise ValueError(f"{name}: a trained model must be an .npz file")
             model.vocabulary = {feature: index for index, feature in enumerate(arrays["vocabulary"].tolist())}
             model.idf = arrays["idf"].astype(np.float32)
             model.coef = arrays["coef"].astype(np.float32)

@@ -188,13 +188,14 @@ def analyse_review(rating: float | None, text: str, scored=None) -> dict:
     The star rating is the truth for the label (``review_label``); the text model
     gives the polarity and flags a rating the wording contradicts.
     """
-    from app.nlp.sentiment import label_from_rating, rating_contradicts_text, score_text
+    from app.nlp.sentiment import label_from_rating, rating_contradicts_text
     from app.nlp.topics import tag_aspects
+    from app.reputation.clinic_model import clinic_scorer
 
     if not text.strip():
         return {"sentiment_label": label_from_rating(rating), "sentiment_polarity": None,
                 "contradiction": False, "topics": {}}
-    scored = scored or score_text(text)
+    scored = scored or clinic_scorer().score(text)
     # Same rule as app.nlp.sentiment.review_label, without scoring the text twice.
     label = label_from_rating(rating) or scored.label
     return {"sentiment_label": label, "sentiment_polarity": round(float(scored.polarity), 4),
@@ -207,7 +208,7 @@ def store_reviews(reviews: list[ReviewInput], *, origin: str, source: ReviewSour
     Flushes but does not commit. Duplicates within the batch and against stored
     reviews are skipped, so a re-scrape adds only new reviews.
     """
-    from app.nlp.sentiment import score_texts
+    from app.reputation.clinic_model import clinic_scorer
 
     batch: dict[str, ReviewInput] = {}
     for review in reviews:
@@ -220,7 +221,7 @@ def store_reviews(reviews: list[ReviewInput], *, origin: str, source: ReviewSour
     if not fresh:
         return 0
     texts = [review.text for _, review in fresh if review.text.strip()]
-    scores = iter(score_texts(texts)) if texts else iter(())
+    scores = iter(clinic_scorer().predict(texts)) if texts else iter(())
     tenant_id, now = require_tenant_id(), utcnow()
     rows = []
     for key, review in fresh:

@@ -1,6 +1,7 @@
 """Web reputation in the workspace: the index, review sources, scrape runs, imports, the reviews list."""
 from __future__ import annotations
 
+import time
 from functools import wraps
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -13,11 +14,11 @@ from sqlalchemy import select
 
 from app.charts import time_chart
 from app.extensions import db
-from app.models import Branch, Doctor, ReviewSource, ScrapeRun
-from app.reputation import service
+from app.models import Branch, Doctor, PendingJob, ReviewSource, ScrapeRun
+from app.reputation import clinic_model, service
 from app.web import render
 from app.workspace.base import bp, requires
-from tenants.resolve import get_or_404
+from tenants.resolve import current_tenant, get_or_404
 
 REVIEWS_PAGE = 50
 
@@ -95,7 +96,8 @@ def reputation():
         "workspace/reputation.html", clinic=clinic, scopes=scopes[1:], chart=chart,
         aspects=service.aspect_table(), reviews=service.journal_review_entries(limit=10),
         run=service.latest_run(), sources=service.list_sources(),
-        reputation=service.dashboard_card(today))
+        reputation=service.dashboard_card(today), models=clinic_model.recent_models(),
+        active_model=clinic_model.active_model_record())
 
 
 @bp.get("/reputation/reviews")
@@ -177,6 +179,43 @@ def reputation_scrape():
     # Committed first, then handed to Redis; if Redis is down the outbox sweep enqueues it later.
     flush_outbox([run.job_id])
     return redirect(url_for("workspace.reputation_run", run_id=run.id))
+
+
+@bp.post("/reputation/model/train")
+@licensed
+@requires("manage_sources")
+def reputation_model_train():
+    from app.reputation.clinic_model import ClinicModelError, check_trainable, labelled_reviews
+    from jobs.outbox import defer, flush_outbox
+    from jobs.queues import make_job_id
+
+    try:
+        check_trainable(labelled_reviews()[1])
+    except ClinicModelError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("workspace.reputation"))
+    # One training per clinic and minute: a double click does not train twice.
+    job_id = make_job_id(current_tenant().id, "sentiment-train", int(time.time() // 60))
+    if db.session.scalar(select(PendingJob.id).where(PendingJob.job_id == job_id)) is not None:
+        flash(_("Training is already under way."))
+        return redirect(url_for("workspace.reputation"))
+    defer("scrape", "jobs.sentiment.train_clinic_sentiment", current_user.user.email, job_id=job_id)
+    db.session.commit()
+    flush_outbox([job_id])
+    flash(_("Training started: it takes a minute or so. Reload this page to see the result."))
+    return redirect(url_for("workspace.reputation"))
+
+
+@bp.post("/reputation/model/use-default")
+@licensed
+@requires("manage_sources")
+def reputation_model_use_default():
+    from app.reputation.clinic_model import use_default
+
+    use_default()
+    db.session.commit()
+    flash(_("The standard analyser scores new reviews and comments again."))
+    return redirect(url_for("workspace.reputation"))
 
 
 def _run_version(run: ScrapeRun) -> str:

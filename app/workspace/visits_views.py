@@ -52,7 +52,7 @@ def upload_visits():
         content = upload.read(visits_import.MAX_FILE_BYTES + 1)
         try:
             visit_import = visits_import.create_import(upload.filename, content, encoding,
-                                                       getattr(current_user, "email", "") or "")
+                                                       current_user.user.email)
         except visits_import.ImportFileError as exc:
             error = translate(exc.message, exc.params)
         else:
