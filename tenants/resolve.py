@@ -90,8 +90,9 @@ def get_or_404(model: type[TenantScoped], object_id) -> TenantScoped:
 def enter_clinic_by_point(token: str):
     """Resolve a patient's link: the collection point with ``token``, its clinic entered as scope.
 
-    The token lookup is the one cross-clinic read the public form needs; every
-    other query of the request then runs inside the point's clinic.
+    The token lookup is the one cross-clinic read the public form needs; it loads
+    only the point and its own clinic, and every other query of the request then
+    runs inside that clinic.
     """
     from app.models import CollectionPoint
     from tenants.context import platform_scope
@@ -99,12 +100,14 @@ def enter_clinic_by_point(token: str):
     if not token or len(token) > 32:
         abort(404)
     with platform_scope():
-        tenant_id = db.session.scalar(select(CollectionPoint.tenant_id).where(CollectionPoint.token == token))
-    if tenant_id is None:
+        # One query on the patient's hot path: the point and the clinic it belongs to.
+        row = db.session.execute(select(CollectionPoint, Tenant).join(Tenant, Tenant.id == CollectionPoint.tenant_id)
+                                 .where(CollectionPoint.token == token)).first()
+    if row is None:
         abort(404)
-    enter_clinic(db.session.get(Tenant, tenant_id))
-    point = db.session.scalar(select(CollectionPoint).where(CollectionPoint.token == token))
-    if point is None or not point.active:
+    point, tenant = row
+    enter_clinic(tenant)
+    if not point.active:
         abort(404)
     return point
 
