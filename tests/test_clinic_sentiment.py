@@ -61,6 +61,8 @@ def test_clinic_trains_its_model_through_a_job_and_only_it_uses_it(app, tenant, 
 
     add_rated_reviews(app, tenant.id, 600)
     add_rated_reviews(app, other_tenant.id, 60, offset=1000)  # the other clinic's reviews are never read
+    earlier_comment = "Waited ages for the receptionist, then it was fine"
+    earlier = make_response(app, tenant.id, comment=earlier_comment, nps=7)
     page = manager_client.get(tenant.url("reputation")).get_data(as_text=True)
     started = manager_client.post(tenant.url("reputation/model/train"), data={"csrf_token": form_token(page)})
     assert started.status_code == 302
@@ -87,6 +89,14 @@ def test_clinic_trains_its_model_through_a_job_and_only_it_uses_it(app, tenant, 
         with tenant_scope(other_tenant.id):
             assert clinic_scorer() is default_model()
 
+    # What was stored before is scored again by the model now in use; the rating still decides a review's label.
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.get(Response, earlier).sentiment_polarity == pytest.approx(
+            own.score(earlier_comment).polarity, abs=1e-4)
+        review = db.session.scalar(select(ExternalReview).where(ExternalReview.rating == 1.0))
+        assert review.sentiment_label == "negative"
+        assert review.sentiment_polarity == pytest.approx(own.score(review.text).polarity, abs=1e-4)
+
     # A new patient comment in this clinic is scored by its model.
     from jobs.feedback import response_received
 
@@ -104,6 +114,10 @@ def test_clinic_trains_its_model_through_a_job_and_only_it_uses_it(app, tenant, 
     assert not any(m.active for m in _models(app, tenant.id))
     with app.app_context(), tenant_scope(tenant.id):
         assert clinic_scorer() is default_model()
+    build_worker(app, ["scrape"], worker_class=InlineAppWorker).work(burst=True)  # re-scores with the default
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.get(Response, earlier).sentiment_polarity == pytest.approx(
+            default_model().score(earlier_comment).polarity, abs=1e-4)
 
 
 def test_viewers_cannot_train(app, tenant):

@@ -94,6 +94,46 @@ def train_clinic_model(created_by: str = "") -> ClinicSentimentModel:
     return record
 
 
+def rescore_clinic_texts(batch_size: int = 500) -> dict[str, int]:
+    """Score the clinic's stored reviews and patient comments again with the model now in use.
+
+    Run after the clinic switches models, so old and new texts are judged alike
+    (the star rating still decides a review's label). Commits per batch; returns
+    how many reviews and comments were scored.
+    """
+    from app.models import Response
+    from app.nlp.sentiment import labels_contradict
+
+    scorer = clinic_scorer()
+    counts = {"reviews": 0, "comments": 0}
+    after = 0
+    while True:
+        reviews = db.session.scalars(select(ExternalReview).where(ExternalReview.id > after, ExternalReview.text != "")
+                                     .order_by(ExternalReview.id).limit(batch_size)).all()
+        if not reviews:
+            break
+        for review, scored in zip(reviews, scorer.predict([review.text for review in reviews])):
+            rating_label = label_from_rating(review.rating)
+            review.sentiment_label = rating_label or scored.label
+            review.sentiment_polarity = round(float(scored.polarity), 4)
+            review.contradiction = labels_contradict(rating_label, scored.label)
+        after = reviews[-1].id
+        counts["reviews"] += len(reviews)
+        db.session.commit()
+    after = 0
+    while True:
+        responses = db.session.scalars(select(Response).where(Response.id > after, Response.comment != "")
+                                       .order_by(Response.id).limit(batch_size)).all()
+        if not responses:
+            break
+        for response, scored in zip(responses, scorer.predict([response.comment for response in responses])):
+            response.sentiment_label, response.sentiment_polarity = scored.label, round(float(scored.polarity), 4)
+        after = responses[-1].id
+        counts["comments"] += len(responses)
+        db.session.commit()
+    return counts
+
+
 def use_default() -> int:
     """Stop using the clinic's trained models; returns how many were active. Caller commits."""
     result = db.session.execute(update(ClinicSentimentModel).where(ClinicSentimentModel.active.is_(True))

@@ -212,9 +212,15 @@ def reputation_model_train():
 def reputation_model_use_default():
     from app.reputation.clinic_model import use_default
 
-    use_default()
-    db.session.commit()
-    flash(_("The standard analyser scores new reviews and comments again."))
+    from jobs.outbox import defer, flush_outbox
+    from jobs.queues import make_job_id
+
+    if use_default():
+        job_id = make_job_id(current_tenant().id, "sentiment-rescore", int(time.time()))
+        defer("scrape", "jobs.sentiment.rescore_clinic_texts", job_id=job_id)
+        db.session.commit()
+        flush_outbox([job_id])
+    flash(_("The standard analyser scores reviews and comments again."))
     return redirect(url_for("workspace.reputation"))
 
 
