@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import io
-import secrets
-
 import logging
+import secrets
 
 import redis
 import segno

@@ -41,26 +41,12 @@ from bench._stack import APP_ROLE, LOOPBACK, free_port, recreate_database, role_
 ZONES = ("Europe/Moscow", "Europe/Berlin", "Asia/Kathmandu", "Asia/Kolkata", "America/New_York", "Asia/Yekaterinburg")
 MAX_CLINICS = 20000
 
-# A non-forking RQ worker in the app context: jobs.worker.InlineAppWorker inherits the forking
-# execute_job on RQ 3 (AppWorker comes first in its MRO), and a fork per job would measure fork().
+# A non-forking RQ worker in the app context (a fork per job would measure fork()).
 WORKER = """
-from rq import SimpleWorker
 from app import create_app
-from app.extensions import db
-from jobs.worker import build_worker
+from jobs.worker import InlineAppWorker, build_worker
 
-class AppSimpleWorker(SimpleWorker):
-    flask_app = None
-
-    def perform_job(self, *args, **kwargs):
-        with self.flask_app.app_context():
-            try:
-                return super().perform_job(*args, **kwargs)
-            finally:
-                db.session.remove()
-
-app = create_app()
-build_worker(app, ["alerts", "digests", "default"], worker_class=AppSimpleWorker).work(burst=True)
+build_worker(create_app(), ["alerts", "digests", "default"], worker_class=InlineAppWorker).work(burst=True)
 """
 
 

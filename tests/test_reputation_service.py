@@ -106,7 +106,7 @@ def test_scrape_job_reads_saved_pages_then_rescrape_adds_nothing(app, tenant, ot
     for i, name in enumerate(names):
         site.routes[f"/p{i}"] = Reply(200, saved(name), {"Content-Type": "text/html"})
         ids.append(add_source(app, tenant.id, site.url(f"/p{i}")))
-    run_id = run_scrape_job(app, tenant.id)
+    run_scrape_job(app, tenant.id)
     sources, reviews, runs = clinic_state(app, tenant.id)
     expected = sum(truth[name]["review_count"] for name in names)
     assert reviews == expected
@@ -533,7 +533,7 @@ def test_operator_edits_a_selector_config_in_the_console(app, tenant, other_tena
     assert operator_client.get(f"/platform/clinics/{tenant.id}/review-sources/{theirs}").status_code == 404
     assert operator_client.post(f"/platform/clinics/{tenant.id}/review-sources/{theirs}",
                                 data={"csrf_token": token, "selector_config": "{}"}).status_code == 404
-    assert operator_client.get(f"/platform/clinics/999/review-sources").status_code == 404
+    assert operator_client.get("/platform/clinics/999/review-sources").status_code == 404
     bad = operator_client.post(f"/platform/clinics/{tenant.id}/review-sources/{mine}",
                                data={"csrf_token": token, "selector_config": '{"text": ".t"}'})
     assert bad.status_code == 400 and "review" in bad.get_data(as_text=True)

@@ -55,16 +55,15 @@ def refresh_dirty(tenant: Tenant) -> list[str]:
     # Months first: a quarter or a year then sums its freshly stored months' survey counts.
     periods = sorted({Period.parse(row.period) for row in rows},
                      key=lambda p: (PERIOD_KINDS.index(p.kind), p.label))
-    labels = [p.label for p in periods]
     db.session.rollback()
-    for period, label in zip(periods, labels):
+    for period in periods:
         survey = None if period.kind is PeriodKind.MONTH else survey_from_stored_months(tenant, period)
         store_period(tenant, period, survey)
         db.session.execute(delete(DirtyPeriod).where(DirtyPeriod.tenant_id == tenant.id,
-                                                     DirtyPeriod.period == label,
+                                                     DirtyPeriod.period == period.label,
                                                      DirtyPeriod.marked_at <= started))
         db.session.commit()
-    return labels
+    return [period.label for period in periods]
 
 
 def full_recompute(tenant: Tenant) -> int:

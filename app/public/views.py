@@ -12,6 +12,7 @@ from sqlalchemy import text
 from app import feedback
 from app.collection import count_scan
 from app.extensions import csrf, db
+from app.live import announce_change
 from app.questionnaires import current_consent, label, published_version
 from app.ratelimit import hit
 from app.security import token_hash
@@ -114,7 +115,7 @@ def questionnaire(token: str):
     db.session.commit()
     if not result.duplicate:
         enqueue_promised(result.promised)
-        _announce(tenant.id)
+        announce_change(tenant.id)  # open journals show it within a second
     receipts = dict(session.get("receipts", {}))
     if result.status_token:
         receipts[result.response.reference] = result.status_token
@@ -126,13 +127,6 @@ def _tenant():
     from tenants.resolve import current_tenant
 
     return current_tenant()
-
-
-def _announce(tenant_id: int) -> None:
-    """Tell open journals of this clinic that something new arrived (best effort)."""
-    from app.live import announce_change
-
-    announce_change(tenant_id)
 
 
 @bp.get("/q/<token>/thanks")

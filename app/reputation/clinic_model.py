@@ -106,32 +106,31 @@ def rescore_clinic_texts(batch_size: int = 500) -> dict[str, int]:
 
     scorer = clinic_scorer()
     counts = {"reviews": 0, "comments": 0}
-    after = 0
-    while True:
-        reviews = db.session.scalars(select(ExternalReview).where(ExternalReview.id > after, ExternalReview.text != "")
-                                     .order_by(ExternalReview.id).limit(batch_size)).all()
-        if not reviews:
-            break
+    for reviews in _batches(ExternalReview, ExternalReview.text, batch_size):
         for review, scored in zip(reviews, scorer.predict([review.text for review in reviews])):
             rating_label = label_from_rating(review.rating)
             review.sentiment_label = rating_label or scored.label
             review.sentiment_polarity = round(float(scored.polarity), 4)
             review.contradiction = labels_contradict(rating_label, scored.label)
-        after = reviews[-1].id
         counts["reviews"] += len(reviews)
-        db.session.commit()
-    after = 0
-    while True:
-        responses = db.session.scalars(select(Response).where(Response.id > after, Response.comment != "")
-                                       .order_by(Response.id).limit(batch_size)).all()
-        if not responses:
-            break
+    for responses in _batches(Response, Response.comment, batch_size):
         for response, scored in zip(responses, scorer.predict([response.comment for response in responses])):
             response.sentiment_label, response.sentiment_polarity = scored.label, round(float(scored.polarity), 4)
-        after = responses[-1].id
         counts["comments"] += len(responses)
-        db.session.commit()
     return counts
+
+
+def _batches(model, text_column, size: int):
+    """The clinic's rows with a non-empty text, ``size`` at a time by id; commits after each batch."""
+    after = 0
+    while True:
+        rows = db.session.scalars(select(model).where(model.id > after, text_column != "")
+                                  .order_by(model.id).limit(size)).all()
+        if not rows:
+            return
+        yield rows
+        after = rows[-1].id
+        db.session.commit()
 
 
 def use_default() -> int:

@@ -185,13 +185,12 @@ def reputation_scrape():
 @licensed
 @requires("manage_sources")
 def reputation_model_train():
-    from app.reputation.clinic_model import ClinicModelError, check_trainable, labelled_reviews
     from jobs.outbox import defer, flush_outbox
     from jobs.queues import make_job_id
 
     try:
-        check_trainable(labelled_reviews()[1])
-    except ClinicModelError as exc:
+        clinic_model.check_trainable(clinic_model.labelled_reviews()[1])
+    except clinic_model.ClinicModelError as exc:
         flash(str(exc), "error")
         return redirect(url_for("workspace.reputation"))
     # One training per clinic and minute: a double click does not train twice.
@@ -210,12 +209,10 @@ def reputation_model_train():
 @licensed
 @requires("manage_sources")
 def reputation_model_use_default():
-    from app.reputation.clinic_model import use_default
-
     from jobs.outbox import defer, flush_outbox
     from jobs.queues import make_job_id
 
-    if use_default():
+    if clinic_model.use_default():
         job_id = make_job_id(current_tenant().id, "sentiment-rescore", int(time.time()))
         defer("scrape", "jobs.sentiment.rescore_clinic_texts", job_id=job_id)
         db.session.commit()
