@@ -122,6 +122,12 @@ def recount_completions(point_id: int) -> None:
                        .values(completions=count.scalar_subquery()))
 
 
+def current_scans(tenant_id: int, points: list[CollectionPoint]) -> dict[int, int]:
+    """Page opens per point: written to the row plus still waiting in Redis."""
+    pending = pending_scans(tenant_id, [point.id for point in points])
+    return {point.id: point.scans + pending.get(point.id, 0) for point in points}
+
+
 def pending_scans(tenant_id: int, point_ids: list[int]) -> dict[int, int]:
     """Page opens counted in Redis and not yet written to the rows, per point (empty when Redis is down)."""
     if not point_ids:

@@ -177,12 +177,9 @@ def _point_choices() -> dict:
 def _points_page(status: int = 200, errors: dict | None = None, form=None):
     points = db.session.scalars(select(CollectionPoint).order_by(CollectionPoint.id)).all()
     base = current_app.config["BASE_URL"]
-    pending = collection.pending_scans(current_tenant().id, [p.id for p in points])
-    rows = []
-    for p in points:
-        scans = p.scans + pending.get(p.id, 0)
-        rows.append(SimpleNamespace(point=p, link=collection.public_link(p, base), scans=scans,
-                                    rate=collection.completion_rate(p, scans)))
+    scans = collection.current_scans(current_tenant().id, points)
+    rows = [SimpleNamespace(point=p, link=collection.public_link(p, base), scans=scans[p.id],
+                            rate=collection.completion_rate(p, scans[p.id])) for p in points]
     return render_template("workspace/collection_points.html", rows=rows, errors=errors or {}, form=form or {},
                            **_point_choices()), status
 
@@ -217,7 +214,7 @@ def collection_points_create():
 def collection_points_edit(point_id: int):
     point = get_or_404(CollectionPoint, point_id)
     link = collection.public_link(point, current_app.config["BASE_URL"])
-    scans = point.scans + collection.pending_scans(current_tenant().id, [point.id]).get(point.id, 0)
+    scans = collection.current_scans(current_tenant().id, [point])[point.id]
     context = {"point": point, "link": link, "scans": scans, "rate": collection.completion_rate(point, scans),
                "can_edit": current_user.can("edit_questionnaires"), **_point_choices()}
     if request.method == "POST":
