@@ -6,8 +6,7 @@ sites' rules.
 """
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
+from app.urls import split_url
 from tenants.settings import update_settings
 
 MAX_LINKS = 10
@@ -26,10 +25,7 @@ def clean_review_links(rows: list[tuple[str, str]]) -> list[dict]:
             continue
         if not name:
             raise ReviewLinkError(f"give the link {url} a name")
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            parts = None
+        parts = split_url(url)
         if parts is None or parts.scheme != "https" or not parts.hostname or "." not in parts.hostname \
                 or any(c.isspace() for c in url):
             raise ReviewLinkError(f"{name}: the address must be a full https:// link")

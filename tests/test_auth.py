@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from app.accounts import invite
@@ -150,3 +151,17 @@ def test_language_choice_is_remembered(app, tenant, manager_client):
         assert db.session.scalar(select(User.language).where(User.email == tenant.owner_email)) == "en"
     manager_client.post(tenant.url("language"), data={"lang": "ru", "csrf_token": form_token(page)})
     assert "Настройки" in manager_client.get(tenant.url()).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("target", ["http://[", "//[::1", "http://evil.example:99999/", "https://evil.example/", "//evil.example"])
+def test_unparsable_or_foreign_next_address_goes_home(app, tenant, target):
+    """Addresses urlsplit refuses used to raise; they and other sites' addresses now lead home."""
+    c = app.test_client()
+    token = csrf_token(c, "/login")
+    response = c.post(f"/login?next={target}", data={"email": tenant.owner_email, "password": TEST_PASSWORD,
+                                                     "csrf_token": token, "next": target})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    anonymous = app.test_client()
+    switched = anonymous.post("/language", data={"lang": "en", "csrf_token": csrf_token(anonymous, "/login"),
+                                                  "next": target})
+    assert switched.status_code == 302 and switched.headers["Location"] == "/"

@@ -18,6 +18,7 @@ from app.reputation.fetcher import (
     CONNECTION_ERROR,
     HTTP_ERROR,
     INVALID_CONFIG,
+    INVALID_URL,
     LAYOUT_CHANGED,
     NOT_MODIFIED,
     OK,
@@ -262,6 +263,18 @@ def test_redirects_are_followed(site):
     site.routes["/new"] = Reply(body=review_page(["переехали"]))
     result = fetch_source(site.url("/old"), fetcher=make_fetcher())
     assert result.status == OK and [r.text for r in result.reviews] == ["переехали"]
+
+
+def test_unusable_redirect_marks_the_source_instead_of_raising(site):
+    site.routes["/moved"] = Reply(302, b"", {"Location": "http://[broken"})
+    result = fetch_source(site.url("/moved"), fetcher=make_fetcher())
+    assert result.status == INVALID_URL and "unusable redirect" in result.reason
+
+
+def test_unparsable_next_page_link_ends_pagination(site):
+    site.routes["/p"] = Reply(body=review_page(["одна страница"], next_href="http://[x"))
+    result = fetch_source(site.url("/p"), fetcher=make_fetcher())
+    assert result.status == OK and [r.text for r in result.reviews] == ["одна страница"] and len(result.pages) == 1
 
 
 # --------------------------------------------------------------------------- conditional GET

@@ -381,6 +381,9 @@ def test_sources_pages_add_edit_validate_and_remove(app, tenant, manager_client)
         "csrf_token": token, "url": "ftp://nowhere", "selector_config": '{"review": ".r", "txet": ".t"}'})
     body = bad.get_data(as_text=True)
     assert bad.status_code == 400 and "http://" in body and "txet" in body
+    for unparsable in ("http://[", "https://example.org:99999/reviews"):
+        refused = manager_client.post(tenant.url("reputation/sources"), data={"csrf_token": token, "url": unparsable})
+        assert refused.status_code == 400 and "http://" in refused.get_data(as_text=True)
     bad_json = manager_client.post(tenant.url("reputation/sources"), data={
         "csrf_token": token, "url": "https://example.org/reviews", "selector_config": "{not json"})
     assert bad_json.status_code == 400 and "Not valid JSON" in bad_json.get_data(as_text=True)

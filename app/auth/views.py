@@ -1,7 +1,6 @@
 """Staff login and logout, password reset, language choice."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -16,6 +15,7 @@ from app.extensions import db
 from app.mail import try_send
 from app.models import Membership, Tenant, User, utcnow
 from app.security import verify_password
+from app.urls import split_url
 from tenants.context import platform_scope
 
 bp = Blueprint("auth", __name__)
@@ -35,8 +35,8 @@ def safe_next(target: str | None, default: str) -> str:
     """Only same-site relative paths are followed after login."""
     if not target:
         return default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    parts = split_url(target)
+    if parts is None or parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return default
     return target
 

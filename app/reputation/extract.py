@@ -24,7 +24,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Iterable
-from urllib.parse import urljoin, urlsplit
 
 import extruct
 import lxml.html
@@ -34,6 +33,7 @@ from lxml.cssselect import CSSSelector
 from app.reputation.dates import parse_review_date
 from app.reputation.encoding import decode_html
 from app.reputation.sites import SITES, site_for_url
+from app.urls import hostname_of, join_url
 
 log = logging.getLogger(__name__)
 
@@ -1120,7 +1120,7 @@ def _page_base_url(root: Any, url: str | None) -> str | None:
     for base in root.iter("base"):
         href = base.get("href")
         if href:
-            return urljoin(url or "", href.strip())
+            return join_url(url or "", href.strip()) or url
     if url:
         return url
     for link in root.iter("link"):
@@ -1135,7 +1135,9 @@ def _page_base_url(root: Any, url: str | None) -> str | None:
 def _resolve_link(href: str | None, base: str | None, current: str | None) -> str | None:
     if not href:
         return None
-    resolved = urljoin(base, href) if base else href
+    resolved = join_url(base, href) if base else href
+    if resolved is None:
+        return None
     if current and resolved.split("#")[0] == current.split("#")[0]:
         return None  # a "next" link to the page itself would loop
     return resolved
@@ -1216,7 +1218,7 @@ def extract_page(
 
     site_name = site or (site_for_url(url) if url else None) or detect_site(decoded.text)
     if site_name is None and url:
-        site_name = (urlsplit(url).hostname or "").removeprefix("www.") or None
+        site_name = hostname_of(url).removeprefix("www.") or None
     if isinstance(selector_config, SelectorConfig):
         config: SelectorConfig | None = selector_config
     elif selector_config is not None:

@@ -30,7 +30,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Callable
-from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
 import httpx
@@ -45,6 +44,7 @@ from app.reputation.extract import (
     review_key,
     validate_selector_config,
 )
+from app.urls import hostname_of, join_url, split_url
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,9 @@ def _is_private_host(host: str) -> bool:
 
 
 def _host_key(url: str) -> str:
-    parts = urlsplit(url)
+    parts = split_url(url)
+    if parts is None:
+        return url.lower()
     return f"{parts.scheme.lower()}://{(parts.netloc or '').lower()}"
 
 
@@ -440,8 +442,8 @@ class PoliteFetcher:
         """
         current = url
         for _ in range(MAX_REDIRECTS + 1):
-            parts = urlsplit(current)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
+            parts = split_url(current)
+            if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
                 raise FetchFailed(INVALID_URL, f"not an http(s) URL: {current!r}")
             if not self.allow_private and _is_private_host(parts.hostname):
                 raise FetchFailed(BLOCKED_ADDRESS, f"{parts.hostname} is a private or local address")
@@ -458,7 +460,10 @@ class PoliteFetcher:
             with self._lock_for(host):
                 response = self._request_with_retries(current, headers, host)
             if response.status_code in REDIRECT_STATUSES and response.headers.get("location"):
-                current = urljoin(current, response.headers["location"])
+                target = join_url(current, response.headers["location"])
+                if target is None:
+                    raise FetchFailed(INVALID_URL, f"unusable redirect from {current}: {response.headers['location']!r}")
+                current = target
                 continue
             return response
         raise FetchFailed(HTTP_ERROR, f"more than {MAX_REDIRECTS} redirects")
@@ -540,7 +545,7 @@ def _fetch_pages(
     seen_keys: set[str] = set()
     visited: set[str] = set()
     page_url: str | None = url
-    first_host = urlsplit(url).hostname
+    first_host = hostname_of(url)
     while page_url and len(result.pages) < max(1, max_pages):
         is_first = not result.pages
         visited.add(page_url.split("#")[0])
@@ -625,7 +630,7 @@ def _fetch_pages(
         if next_url in visited:
             result.warnings.append(f"{page_url}: next page {next_url} was already fetched; stopped")
             return
-        if urlsplit(next_url).hostname != first_host:
+        if hostname_of(next_url) != first_host:
             result.warnings.append(f"{page_url}: next page {next_url} is on another host; not followed")
             return
         if len(result.pages) >= max(1, max_pages):

@@ -12,7 +12,6 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from urllib.parse import urlsplit
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -25,6 +24,7 @@ from app.models import (Branch, Doctor, ExternalReview, Licence, PendingJob, Rep
                         ReviewSource, ScrapeRun, Tenant, utcnow)
 from app.reputation.extract import SelectorConfigError, detect_site, review_key, validate_selector_config
 from app.reputation.index import ReviewSignal, reputation_index, reputation_week_over_week, week_over_week
+from app.urls import hostname_of, split_url
 from tenants.context import require_tenant_id
 from tenants.licensing import has_module
 
@@ -90,10 +90,10 @@ def validate_source_form(form, *, source: ReviewSource | None = None) -> tuple[S
     """Check a source form (url, label, branch_id, doctor_id, selector_config, active); ``(values, errors)``."""
     errors: dict[str, str] = {}
     url = (form.get("url") or "").strip()
-    parts = urlsplit(url) if url else None
+    parts = split_url(url) if url else None
     if not url:
         errors["url"] = _("required")
-    elif len(url) > 2000 or parts.scheme not in ("http", "https") or not parts.hostname:
+    elif len(url) > 2000 or parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         errors["url"] = _("an address starting with http:// or https://")
     else:
         clash = db.session.scalar(select(ReviewSource).where(ReviewSource.url == url))
@@ -334,7 +334,7 @@ def scrape_source(source: ReviewSource, fetcher, today: date | None = None) -> t
             source.aggregate_rating = result.aggregate.rating
         if result.aggregate and result.aggregate.count is not None:
             source.aggregate_count = result.aggregate.count
-        site = result.site or source.site or (urlsplit(source.url).hostname or "")
+        site = result.site or source.site or hostname_of(source.url)
         inputs = [ReviewInput(site=site, text=review.text or "", rating=review.rating,
                               published_on=_parse_day(review.date), author=review.author or "",
                               site_review_id=review.site_review_id, reply=review.reply, url=source.url)

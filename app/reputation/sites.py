@@ -12,7 +12,8 @@ selectors are evaluated inside the review container.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+
+from app.urls import split_url
 
 # Matches a rating's number in an attribute such as aria-label="4 stars" or alt="1 star: Bad".
 _NUMBER = r"(\d+(?:[.,]\d+)?)"
@@ -251,7 +252,7 @@ def site_for_host(host: str, path: str = "") -> str | None:
 
 def site_for_url(url: str) -> str | None:
     """The known site a URL belongs to, or None."""
-    parts = urlsplit(url.strip())
-    if not parts.hostname:
+    parts = split_url(url.strip())
+    if parts is None or not parts.hostname:
         return None
     return site_for_host(parts.hostname, parts.path or "/")
