@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 
@@ -18,6 +19,16 @@ def register(app: Flask) -> None:
     def _csrf(exc: CSRFError):
         message = _("The form has expired or was sent from elsewhere. Reload the page and try again.")
         return _error_page(400, message)
+
+    @app.errorhandler(IntegrityError)
+    def _conflict(exc: IntegrityError):
+        # Forms check uniqueness first; this is the race where two requests pass that check at once.
+        from app.extensions import db
+
+        db.session.rollback()
+        app.logger.warning("write refused by a database constraint on %s %s", request.method, request.path)
+        return _error_page(409, _("This was changed at the same moment by another request. "
+                                  "Reload the page and try again."))
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
@@ -42,7 +53,7 @@ def _default_message(code: int) -> str | None:
 def _error_page(code: int, message: str | None):
     titles = {
         400: _("Bad request"), 403: _("Not allowed"), 404: _("Not found"), 405: _("Method not allowed"),
-        413: _("Too large"), 429: _("Too many requests"),
+        409: _("Conflict"), 413: _("Too large"), 429: _("Too many requests"),
     }
     title = titles.get(code, _("Something went wrong"))
     if _wants_json():

@@ -21,6 +21,7 @@ from app.security import new_token
 from jobs.outbox import defer
 from jobs.queues import make_job_id
 from tenants.settings import clinic_settings
+from app.parsing import whole_number
 
 SUBMISSION_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 PHONE_RE = re.compile(r"^\+?[0-9 ()\-]{6,25}$")
@@ -83,8 +84,9 @@ def submit_response(point: CollectionPoint, form, language: str) -> Submission:
     consent = None
     consent_raw = form.get("consent") or ""
     if consent_raw:
-        consent = db.session.scalar(select(ConsentText).where(ConsentText.id == int(consent_raw))) \
-            if consent_raw.isdigit() else None
+        consent_id = whole_number(consent_raw)
+        consent = db.session.scalar(select(ConsentText).where(ConsentText.id == consent_id)) \
+            if consent_id is not None else None
         if consent is None:
             errors["consent"] = "Please reload the page and agree again." if en else "Обновите страницу и дайте согласие снова."
     if has_contact and consent is None and "consent" not in errors:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from app.extensions import db
 from app.models import Case, Response, utcnow
+from app.parsing import whole_number
 
 PERIODS = ("today", "7d", "30d", "90d", "custom")
 RISKS = ("ok", "at_risk", "critical")
@@ -70,9 +71,10 @@ def _int(args, name: str) -> int | None:
     raw = (args.get(name) or "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 12:
+    value = whole_number(raw)
+    if value is None:
         raise FilterError(f"{name} must be a number")
-    return int(raw)
+    return value
 
 
 def _choice(args, name: str, allowed: tuple[str, ...]) -> str:

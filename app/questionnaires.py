@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ConsentText, Questionnaire, QuestionnaireVersion, utcnow
+from app.parsing import whole_number
 
 QUESTION_TYPES = ("nps", "rating", "single", "multiple", "yesno", "text")
 LANGUAGES = ("ru", "en")
@@ -198,14 +199,6 @@ class ParsedAnswers:
     comment: str = ""
 
 
-def _int_in(raw: str, low: int, high: int) -> int | None:
-    raw = (raw or "").strip()
-    if not raw.isdigit():
-        return None
-    value = int(raw)
-    return value if low <= value <= high else None
-
-
 def parse_answers(questions: list[dict], form, language: str) -> ParsedAnswers:
     """Read and check the answers to ``questions`` from a submitted form (a MultiDict).
 
@@ -221,12 +214,12 @@ def parse_answers(questions: list[dict], form, language: str) -> ParsedAnswers:
         raw = form.get(name, "")
         value = None
         if qtype == "nps":
-            value = _int_in(raw, 0, 10)
+            value = whole_number(raw, maximum=10)
             if raw and value is None:
                 parsed.errors[key] = msg_invalid
             parsed.nps = value
         elif qtype == "rating":
-            value = _int_in(raw, 1, 5)
+            value = whole_number(raw, minimum=1, maximum=5)
             if raw and value is None:
                 parsed.errors[key] = msg_invalid
             if value is not None:

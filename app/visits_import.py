@@ -28,6 +28,7 @@ from sqlalchemy import case, func, insert, select, update
 from app.extensions import db
 from app.i18n import N_
 from app.models import Branch, Doctor, Patient, Visit, VisitImport, utcnow
+from app.parsing import whole_number
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 500_000
@@ -308,10 +309,11 @@ def parse_row(line: int, raw: dict, today: date) -> tuple[dict, list[RowError]]:
     birth = _text(raw.get("birth_year"))
     out["birth_year"] = None
     if birth:
-        if not birth.isdigit() or not 1900 <= int(birth) <= today.year:
+        year = whole_number(birth, minimum=1900, maximum=today.year)
+        if year is None:
             bad("birth_year", N_("a year from 1900 to %(year)s"), year=today.year)
         else:
-            out["birth_year"] = int(birth)
+            out["birth_year"] = year
     first = _text(raw.get("first_visit")).lower()
     out["first_visit"] = None
     if first:

@@ -63,6 +63,8 @@ def onboard_clinic(*, slug: str, name: str, owner_email: str, plan: str = "stand
     """
     slug = (slug or "").strip().lower()
     validate_clinic_fields(slug, name, timezone, language)
+    if not 1 <= licence_days <= 3660:
+        raise OnboardingError(_l("licence days: between 1 and 3660"))
     try:
         owner_email = normalise_email(owner_email)
     except AccountError as exc:

@@ -49,9 +49,11 @@ class ClinicSettings:
             value = data[f.name]
             default = getattr(defaults, f.name)
             if isinstance(default, bool) or not isinstance(value, type(default)):
-                if isinstance(default, int) and isinstance(value, str) and value.strip().lstrip("-").isdigit():
-                    value = int(value)
-                else:
+                try:
+                    value = int(value) if isinstance(default, int) and isinstance(value, str) else None
+                except ValueError:
+                    value = None
+                if value is None:
                     continue
             values[f.name] = value
         return cls(**values)

@@ -272,6 +272,8 @@ def test_duplicate_rows_in_one_file_are_imported_once(app, tenant):
     ("patient,date,amount\n,2025-01-01,10\n", "patient", "empty"),
     ("patient,date,amount,doctor\nA,2025-01-01,10,Dr Nobody\n", "doctor", "no such doctor"),
     ("patient,date,amount,gender\nA,2025-01-01,10,X\n", "gender", "M/F"),
+    ("patient,date,amount,birth_year\nA,2025-01-01,10,19²\n", "birth_year", "a year from 1900"),
+    ("patient,date,amount,birth_year\nA,2025-01-01,10,99999999999999999999\n", "birth_year", "a year from 1900"),
 ])
 def test_bad_rows_are_reported_and_nothing_is_imported(app, tenant, text, field, message):
     # A good row first: all or nothing means it is not imported either.

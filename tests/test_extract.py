@@ -556,6 +556,9 @@ def test_normalise_rating():
         ("29 февраля", "2024-02-29"),
         ("Приём был в марте", None),
         ("", None),
+        ("٣ дня назад", "2026-07-17"),  # Arabic-Indic digits are digits
+        ("5000000 years ago", None),  # no review is that old: no date rather than a crash
+        ("999999999 месяцев назад", None),
     ],
 )
 def test_review_dates(shown, expected):

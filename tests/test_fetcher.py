@@ -352,6 +352,7 @@ def test_parse_retry_after():
     assert parse_retry_after("120") == 120.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == pytest.approx(10.0)
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+    assert parse_retry_after("²") is None  # str.isdigit says yes, float() says no
 
 
 # --------------------------------------------------------------------------- the saved pages over loopback

@@ -15,6 +15,7 @@ from flask_login import LoginManager, UserMixin
 from app.extensions import db
 from app.models import Membership, Operator, User
 from tenants.context import current_tenant_id
+from app.parsing import whole_number
 
 ROLE_PERMISSIONS = {
     "viewer": {"read"},
@@ -83,19 +84,20 @@ def load_principal(session_id: str):
     """Flask-Login's user loader, bound to the current clinic or console."""
     kind, _, rest = (session_id or "").partition(":")
     raw_id, _, stamp = rest.partition(":")
-    if not raw_id.isdigit():
+    principal_id = whole_number(raw_id)
+    if principal_id is None:
         return None
     if kind == "op":
         if request.blueprint != "platform":
             return None
-        operator = db.session.get(Operator, int(raw_id))
+        operator = db.session.get(Operator, principal_id)
         if operator and operator.is_active and stamp == _credential_stamp(operator.password_hash):
             return OperatorPrincipal(operator)
         return None
     if kind == "u":
         if current_tenant_id() is None:
             return None
-        user = db.session.get(User, int(raw_id))
+        user = db.session.get(User, principal_id)
         if user is None or not user.is_active or stamp != _credential_stamp(user.password_hash):
             return None
         from app.accounts import membership_of

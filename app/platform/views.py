@@ -15,6 +15,7 @@ from app.auth.views import client_ip, safe_next
 from app.extensions import db
 from app.mail import try_send
 from app.models import Operator, OperatorAction, Tenant
+from app.parsing import whole_number
 from app.security import verify_password
 from tenants.context import Scope, set_scope
 from tenants.licensing import MODULES, PLANS, licence_status
@@ -96,6 +97,13 @@ def _onboard_form_values():
     }
 
 
+def _whole_number_or_error(raw: str | None, message: str) -> int:
+    number = whole_number(raw)
+    if number is None:
+        raise OnboardingError(message)
+    return number
+
+
 @bp.route("/clinics/new", methods=["GET", "POST"])
 def onboard():
     if request.method == "GET":
@@ -103,7 +111,7 @@ def onboard():
                                plans=PLANS, error=None)
     values = _onboard_form_values()
     try:
-        days = int(values["licence_days"])
+        days = _whole_number_or_error(values["licence_days"], _("licence days: a whole number"))
         if values["plan"] not in PLANS:
             raise OnboardingError(_("unknown plan"))
         actor, operator_id = _actor()
@@ -153,12 +161,12 @@ def clinic_action(tenant_id: int, action: str):
     actor, operator_id = _actor()
     try:
         if action == "renew":
-            days = int(request.form.get("days") or "0")
+            days = _whole_number_or_error(request.form.get("days"), _("days: between 1 and 3660"))
             renew_licence(tenant, days=days, actor=actor, operator_id=operator_id)
         elif action == "plan":
             plan = request.form.get("plan") or ""
             seats_raw = request.form.get("seats") or ""
-            seats = int(seats_raw) if seats_raw.strip() else None
+            seats = _whole_number_or_error(seats_raw, _("seats: a whole number")) if seats_raw.strip() else None
             modules = [m for m in MODULES if request.form.get(f"module_{m}") == "on"]
             if plan not in PLANS:
                 raise OnboardingError(_("unknown plan"))

@@ -9,6 +9,7 @@ from app.extensions import db
 from app.models import Tenant
 from tenants.context import tenant_scope
 from tenants.resolve import enter_clinic
+from app.parsing import whole_number
 
 bp = Blueprint("journal_public", __name__)
 
@@ -33,8 +34,8 @@ def live_marker(ticket: str):
     if ticket is None:
         abort(404)
     seen = request.args.get("m", "")
-    after = request.args.get("after", "")
-    if not after.isdigit() or len(after) > 12:
+    after = whole_number(request.args.get("after", ""), maximum=10**12)
+    if after is None:
         abort(400, description="after must be a number")
     try:
         marker = current_marker(ticket.tenant_id)
@@ -42,7 +43,7 @@ def live_marker(ticket: str):
         from app.journal import has_newer
 
         with tenant_scope(ticket.tenant_id):
-            newer = has_newer(int(after))
+            newer = has_newer(after)
         return _no_store(jsonify(m=None) if newer else make_response("", 204))
     if seen == str(marker):
         return _no_store(make_response("", 204))
@@ -52,7 +53,7 @@ def live_marker(ticket: str):
         filters = parse_filters(request.args)
     except FilterError:
         return _no_store(jsonify(m=marker))
-    html = cached_updates(updates_cache_key(ticket.tenant_id, marker, int(after), filters.to_args(),
+    html = cached_updates(updates_cache_key(ticket.tenant_id, marker, after, filters.to_args(),
                                             ticket.see_contacts, ticket.locale))
     return _no_store(jsonify(m=marker) if html is None else jsonify(m=marker, html=html))
 

@@ -91,7 +91,13 @@ def _shift_months(day: date, months: int) -> date:
     return date(year, month, 28)
 
 
-def _ago(today: date, amount: int, unit: str) -> date:
+_MAX_AGO_MONTHS = 12 * 100  # "300 years ago" is no date a review can have
+
+
+def _ago(today: date, amount: int, unit: str) -> date | None:
+    if amount > {"day": 31 * _MAX_AGO_MONTHS, "week": 5 * _MAX_AGO_MONTHS, "month": _MAX_AGO_MONTHS}.get(
+            unit, _MAX_AGO_MONTHS // 12):
+        return None
     if unit == "day":
         return today - timedelta(days=amount) if amount >= 1 and amount < 10_000 else today
     if unit == "week":
@@ -104,7 +110,7 @@ def _ago(today: date, amount: int, unit: str) -> date:
 def _amount(token: str | None) -> int:
     if not token:
         return 1
-    if token.isdigit():
+    if token.isdecimal():
         return int(token)
     return _ONE_WORDS.get(token, 1)
 

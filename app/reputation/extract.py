@@ -643,7 +643,7 @@ def _json_at(text: str, path: tuple[str, ...]) -> Any:
     for part in path:
         if isinstance(value, dict):
             value = value.get(part)
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+        elif isinstance(value, list) and part.isdecimal() and int(part) < len(value):
             value = value[int(part)]
         else:
             return None

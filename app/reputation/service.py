@@ -27,6 +27,7 @@ from app.reputation.index import ReviewSignal, reputation_index, reputation_week
 from app.urls import hostname_of, split_url
 from tenants.context import require_tenant_id
 from tenants.licensing import has_module
+from app.parsing import whole_number
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +118,11 @@ def own_object_id(model, raw, errors: dict, field: str, message: str) -> int | N
     raw = (raw or "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or db.session.scalar(select(model.id).where(model.id == int(raw))) is None:
+    object_id = whole_number(raw)
+    if object_id is None or db.session.scalar(select(model.id).where(model.id == object_id)) is None:
         errors[field] = message
         return None
-    return int(raw)
+    return object_id
 
 
 def save_source(values: SourceValues, source: ReviewSource | None = None) -> ReviewSource:

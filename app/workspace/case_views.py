@@ -11,6 +11,7 @@ from app.live import announce_change
 from app.models import Case, utcnow
 from app.workspace.base import bp, requires
 from tenants.resolve import current_tenant, get_or_404
+from app.parsing import whole_number
 
 CASES_PER_PAGE = 50
 
@@ -21,10 +22,9 @@ def cases():
     view = request.args.get("view", "open")
     if view not in case_rules.CASE_VIEWS:
         abort(400, description="unknown view")
-    page = request.args.get("page", "1")
-    if not page.isdigit() or not 1 <= int(page) <= 10_000:
+    page = whole_number(request.args.get("page", "1"), minimum=1, maximum=10_000)
+    if page is None:
         abort(400, description="bad page")
-    page = int(page)
     now = utcnow()
     query = case_rules.case_list_query(view, current_user.user.id, now)
     rows = db.session.scalars(query.limit(CASES_PER_PAGE + 1).offset((page - 1) * CASES_PER_PAGE)).all()
@@ -80,9 +80,9 @@ def case_status(case_id: int):
 @requires("handle_cases")
 def case_assign(case_id: int):
     raw = _form("assignee", 12).strip()
-    if raw and not raw.isdigit():
+    user_id = whole_number(raw)
+    if raw and user_id is None:
         abort(400, description="assignee must be a member id")
-    user_id = int(raw) if raw else None
     return _apply(case_id, lambda case, actor: case_rules.assign(case, user_id, actor))
 
 

@@ -19,6 +19,7 @@ from app.review_sites import MAX_LINKS, ReviewLinkError, save_review_links
 from app.workspace.base import bp, requires
 from tenants.resolve import current_tenant, get_or_404
 from tenants.settings import clinic_settings
+from app.parsing import whole_number
 
 POSTER_SIZES = ("a4", "a5")
 
@@ -32,9 +33,10 @@ def _optional_id(name: str) -> int | None:
     raw = (request.form.get(name) or "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 12:
+    value = whole_number(raw)
+    if value is None:
         raise collection.CollectionPointError(_("choose from the list"))
-    return int(raw)
+    return value
 
 
 # --- questionnaires ---
@@ -148,7 +150,7 @@ def questionnaires_preview(questionnaire_id: int):
     number = request.args.get("version", "")
     versions = {s.version.number: s.version for s in qn.version_history(questionnaire)}
     if number:
-        version = versions.get(int(number)) if number.isdigit() and len(number) < 9 else None
+        version = versions.get(whole_number(number))
     else:
         version = qn.existing_draft(questionnaire) or qn.published_version(questionnaire.id)
     if version is None:

@@ -20,6 +20,7 @@ from app.web import render
 from app.workspace.base import bp, requires
 from tenants.resolve import current_tenant, get_or_404
 from tenants.settings import clinic_settings
+from app.parsing import whole_number
 
 # How often an open journal asks whether anything changed (ms); the live delay is at most this plus one fetch.
 LIVE_INTERVAL_MS = 1000
@@ -88,16 +89,16 @@ def journal_updates():
     few seconds through Redis.
     """
     filters = _filters_or_400()
-    after = request.args.get("after", "0")
-    if not after.isdigit() or len(after) > 12:
+    after = whole_number(request.args.get("after", "0"), maximum=10**12)
+    if after is None:
         abort(400, description="after must be a number")
     tenant = current_tenant()
     marker = _safe_marker()
-    key = updates_cache_key(tenant.id, marker, int(after), filters.to_args(), current_user.can("see_contacts"),
+    key = updates_cache_key(tenant.id, marker, after, filters.to_args(), current_user.can("see_contacts"),
                             str(get_locale())) if marker is not None else None
     body = cached_updates(key) if key else None
     if body is None:
-        entries = journal.entries_after(filters, tenant.timezone, int(after))
+        entries = journal.entries_after(filters, tenant.timezone, after)
         body = render_template("workspace/_journal_entries.html", jpage=journal.JournalPage(entries, None, 0),
                                filters=filters, now=journal.utcnow(), live_fragment=True) if entries else ""
         if key:

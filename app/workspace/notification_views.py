@@ -9,6 +9,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import DigestRun, MailOutbox
 from app.workspace.base import bp
+from app.parsing import whole_number
 
 HOURS = list(range(24))
 
@@ -20,10 +21,11 @@ def parse_notification_form(form) -> tuple[dict, dict]:
     hours = {}
     for name in ("quiet_hours_start", "quiet_hours_end"):
         raw = (form.get(name) or "").strip()
+        hour = whole_number(raw, maximum=23)
         if raw == "":
             hours[name] = None
-        elif raw.isdigit() and 0 <= int(raw) <= 23:
-            hours[name] = int(raw)
+        elif hour is not None:
+            hours[name] = hour
         else:
             errors[name] = _("an hour from 0 to 23, or empty")
     if not errors and (hours["quiet_hours_start"] is None) != (hours["quiet_hours_end"] is None):

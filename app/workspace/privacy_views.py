@@ -10,6 +10,7 @@ from app import privacy
 from app.audit import access_log_page, log_access
 from app.extensions import db
 from app.workspace.base import bp, requires
+from app.parsing import whole_number
 
 
 def _query_or_400():
@@ -77,8 +78,9 @@ def delete_patient_data():
 @requires("manage_clinic")
 def access_log():
     before = request.args.get("before", "")
-    if before and not before.isdigit():
+    before_id = whole_number(before)
+    if before and before_id is None:
         abort(400, description="before must be a number")
-    rows = access_log_page(int(before) if before else None)
+    rows = access_log_page(before_id)
     return render_template("workspace/access_log.html", rows=rows,
                            next_before=rows[-1][0].id if len(rows) == 100 else None)

@@ -19,6 +19,7 @@ from app.reputation import clinic_model, service
 from app.web import render
 from app.workspace.base import bp, requires
 from tenants.resolve import current_tenant, get_or_404
+from app.parsing import whole_number
 
 REVIEWS_PAGE = 50
 
@@ -107,7 +108,7 @@ def reputation_reviews():
     if show not in ("all", "negative", "contradiction"):
         show = "all"
     before = request.args.get("before", "")
-    before_id = int(before) if before.isdigit() else None
+    before_id = whole_number(before)
     entries = service.journal_review_entries(negative_only=show == "negative",
                                              contradictions_only=show == "contradiction",
                                              limit=REVIEWS_PAGE, before_id=before_id)

@@ -14,6 +14,7 @@ from app.workspace.base import bp, requires
 from tenants.onboarding import OnboardingError, validate_clinic_fields
 from tenants.resolve import current_licence_status, current_tenant, get_or_404
 from tenants.settings import clinic_settings, update_settings
+from app.parsing import whole_number
 
 
 def _text(name: str, limit: int) -> str:
@@ -39,10 +40,11 @@ def clinic_details():
             raw = _text(key, 6)
             limits = {"nps_risk_max": (0, 10), "aspect_risk_max": (1, 5), "critical_case_hours": (1, 720),
                       "min_sample": (1, 10000), "lost_after_months": (1, 120)}[key]
-            if not raw.isdigit() or not limits[0] <= int(raw) <= limits[1]:
+            number = whole_number(raw, minimum=limits[0], maximum=limits[1])
+            if number is None:
                 errors[key] = _("a whole number from %(lo)s to %(hi)s", lo=limits[0], hi=limits[1])
             else:
-                numbers[key] = int(raw)
+                numbers[key] = number
         if errors:
             return render_template("workspace/settings_clinic.html", tenant=tenant, settings=settings,
                                    errors=errors, form=request.form), 400
@@ -88,9 +90,11 @@ def edit_branch(branch_id: int):
         if not current_user.can("manage_clinic"):
             return render_template("error.html", code=403, title=_("Not allowed"), message=None), 403
         name = _text("name", 200)
-        if not name:
-            return render_template("workspace/settings_branch_edit.html", branch=branch,
-                                   errors={"name": _("required")}), 400
+        error = _("required") if not name else None
+        if name and db.session.scalar(select(Branch.id).where(Branch.name == name, Branch.id != branch.id)):
+            error = _("a branch with this name exists")
+        if error:
+            return render_template("workspace/settings_branch_edit.html", branch=branch, errors={"name": error}), 400
         branch.name, branch.address = name, _text("address", 400)
         db.session.commit()
         flash(_("Branch saved."))
@@ -108,7 +112,8 @@ def _doctor_form_errors(form) -> tuple[dict, dict]:
     branch_raw = form.get("branch_id") or ""
     values["branch_id"] = None
     if branch_raw:
-        branch = db.session.scalar(select(Branch).where(Branch.id == int(branch_raw))) if branch_raw.isdigit() else None
+        branch_id = whole_number(branch_raw)
+        branch = db.session.scalar(select(Branch).where(Branch.id == branch_id)) if branch_id is not None else None
         if branch is None:
             errors["branch_id"] = _("choose a branch of this clinic")
         else:

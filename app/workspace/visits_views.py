@@ -18,6 +18,7 @@ from app.web import render
 from app.workspace.base import bp, requires
 from tenants.resolve import clinic_local_now, current_tenant, get_or_404
 from tenants.settings import clinic_settings, update_settings
+from app.parsing import whole_number
 
 FIELD_LABELS = {
     "patient": _l("Patient id"), "visited_on": _l("Visit date"), "branch": _l("Branch"), "doctor": _l("Doctor"),
@@ -144,10 +145,11 @@ def programme_settings():
                 errors["programme_launched_on"] = _("A date, YYYY-MM-DD.")
         for key in ("programme_running_cost", "programme_forgone_revenue"):
             raw = (request.form.get(key) or "0").strip().replace(" ", "")
-            if not raw.isdigit() or int(raw) > 10**12:
+            roubles = whole_number(raw, maximum=10**12)
+            if roubles is None:
                 errors[key] = _("A whole non-negative number of roubles.")
             else:
-                changes[key] = int(raw)
+                changes[key] = roubles
         if errors:
             return render_template("workspace/settings_programme.html", settings=settings, errors=errors,
                                    form=request.form, types=list(ProgrammeType)), 400
