@@ -25,7 +25,10 @@ def create_app(config: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
     csrf.init_app(app)
-    htmx.init_app(app)
+    htmx.init_app(app)  # installs its htmx-aware request class, which the next line extends
+    from app.parsing import with_clean_parameters
+
+    app.request_class = with_clean_parameters(app.request_class)
     login_manager.init_app(app)
 
     from app import i18n

@@ -76,6 +76,15 @@ def test_contact_data_needs_consent(app, tenant, client):
     assert stored.consent_at is not None
 
 
+def test_control_characters_are_dropped_not_the_answer(app, tenant, client):
+    """PostgreSQL refuses NUL in text; the comment is kept without it."""
+    token = point_token(app, tenant.id)
+    response = submit(client, token, {"q_nps": "8", "q_comment": "Всё\x00 хорошо\x07\nспасибо"})
+    assert response.status_code == 302
+    [stored] = _responses(app, tenant.id)
+    assert stored.comment == "Всё хорошо\nспасибо"
+
+
 def test_anonymous_submission_stores_no_contact(app, tenant, client):
     token = point_token(app, tenant.id)
     submit(client, token, {"q_nps": "10", "consent": "1"})

@@ -360,6 +360,22 @@ def test_csv_without_required_columns_and_empty_form(app, tenant, manager_client
     assert response.status_code == 400
 
 
+def test_control_characters_in_files_pages_and_pastes_are_dropped(app, tenant, manager_client, site, fast_fetch):
+    """PostgreSQL refuses NUL in text: a review carrying one is stored without it, not lost."""
+    csv_with_nul = "date,rating,text,author\n2025-01-10,5,Всё\x00 отлично,Ан\x00на\n"
+    assert _import(manager_client, tenant, file=(io.BytesIO(csv_with_nul.encode()), "r.csv")).status_code == 302
+    assert _import(manager_client, tenant, pasted="2025-01-11 | 2 | Олег\nДолго\x00 ждали\n").status_code == 302
+    page = json.dumps({"@context": "https://schema.org", "@type": "MedicalClinic", "name": "X", "review": [
+        {"@type": "Review", "@id": "r\u00001", "author": "Ve\u0000ra", "datePublished": "2025-01-12",
+         "reviewRating": {"ratingValue": 4}, "reviewBody": "Good\u0000 nurses"}]})
+    site.routes["/nul"] = Reply(200, f"<html><script type='application/ld+json'>{page}</script></html>".encode())
+    add_source(app, tenant.id, site.url("/nul"))
+    run_scrape_job(app, tenant.id)
+    with app.app_context(), tenant_scope(tenant.id):
+        stored = {(r.author, r.text) for r in db.session.scalars(select(ExternalReview))}
+    assert stored == {("Анна", "Всё отлично"), ("Олег", "Долго ждали"), ("Vera", "Good nurses")}
+
+
 def test_pasted_reviews(app, tenant, manager_client):
     text = ("2025-02-01 | 5 | Анна\nВрач всё объяснил, спасибо.\n\n"
             "Просто текст без заголовка: регистратура не берёт трубку.\n\n"

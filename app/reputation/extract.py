@@ -33,6 +33,7 @@ from lxml.cssselect import CSSSelector
 from app.reputation.dates import parse_review_date
 from app.reputation.encoding import decode_html
 from app.reputation.sites import SITES, site_for_url
+from app.parsing import without_control_chars
 from app.urls import hostname_of, join_url
 
 log = logging.getLogger(__name__)
@@ -185,14 +186,13 @@ _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
 _TAG = re.compile(r"<[^>]+>")
 _BREAK_TAG = re.compile(r"<\s*(?:br|/p|/div|/li)\s*/?\s*>", re.I)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def _clean_text(value: Any) -> str:
     """Collapse whitespace, unescape leftover HTML entities and drop tags from a string value."""
     if value is None:
         return ""
-    text = str(value)
+    text = without_control_chars(str(value))
     # JSON-LD strings sometimes carry HTML-escaped text (Yelp: "Haven&apos;t"), even twice.
     for _ in range(2):
         if "&" not in text:
@@ -283,7 +283,7 @@ def _text_match_key(text: str) -> str:
 
 def _parse_html(text: str) -> lxml.html.HtmlElement:
     """Parse any HTML, however broken, into a document; an empty page becomes an empty document."""
-    cleaned = _CONTROL_CHARS.sub("", _XML_DECLARATION.sub("", text, count=1))
+    cleaned = without_control_chars(_XML_DECLARATION.sub("", text, count=1))
     try:
         if cleaned.strip():
             return lxml.html.document_fromstring(cleaned)
@@ -938,7 +938,8 @@ def _review_from_schema(node: dict, syntax: str, today: date, order: str | None)
         date=parse_review_date(str(raw_date), today=today, order=order) if raw_date else None,
         rating=rating,
         text=text,
-        site_review_id=str(identifier) if identifier and not isinstance(identifier, dict) else None,
+        site_review_id=(without_control_chars(str(identifier))
+                        if identifier and not isinstance(identifier, dict) else None),
         title=title,
         source=syntax,
     )

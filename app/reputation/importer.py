@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from app.parsing import without_control_chars
+
 MAX_ROWS = 5000
 MAX_TEXT = 20_000
 COLUMNS = ("date", "rating", "text", "author", "site")
@@ -103,7 +105,7 @@ def parse_csv(content: str | bytes, today: date | None = None) -> ImportReport:
     """Read reviews from CSV text (see the module docstring); never raises on bad input."""
     from flask_babel import gettext as _
 
-    text = decode_upload(content) if isinstance(content, bytes) else content
+    text = without_control_chars(decode_upload(content) if isinstance(content, bytes) else content)
     report = ImportReport()
     today = today or date.today()
     if not text.strip():
@@ -178,7 +180,7 @@ def parse_pasted(content: str, today: date | None = None) -> ImportReport:
 
     report = ImportReport()
     today = today or date.today()
-    lines = (content or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = without_control_chars(content or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     paragraph: list[tuple[int, str]] = []
 
     def finish():
