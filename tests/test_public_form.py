@@ -85,6 +85,34 @@ def test_control_characters_are_dropped_not_the_answer(app, tenant, client):
     assert stored.comment == "Всё хорошо\nспасибо"
 
 
+def test_a_patients_visit_costs_few_queries(app, tenant, client):
+    """The public form is the hot path: 3 reads to show it, 6 statements to store an answer."""
+    from sqlalchemy import event
+
+    token = point_token(app, tenant.id)
+    submit(client, token, {"q_nps": "9"})  # the first scan of a session is counted; later ones are not
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if "set_config" not in statement:  # PostgreSQL's per-transaction clinic setting, not a table
+            statements.append(statement.split(None, 1)[0])
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        page = client.get(f"/q/{token}")
+        shown = len(statements)
+        response = client.post(f"/q/{token}", data=form_fields(page.get_data(as_text=True)) | {
+            "q_nps": "7", "q_rating_doctor": "4", "q_comment": "Хорошо"})
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.status_code == 302
+    # point and clinic, published version, consent text; then the duplicate check, the version,
+    # the response, its rating, its follow-up jobs, and nothing re-read after the commit.
+    assert shown == 3 and len(statements) - shown == 6, statements
+
+
 def test_anonymous_submission_stores_no_contact(app, tenant, client):
     token = point_token(app, tenant.id)
     submit(client, token, {"q_nps": "10", "consent": "1"})

@@ -112,15 +112,17 @@ def questionnaire(token: str):
     if result.errors:
         db.session.rollback()
         return _render_form(point, language, values=values, errors=result.errors, status=422)
+    # Read before the commit, which expires loaded rows: reading them after costs a query each.
+    tenant_id, reference = tenant.id, result.response.reference
     db.session.commit()
     if not result.duplicate:
         enqueue_promised(result.promised)
-        announce_change(tenant.id)  # open journals show it within a second
+        announce_change(tenant_id)  # open journals show it within a second
     receipts = dict(session.get("receipts", {}))
     if result.status_token:
-        receipts[result.response.reference] = result.status_token
+        receipts[reference] = result.status_token
         session["receipts"] = dict(list(receipts.items())[-5:])
-    return redirect(url_for("public.thanks", token=token, ref=result.response.reference))
+    return redirect(url_for("public.thanks", token=token, ref=reference))
 
 
 def _tenant():
