@@ -120,26 +120,40 @@ def test_workspace_routes_survive_hostile_input(app, tenant, manager_client, nam
     assert not failures, "\n".join(dict.fromkeys(failures))
 
 
-def test_public_and_operator_routes_survive_hostile_input(app, tenant, operator_client, names):
+def test_public_invitation_and_operator_routes_survive_hostile_input(app, tenant, operator_client, names):
     from app.models import CollectionPoint
+
+    from app.accounts import invite, start_password_reset
 
     with app.app_context(), tenant_scope(tenant.id):
         point_token = db.session.scalar(select(CollectionPoint.token).order_by(CollectionPoint.id))
-    ids = {"token": point_token, "tenant_id": tenant.id, "slug": tenant.slug, "action": "suspend",
-           "source_id": OBJECT_FACTORIES["source_id"](app, tenant.id), "ticket": "x", "filename": "x"}
+        _, invitation_token = invite("new.member@example.test", "viewer", ttl_hours=24)
+        reset_token = start_password_reset(tenant.owner_email, ttl_minutes=30)
+        db.session.commit()
+    tokens = {"public.questionnaire": point_token, "public.thanks": point_token,
+              "workspace.accept_invitation": invitation_token, "auth.password_reset": reset_token}
+    ids = {"tenant_id": tenant.id, "slug": tenant.slug, "source_id": OBJECT_FACTORIES["source_id"](app, tenant.id),
+           "ticket": "x", "filename": "x", "token": "x"}
     failures: list[str] = []
     anonymous = app.test_client()
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-        if rule.endpoint.startswith("workspace.") or rule.endpoint == "static" or "logout" in rule.endpoint:
+        if rule.endpoint.startswith("workspace.") and rule.endpoint not in tokens:
+            continue
+        if rule.endpoint == "static" or "logout" in rule.endpoint:
             continue
         client = operator_client if rule.endpoint.startswith("platform.") else anonymous
-        path = _path(app, rule, ids)
-        for value in HOSTILE:
+        actions = ("renew", "plan", "reactivate", "suspend") if "action" in rule.arguments else ("",)
+        paths = [_path(app, rule, ids | {"token": tokens.get(rule.endpoint, "x"), "action": action})
+                 for action in actions]
+        for path, value in ((path, value) for path in paths for value in HOSTILE):
             if "GET" in rule.methods:
                 _hit(client, "GET", path, failures, query_string={name: value for name in names})
             if "POST" in rule.methods:
-                page = client.get(path) if "GET" in rule.methods else None
-                html = page.get_data(as_text=True) if page is not None and page.status_code == 200 else ""
+                # The form's own page, or for an action posted from another page, that page.
+                form_page = path if "GET" in rule.methods else (
+                    f"/platform/clinics/{tenant.id}" if client is operator_client else "/login")
+                page = client.get(form_page)
+                html = page.get_data(as_text=True) if page.status_code == 200 else ""
                 token = re.search(r'name="csrf_token" value="([^"]+)"', html)
                 data = {name: value for name in names}
                 if token:
