@@ -557,7 +557,11 @@ def test_normalise_rating():
         ("Приём был в марте", None),
         ("", None),
         ("٣ дня назад", "2026-07-17"),  # Arabic-Indic digits are digits
-        ("5000000 years ago", None),  # no review is that old: no date rather than a crash
+        ("5000000 years ago", None),
+        ("30 minutes ago", "2026-07-20"),  # was read as 30 days
+        ("5 hours ago", "2026-07-20"),
+        ("il y a 3 heures", "2026-07-20"),
+        ("2 часа назад", "2026-07-20"),  # no review is that old: no date rather than a crash
         ("999999999 месяцев назад", None),
     ],
 )

@@ -7,9 +7,9 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Tenant
+from app.parsing import whole_number
 from tenants.context import tenant_scope
 from tenants.resolve import enter_clinic
-from app.parsing import whole_number
 
 bp = Blueprint("journal_public", __name__)
 

@@ -62,14 +62,17 @@ _AGO_RU = re.compile(
 _AGO_FR = re.compile(r"il y a\s+(\d+|une?)\s+(minute|heure|jour|semaine|mois|an|année|annee)s?")
 
 _UNIT_NAMES = {
-    "minute": "day", "hour": "day", "day": "day", "week": "week", "month": "month", "year": "year",
-    "heure": "day", "jour": "day", "semaine": "week", "mois": "month", "an": "year",
+    # Minutes and hours ago are today: a review's date has no time of day.
+    "minute": "moment", "hour": "moment", "day": "day", "week": "week", "month": "month", "year": "year",
+    "heure": "moment", "jour": "day", "semaine": "week", "mois": "month", "an": "year",
     "année": "year", "annee": "year",
 }
 
 
 def _russian_unit(word: str) -> str:
-    if word.startswith(("минут", "час", "ден", "дн", "день", "дня", "дней")):
+    if word.startswith(("минут", "час")):
+        return "moment"
+    if word.startswith(("ден", "дн", "день", "дня", "дней")):
         return "day"
     if word.startswith("недел"):
         return "week"
@@ -91,15 +94,17 @@ def _shift_months(day: date, months: int) -> date:
     return date(year, month, 28)
 
 
-_MAX_AGO_MONTHS = 12 * 100  # "300 years ago" is no date a review can have
+_MAX_AGO_YEARS = 100  # "300 years ago" is no date a review can have: no date rather than an overflow
+_UNIT_YEARS = {"moment": 0, "day": 1 / 365, "week": 7 / 365, "month": 1 / 12, "year": 1}
 
 
 def _ago(today: date, amount: int, unit: str) -> date | None:
-    if amount > {"day": 31 * _MAX_AGO_MONTHS, "week": 5 * _MAX_AGO_MONTHS, "month": _MAX_AGO_MONTHS}.get(
-            unit, _MAX_AGO_MONTHS // 12):
+    if amount * _UNIT_YEARS[unit] > _MAX_AGO_YEARS:
         return None
+    if unit == "moment":
+        return today
     if unit == "day":
-        return today - timedelta(days=amount) if amount >= 1 and amount < 10_000 else today
+        return today - timedelta(days=amount) if amount >= 1 else today
     if unit == "week":
         return today - timedelta(weeks=amount)
     if unit == "month":
@@ -125,11 +130,7 @@ def _relative(text: str, today: date) -> date | None:
         return _ago(today, _amount(match.group(1)), _UNIT_NAMES[match.group(2)])
     match = _AGO_RU.search(text)
     if match:
-        unit = match.group(2)
-        amount = _amount(match.group(1))
-        if unit.startswith(("минут", "час")):
-            return today
-        return _ago(today, amount, _russian_unit(unit))
+        return _ago(today, _amount(match.group(1)), _russian_unit(match.group(2)))
     # Longer words first: "позавчера" contains "вчера", "avant-hier" contains "hier".
     if any(word in text for word in _DAY_BEFORE_YESTERDAY_WORDS):
         return today - timedelta(days=2)
