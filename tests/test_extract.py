@@ -569,6 +569,17 @@ def test_review_dates(shown, expected):
     assert parse_review_date(shown, today=TODAY) == expected
 
 
+def test_json_nan_and_infinity_are_no_rating_and_no_count():
+    """JSON-LD parsers accept NaN and Infinity; int(Infinity) used to end the extraction."""
+    page = extract_page(
+        b'<script type="application/ld+json">{"@type": "MedicalClinic", "name": "X", "aggregateRating": '
+        b'{"ratingValue": NaN, "reviewCount": Infinity}, "review": [{"@type": "Review", "reviewBody": "Fine",'
+        b' "reviewRating": {"ratingValue": -Infinity}}]}</script>', url="https://example.org/x")
+    assert page.aggregate.rating is None and page.aggregate.count is None
+    assert [(r.text, r.rating) for r in page.reviews] == [("Fine", None)]
+    assert normalise_rating(float("nan")) is None
+
+
 def test_encoding_detection_on_synthetic_bytes():
     text = "Отличный врач, внимательная и грамотная. Рекомендую всем пациентам клиники."
     page = f"<html><head><meta charset='utf-8'></head><body><p>{text}</p></body></html>"

@@ -19,6 +19,7 @@ import hashlib
 import html
 import json
 import logging
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -210,7 +211,8 @@ def _parse_number(value: Any) -> float | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
+        # JSON allows NaN and Infinity; neither is a rating or a count.
+        return float(value) if math.isfinite(value) else None
     match = _NUMBER.search(str(value).replace("\xa0", " "))
     if not match:
         return None
@@ -225,7 +227,7 @@ def _parse_count(value: Any) -> int | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return int(value)
+        return int(value) if math.isfinite(value) else None
     match = re.search(r"\d[\d\s,.\u00a0\u202f\u2009']*", str(value))
     if not match:
         return None
