@@ -155,7 +155,11 @@ def _csv_rows(content: bytes, encoding: str) -> list[list]:
         raise ImportFileError(N_("The file is not a text CSV file (it contains NUL bytes)."))
     sample = text[:4096]
     delimiter = max((";", ",", "\t"), key=lambda d: sample.split("\n", 1)[0].count(d))
-    return list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    try:
+        # newline=None reads old Mac Excel's CR-only line ends as line ends.
+        return list(csv.reader(io.StringIO(text, newline=None), delimiter=delimiter))
+    except csv.Error as exc:
+        raise ImportFileError(N_("The file cannot be read as CSV: %(reason)s"), reason=str(exc)) from exc
 
 
 def _xlsx_rows(content: bytes) -> list[list]:
@@ -248,6 +252,8 @@ def parse_money(value) -> int:
             amount = Decimal(text)
         except InvalidOperation as exc:
             raise ValueError(N_("not an amount")) from exc
+    if not amount.is_finite():  # "nan", "inf": Decimal reads them, no till does
+        raise ValueError(N_("not an amount"))
     if amount < 0:
         raise ValueError(N_("must not be negative"))
     if amount > Decimal("100000000"):

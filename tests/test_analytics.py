@@ -269,6 +269,8 @@ def test_duplicate_rows_in_one_file_are_imported_once(app, tenant):
     ("patient,date,amount\nA,2099-01-01,100\n", "visited_on", "future"),
     ("patient,date,amount\nA,2025-01-01,-5\n", "amount", "negative"),
     ("patient,date,amount\nA,2025-01-01,ten\n", "amount", "not an amount"),
+    ("patient,date,amount\nA,2025-01-01,nan\n", "amount", "not an amount"),  # Decimal reads it; no till does
+    ("patient,date,amount\nA,2025-01-01,Infinity\n", "amount", "not an amount"),
     ("patient,date,amount\n,2025-01-01,10\n", "patient", "empty"),
     ("patient,date,amount,doctor\nA,2025-01-01,10,Dr Nobody\n", "doctor", "no such doctor"),
     ("patient,date,amount,gender\nA,2025-01-01,10,X\n", "gender", "M/F"),
@@ -301,6 +303,12 @@ def test_wrong_encoding_and_missing_columns_are_clear(app, tenant):
     assert not report.ok
     assert {e.message % e.params for e in report.errors} >= {"Required field “patient” is not mapped to a column.",
                                                              "Required field “amount” is not mapped to a column."}
+
+
+def test_csv_with_old_mac_line_ends_imports(app, tenant):
+    """Excel's "CSV (Macintosh)" ends lines with CR alone; the reader used to stop on it."""
+    report, visits = import_text(app, tenant.id, "patient;date;amount\rA;2025-01-01;100\rB;2025-01-02;200\r")
+    assert report.ok and visits == 2
 
 
 def test_xlsx_import(app, tenant):

@@ -351,6 +351,12 @@ def test_csv_import_is_all_or_nothing(app, tenant, manager_client):
     assert "Imported 0 reviews (2 already known)" in page
 
 
+def test_csv_with_old_mac_line_ends_imports(app, tenant, manager_client):
+    csv_cr = "date,rating,text,author\r2025-01-10,5,Всё отлично,Анна\r2025-01-11,2,Долго ждали,Олег\r"
+    assert _import(manager_client, tenant, file=(io.BytesIO(csv_cr.encode()), "r.csv")).status_code == 302
+    assert _count(app, tenant.id) == 2
+
+
 def test_csv_without_required_columns_and_empty_form(app, tenant, manager_client):
     response = _import(manager_client, tenant, file=(io.BytesIO(b"when,stars\n2025-01-01,5\n"), "x.csv"))
     assert response.status_code == 400 and "Missing columns" in response.get_data(as_text=True)

@@ -113,7 +113,8 @@ def parse_csv(content: str | bytes, today: date | None = None) -> ImportReport:
         return report
     first_line = text.lstrip().splitlines()[0]
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text.lstrip()), delimiter=delimiter)
+    # newline=None reads old Mac Excel's CR-only line ends as line ends.
+    reader = csv.reader(io.StringIO(text.lstrip(), newline=None), delimiter=delimiter)
     try:
         header = [h.strip().lower() for h in next(reader)]
     except (csv.Error, StopIteration):
