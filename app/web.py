@@ -1,7 +1,14 @@
-"""Page-or-fragment rendering for htmx, and template helpers."""
+"""Page-or-fragment rendering for htmx, template helpers and security headers."""
 from __future__ import annotations
 
-from flask import Flask, make_response, render_template, request
+import secrets
+
+from flask import Flask, g, make_response, render_template, request
+
+# Scripts and styles come only from our own static files; the few pages that carry their
+# own <style> (the poster, the report, the reviews widget) mark it with this request's nonce.
+_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'{nonce}; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'{frames}")
 
 
 def render(page: str, fragment: str | None = None, status: int = 200, **context):
@@ -18,12 +25,19 @@ def render(page: str, fragment: str | None = None, status: int = 200, **context)
     return response
 
 
+def csp_nonce() -> str:
+    """This request's nonce for an inline <style> element (made on first use)."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return g.csp_nonce
+
+
 def register(app: Flask) -> None:
     """Template globals and security headers."""
     from flask_babel import format_datetime, get_locale
 
     app.jinja_env.globals.update(current_locale=lambda: str(get_locale()),
-                                 has_endpoint=lambda name: name in app.view_functions)
+                                 has_endpoint=lambda name: name in app.view_functions, csp_nonce=csp_nonce)
     from app.i18n import term, translate
 
     app.jinja_env.filters["term"] = term
@@ -34,6 +48,12 @@ def register(app: Flask) -> None:
     def _security_headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        if not getattr(response, "allow_framing", False):  # the reviews widget is made to be framed
+        framed = getattr(response, "allow_framing", False)  # the reviews widget is made to be framed
+        if not framed:
             response.headers.setdefault("X-Frame-Options", "DENY")
+        if response.mimetype == "text/html":
+            nonce = g.get("csp_nonce")
+            response.headers.setdefault("Content-Security-Policy", _CSP.format(
+                nonce=f" 'nonce-{nonce}'" if nonce else "",
+                frames="; frame-ancestors *" if framed else "; frame-ancestors 'none'"))
         return response

@@ -300,11 +300,22 @@ def chromium():
 
 @pytest.fixture
 def page(chromium, live_server):
+    """A browser tab on the live server; the test fails if the page broke its Content-Security-Policy."""
     context = chromium.new_context(base_url=live_server, locale="en-GB", viewport={"width": 1280, "height": 800})
+    refused = refused_by_csp(context)
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page
     context.close()
+    assert not refused, f"a page broke its CSP: {refused[:3]}"
+
+
+def refused_by_csp(context) -> list[str]:
+    """What the pages of a browser context report as refused by their Content-Security-Policy."""
+    refused: list[str] = []
+    context.on("console", lambda message: refused.append(message.text)
+               if "Content Security Policy" in message.text else None)
+    return refused
 
 
 def save_screenshot(page, name: str) -> Path:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Case, Response
 from tenants.context import tenant_scope
-from tests.conftest import TEST_PASSWORD, save_screenshot
+from tests.conftest import TEST_PASSWORD, refused_by_csp, save_screenshot
 from tests.factories import make_response
 from tests.feedback_helpers import point_token
 
@@ -92,6 +92,7 @@ def test_journal_and_case_pages_fit_a_small_phone(app, tenant, chromium, live_se
     make_response(app, tenant.id, nps=10, comment="Wonderful nurses")
     context = chromium.new_context(base_url=live_server, locale="en-GB", viewport={"width": 360, "height": 740},
                                    device_scale_factor=2, is_mobile=True, has_touch=True)
+    refused = refused_by_csp(context)
     phone = context.new_page()
     phone.set_default_timeout(10_000)
     try:
@@ -110,6 +111,7 @@ def test_journal_and_case_pages_fit_a_small_phone(app, tenant, chromium, live_se
         save_screenshot(phone, "case-360")
     finally:
         context.close()
+    assert not refused, refused[:3]
 
 
 def test_a_case_status_change_redraws_the_entry_in_the_open_journal(app, tenant, page):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import CollectionPoint, Response
 from tenants.context import tenant_scope
-from tests.conftest import TEST_PASSWORD, save_screenshot
+from tests.conftest import TEST_PASSWORD, refused_by_csp, save_screenshot
 from tests.feedback_helpers import point_token
 
 pytestmark = pytest.mark.browser
@@ -32,6 +32,7 @@ def test_patient_answers_on_a_small_phone(app, tenant, chromium, live_server):
         db.session.commit()
     context = chromium.new_context(base_url=live_server, locale="en-GB", viewport={"width": 360, "height": 740},
                                    device_scale_factor=2, is_mobile=True, has_touch=True)
+    refused = refused_by_csp(context)
     page = context.new_page()
     page.set_default_timeout(10_000)
     try:
@@ -72,6 +73,7 @@ def test_patient_answers_on_a_small_phone(app, tenant, chromium, live_server):
         save_screenshot(page, "patient-thanks-360-ru")
     finally:
         context.close()
+    assert not refused, refused[:3]
 
     with app.app_context(), tenant_scope(tenant.id):
         stored = db.session.scalar(select(Response))

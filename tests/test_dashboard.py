@@ -86,7 +86,7 @@ def test_programme_needs_the_module(app, tenant, manager_client):
 
 def test_report_page_and_exports(app, tenant, manager_client, with_data):
     html = manager_client.get(tenant.url("dashboard/report?period=2025-03")).get_data(as_text=True)
-    assert "Wonderful doctor" in html and "Rude reception" in html and "<style>" in html
+    assert "Wonderful doctor" in html and "Rude reception" in html and "<style nonce=" in html
     csv_text = manager_client.get(tenant.url("export/metrics.csv?period=2025-03")).get_data(as_text=True)
     assert csv_text.startswith("\ufeffmetric,2025-03,2025-02,2024-03")
     assert "nps,0.0" in csv_text

@@ -1,4 +1,27 @@
+"""The workspace answers, and every page carries the security headers."""
+from __future__ import annotations
+
+import re
+
+from tests.factories import make_point
+
+
 def test_workspace_home_for_owner(manager_client, tenant):
     response = manager_client.get(tenant.url())
     assert response.status_code == 200
     assert "Clinic alpha" in response.get_data(as_text=True)
+
+
+
+def test_pages_carry_a_strict_content_security_policy(app, tenant, manager_client):
+    """Scripts and styles only from our static files; a page's own <style> only with this request's nonce."""
+    policy = manager_client.get(tenant.url()).headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "style-src 'self';" in policy and "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    for path in ("", "journal", "dashboard", "settings/clinic", "settings/users", "reputation"):
+        html = manager_client.get(tenant.url(path)).get_data(as_text=True)
+        assert ' style="' not in html and "<style" not in html, path  # the policy would refuse them
+    poster = manager_client.get(tenant.url(f"points/{make_point(app, tenant.id)}/poster"))
+    nonce = re.search(r"'nonce-([^']+)'", poster.headers["Content-Security-Policy"]).group(1)
+    assert f'<style nonce="{nonce}">' in poster.get_data(as_text=True)
+    assert "Content-Security-Policy" not in manager_client.get("/static/vernost.css").headers

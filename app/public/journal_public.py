@@ -77,7 +77,7 @@ def reviews_widget(slug: str):
                                                      reviews=widget_reviews(), lang=lang))
     response.set_etag(etag)
     response.headers["Cache-Control"] = "public, max-age=300"
-    # Any clinic website may frame it; the app-wide X-Frame-Options: DENY is lifted for this page only.
-    response.headers["Content-Security-Policy"] = "frame-ancestors *"
+    # Any clinic website may frame it: the app-wide frame-ancestors 'none' and X-Frame-Options: DENY
+    # are lifted for this page only.
     response.allow_framing = True
     return response
