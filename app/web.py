@@ -48,6 +48,10 @@ def register(app: Flask) -> None:
     def _security_headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        # No page needs the camera, microphone, location or payments; a script that got in can't ask.
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+        if app.config.get("SESSION_COOKIE_SECURE"):  # served over HTTPS (BASE_URL): browsers stay on it
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         framed = getattr(response, "allow_framing", False)  # the reviews widget is made to be framed
         if not framed:
             response.headers.setdefault("X-Frame-Options", "DENY")

@@ -25,3 +25,14 @@ def test_pages_carry_a_strict_content_security_policy(app, tenant, manager_clien
     nonce = re.search(r"'nonce-([^']+)'", poster.headers["Content-Security-Policy"]).group(1)
     assert f'<style nonce="{nonce}">' in poster.get_data(as_text=True)
     assert "Content-Security-Policy" not in manager_client.get("/static/vernost.css").headers
+
+
+def test_security_headers_and_https_only_when_served_over_https(app, tenant, client):
+    headers = client.get("/login").headers
+    assert headers["X-Content-Type-Options"] == "nosniff" and "camera=()" in headers["Permissions-Policy"]
+    assert "Strict-Transport-Security" not in headers  # the test app is served over plain HTTP
+    app.config["SESSION_COOKIE_SECURE"] = True
+    try:
+        assert client.get("/login").headers["Strict-Transport-Security"] == "max-age=31536000"
+    finally:
+        app.config["SESSION_COOKIE_SECURE"] = False
