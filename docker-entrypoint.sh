@@ -3,7 +3,8 @@
 set -e
 case "${1:-web}" in
   web)     exec gunicorn --bind 0.0.0.0:8000 --workers "${WEB_WORKERS:-4}" --worker-class gthread --keep-alive 30 \
-                --threads "${WEB_THREADS:-8}" --access-logfile - wsgi:app ;;
+                --threads "${WEB_THREADS:-8}" --access-logfile - \
+                --logger-class app.access_log.RedactingLogger wsgi:app ;;
   worker)  shift; exec python -m jobs.worker "$@" ;;
   cron)    exec rq cron jobs.cron --url "$REDIS_URL" -P . ;;
   migrate) flask --app wsgi db upgrade

@@ -48,7 +48,9 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         "SQLALCHEMY_DATABASE_URI": _normalise_db_url(database_url),
         # Migrations run as the schema owner; the app connects as a role that owns nothing.
         "MIGRATION_DATABASE_URL": _normalise_db_url(env.get("MIGRATION_DATABASE_URL") or database_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: a failed statement's log line and error keep its SQL but not its values,
+        # which may be a patient's phone or comment.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         "REDIS_URL": env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         "BASE_URL": base_url,
         "SMTP_HOST": env.get("SMTP_HOST", "127.0.0.1"),

@@ -128,7 +128,7 @@ def start_services(env: dict, children: list) -> None:
                                      cwd=ROOT, env=env))
     children.append(subprocess.Popen([str(BIN / "gunicorn"), "--bind", "127.0.0.1:5000", "--workers", "2",
                                       "--worker-class", "gthread", "--threads", "8", "--keep-alive", "30", "--access-logfile", "-",
-                                      "wsgi:app"], cwd=ROOT, env=env))
+                                      "--logger-class", "app.access_log.RedactingLogger", "wsgi:app"], cwd=ROOT, env=env))
 
 
 def test(pytest_args: list[str]) -> int:

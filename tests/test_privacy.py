@@ -83,3 +83,50 @@ def test_access_log_is_for_owners_only(app, tenant, manager_client):
     assert page.status_code == 200 and "viewed contact data" in html and "Manager" in html
     assert "000-11-22" not in html
     assert manager_client.get(tenant.url("settings/access-log?before=x")).status_code == 400
+
+
+def test_access_log_masks_secret_links_and_query_strings(tmp_path):
+    """gunicorn's own access-log machinery, with our logger class: no token or search text gets written."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from app.access_log import RedactingLogger
+
+    log_file = tmp_path / "access.log"
+    config = Config()
+    config.set("accesslog", str(log_file))
+    logger = RedactingLogger(config)
+    secrets = {"/s/StatusTok3n": "/s/…", "/c/alpha/invite/Inv1teTok": "/c/alpha/invite/…",
+               "/password/reset/Res3tTok": "/password/reset/…", "/live/T1cket.sig": "/live/…"}
+    for path, masked in secrets.items():
+        environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"{path}?q=Ivanova+phone", "PATH_INFO": path,
+                   "QUERY_STRING": "q=Ivanova+phone", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "10.0.0.1",
+                   "HTTP_REFERER": f"https://vernost.example{path}", "HTTP_USER_AGENT": "test"}
+        request = SimpleNamespace(headers=[("REFERER", environ["HTTP_REFERER"])])
+        logger.access(SimpleNamespace(status="200 OK", sent=12, headers=[]), request, environ,
+                      timedelta(milliseconds=3))
+        line = log_file.read_text().splitlines()[-1]
+        assert f"GET {masked}?… HTTP/1.1" in line and f"https://vernost.example{masked}" in line, line
+        assert path.rsplit("/", 1)[1] not in line and "Ivanova" not in line
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/q/poster1", "PATH_INFO": "/q/poster1", "QUERY_STRING": "",
+               "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "10.0.0.1"}
+    logger.access(SimpleNamespace(status="200 OK", sent=1, headers=[]), SimpleNamespace(headers=[]), environ,
+                  timedelta(milliseconds=1))
+    assert "GET /q/poster1 HTTP/1.1" in log_file.read_text().splitlines()[-1]  # a poster's code is public
+
+
+def test_database_errors_and_logs_carry_no_values(app, tenant):
+    """A failed statement is reported with its SQL but without the values (a phone, a comment)."""
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from app.models import Branch
+
+    with app.app_context(), tenant_scope(tenant.id):
+        db.session.add_all([Branch(name="+7 900 111-22-33"), Branch(name="+7 900 111-22-33")])
+        with pytest.raises(IntegrityError) as failure:
+            db.session.flush()
+        db.session.rollback()
+    assert "branches" in str(failure.value) and "111-22-33" not in str(failure.value)
