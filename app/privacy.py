@@ -5,6 +5,9 @@ export holds what they told the clinic and what became of it (case status and
 resolution), not staff's internal notes. Deletion is a hard delete of the
 responses with their ratings, cases and case history; the access log keeps only
 that it happened, by whom, and the references — no contact data.
+
+Contact details are also kept only as long as the clinic's retention period: a nightly
+job erases them from older responses (``erase_expired_contacts``).
 """
 from __future__ import annotations
 
@@ -13,12 +16,14 @@ import io
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import selectinload
 
+from app.audit import log_access
 from app.extensions import db
-from app.models import Response
+from app.models import OPEN_CASE_STATUSES, Case, Response
 
 MAX_MATCHES = 500
 EXPORT_FIELDS = ("reference", "submitted_at", "language", "collection_point", "branch", "doctor", "nps",
@@ -135,3 +140,35 @@ def delete_responses(responses: list[Response]) -> list[str]:
         db.session.delete(response)
     db.session.flush()
     return references
+
+
+# --------------------------------------------------------------------------- retention
+
+RETENTION_BATCH = 1000
+
+
+def erase_expired_contacts(months: int, now: datetime) -> list[str]:
+    """Erase the contact details of the current clinic's responses older than ``months``.
+
+    A response whose case is still open keeps them: someone may still need to call back.
+    The answers, ratings, comment and the record of consent stay; the erasure is written to
+    the access log with the references. Returns the references whose contacts were erased.
+    """
+    cutoff = now - timedelta(days=round(months * 365.25 / 12))
+    has_contact = or_(Response.contact_name.is_not(None), Response.contact_phone.is_not(None),
+                      Response.contact_email.is_not(None))
+    open_case = select(Case.id).where(Case.response_id == Response.id, Case.status.in_(OPEN_CASE_STATUSES))
+    erased: list[str] = []
+    while True:
+        rows = db.session.execute(select(Response.id, Response.reference)
+                                  .where(Response.submitted_at < cutoff, has_contact, ~open_case.exists())
+                                  .order_by(Response.id).limit(RETENTION_BATCH)).all()
+        if not rows:
+            break
+        db.session.execute(update(Response).where(Response.id.in_([row.id for row in rows]))
+                           .values(contact_name=None, contact_phone=None, contact_email=None))
+        erased.extend(row.reference for row in rows)
+    if erased:
+        log_access(None, "erase_contacts", "retention", months,
+                   {"count": len(erased), "references": erased[:100]})
+    return erased

@@ -23,6 +23,8 @@ class ClinicSettings:
     min_sample: int = 30
     # A patient with no visit for this long counts as lost.
     lost_after_months: int = 12
+    # Patients' contact details are erased from responses older than this (unless a case is open).
+    contact_retention_months: int = 24
     # The daily digest goes out at this local hour.
     digest_hour: int = 12
     # Public review pages offered to every patient on the thank-you page.

@@ -130,3 +130,58 @@ def test_database_errors_and_logs_carry_no_values(app, tenant):
             db.session.flush()
         db.session.rollback()
     assert "branches" in str(failure.value) and "111-22-33" not in str(failure.value)
+
+
+def test_contact_details_are_erased_after_the_retention_period(app, tenant, other_tenant, manager_client):
+    from datetime import timedelta
+
+    from app.models import Tenant, utcnow
+    from jobs.privacy import nightly_contact_retention
+    from jobs.worker import InlineAppWorker, build_worker
+    from tenants.settings import update_settings
+
+    long_ago = utcnow() - timedelta(days=400)
+    old = make_response(app, tenant.id, submitted_at=long_ago, contact_phone="+7 900 100-00-01", comment="Old")
+    old_open = make_response(app, tenant.id, submitted_at=long_ago, contact_phone="+7 900 100-00-02",
+                             risk_level="critical", open_case=True)
+    recent = make_response(app, tenant.id, submitted_at=utcnow() - timedelta(days=20), contact_phone="+7 900 100-00-03")
+    elsewhere = make_response(app, other_tenant.id, submitted_at=long_ago, contact_phone="+7 900 100-00-04")
+    with app.app_context():
+        with tenant_scope(tenant.id):
+            update_settings(db.session.get(Tenant, tenant.id), contact_retention_months=12)
+            db.session.commit()
+        assert nightly_contact_retention() == 2  # one job per clinic
+    build_worker(app, ["default"], worker_class=InlineAppWorker).work(burst=True)
+
+    with app.app_context(), tenant_scope(tenant.id):
+        phones = {r.id: r.contact_phone for r in db.session.scalars(select(Response))}
+        kept = db.session.get(Response, old)
+        assert kept.comment == "Old" and kept.consent_at is not None  # the answer and the consent record stay
+        entry = db.session.scalar(select(AccessLog).where(AccessLog.action == "erase_contacts"))
+        assert entry.user_id is None and entry.details["count"] == 1
+        assert entry.details["references"] == [kept.reference] and "100-00" not in str(entry.details)
+    assert phones == {old: None, old_open: "+7 900 100-00-02", recent: "+7 900 100-00-03"}
+    with app.app_context(), tenant_scope(other_tenant.id):
+        # The other clinic keeps the default of 24 months: its 400-day-old contact stays.
+        assert db.session.get(Response, elsewhere).contact_phone == "+7 900 100-00-04"
+    log_page = manager_client.get(tenant.url("settings/access-log")).get_data(as_text=True)
+    assert "Vernost, automatically" in log_page and "erased contact details" in log_page
+    assert "older than the retention period of 12 months" in log_page
+
+
+def test_retention_period_is_a_clinic_setting(app, tenant, manager_client):
+    from app.models import Tenant
+    from tenants.settings import clinic_settings
+
+    page = manager_client.get(tenant.url("settings/clinic")).get_data(as_text=True)
+    assert 'name="contact_retention_months" type="number" value="24"' in page
+    form = {"csrf_token": form_token(page), "name": "Clinic alpha", "timezone": "Europe/Moscow", "language": "ru",
+            "nps_risk_max": "6", "aspect_risk_max": "2", "critical_case_hours": "12", "min_sample": "30",
+            "lost_after_months": "12"}
+    for bad in ("0", "121", "²", ""):
+        refused = manager_client.post(tenant.url("settings/clinic"), data=form | {"contact_retention_months": bad})
+        assert refused.status_code == 400 and "a whole number from 1 to 120" in refused.get_data(as_text=True)
+    saved = manager_client.post(tenant.url("settings/clinic"), data=form | {"contact_retention_months": "6"})
+    assert saved.status_code == 302
+    with app.app_context(), tenant_scope(tenant.id):
+        assert clinic_settings(db.session.get(Tenant, tenant.id)).contact_retention_months == 6

@@ -36,13 +36,13 @@ def clinic_details():
         except OnboardingError as exc:
             errors["form"] = str(exc)
         numbers = {}
-        for key in ("nps_risk_max", "aspect_risk_max", "critical_case_hours", "min_sample", "lost_after_months"):
+        limits = {"nps_risk_max": (0, 10), "aspect_risk_max": (1, 5), "critical_case_hours": (1, 720),
+                  "min_sample": (1, 10000), "lost_after_months": (1, 120), "contact_retention_months": (1, 120)}
+        for key, (lowest, highest) in limits.items():
             raw = _text(key, 6)
-            limits = {"nps_risk_max": (0, 10), "aspect_risk_max": (1, 5), "critical_case_hours": (1, 720),
-                      "min_sample": (1, 10000), "lost_after_months": (1, 120)}[key]
-            number = whole_number(raw, minimum=limits[0], maximum=limits[1])
+            number = whole_number(raw, minimum=lowest, maximum=highest)
             if number is None:
-                errors[key] = _("a whole number from %(lo)s to %(hi)s", lo=limits[0], hi=limits[1])
+                errors[key] = _("a whole number from %(lo)s to %(hi)s", lo=lowest, hi=highest)
             else:
                 numbers[key] = number
         if errors:
