@@ -84,8 +84,10 @@ def validate_questions(questions: list[dict]) -> list[dict]:
         raise QuestionnaireError(f"at most {MAX_QUESTIONS} questions")
     seen, cleaned = set(), []
     for q in questions:
+        if not isinstance(q, dict):
+            raise QuestionnaireError("each question must be an object with a key and a type")
         key, qtype = q.get("key", ""), q.get("type")
-        if not KEY_RE.match(key or ""):
+        if not isinstance(key, str) or not KEY_RE.match(key):
             raise QuestionnaireError(f"question key {key!r}: lower-case letters, digits and _")
         if key in seen:
             raise QuestionnaireError(f"question key {key!r} is used twice")
