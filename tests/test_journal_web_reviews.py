@@ -40,7 +40,10 @@ def test_patient_data_can_be_deleted_on_a_read_only_licence(app, tenant, manager
         licence = db.session.scalar(select(Licence))
         licence.starts_on, licence.ends_on = date.today() - timedelta(days=400), date.today() - timedelta(days=60)
         db.session.commit()
-    page = manager_client.get(tenant.url(f"privacy?reference={reference}")).get_data(as_text=True)
+    token = form_token(manager_client.get(tenant.url("privacy")).get_data(as_text=True))
+    found = manager_client.post(tenant.url("privacy"), data={"reference": reference, "csrf_token": token})
+    assert found.status_code == 200 and "Please delete me" in found.get_data(as_text=True)
+    page = found.get_data(as_text=True)
     deleted = manager_client.post(tenant.url("privacy/delete"), data={
         "reference": reference, "confirm": "yes", "csrf_token": form_token(page)})
     assert deleted.status_code == 302

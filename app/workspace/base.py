@@ -15,7 +15,8 @@ attach_clinic_prefix(bp)
 OPEN_ENDPOINTS = {"workspace.accept_invitation"}
 # A member may always turn their own e-mails down: a read-only clinic still receives digests.
 # Patients' data rights (export, deletion) are honoured whatever the licence state.
-READ_ONLY_ALLOWED = {"workspace.set_language", "workspace.notification_settings", "workspace.delete_patient_data"}
+READ_ONLY_ALLOWED = {"workspace.set_language", "workspace.notification_settings", "workspace.patient_data",
+                     "workspace.delete_patient_data"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 

@@ -20,26 +20,28 @@ def _query_or_400():
         abort(400, description=str(exc))
 
 
-@bp.get("/privacy")
+@bp.route("/privacy", methods=["GET", "POST"])
 @requires("export")
 def patient_data():
-    query = _query_or_400()
+    # Searched and exported with POST: a phone or an e-mail in the address would stay in the
+    # browser's history and in proxies' logs.
+    query = _query_or_400() if request.method == "POST" else None
     responses = privacy.find_patient_responses(query) if query else []
     if responses:
         log_access(current_user.user.id, "view_contacts", "patient_search", query.kind,
                    {"responses": [r.id for r in responses][:100]})
         db.session.commit()
     return render_template("workspace/privacy.html", query=query, responses=responses,
-                           args={k: request.args.get(k, "") for k in ("phone", "email", "reference")})
+                           args={k: request.form.get(k, "") for k in ("phone", "email", "reference")})
 
 
-@bp.get("/privacy/export")
+@bp.post("/privacy/export")
 @requires("export")
 def export_patient_data():
     query = _query_or_400()
     if query is None:
         abort(400, description="give a phone, an e-mail or a reference")
-    fmt = request.args.get("format", "json")
+    fmt = request.form.get("format", "json")
     if fmt not in ("json", "csv"):
         abort(400, description="format must be json or csv")
     responses = privacy.find_patient_responses(query)
