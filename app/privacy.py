@@ -18,12 +18,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from app.audit import log_access
 from app.extensions import db
-from app.models import OPEN_CASE_STATUSES, Case, Response
+from app.models import OPEN_CASE_STATUSES, Case, MailOutbox, Response
 
 MAX_MATCHES = 500
 EXPORT_FIELDS = ("reference", "submitted_at", "language", "collection_point", "branch", "doctor", "nps",
@@ -145,6 +145,9 @@ def delete_responses(responses: list[Response]) -> list[str]:
 # --------------------------------------------------------------------------- retention
 
 RETENTION_BATCH = 1000
+# A sent (or given-up) e-mail keeps its body this long, for "what did the digest say?"; then only
+# its envelope (recipient, subject, when) stays.
+MAIL_BODY_DAYS = 30
 
 
 def erase_expired_contacts(months: int, now: datetime) -> list[str]:
@@ -172,3 +175,20 @@ def erase_expired_contacts(months: int, now: datetime) -> list[str]:
         log_access(None, "erase_contacts", "retention", months,
                    {"count": len(erased), "references": erased[:100]})
     return erased
+
+
+def forget_old_mail_bodies(now: datetime, days: int = MAIL_BODY_DAYS) -> int:
+    """Blank the bodies of the current clinic's e-mails sent or given up more than ``days`` ago.
+
+    Digests and alerts quote comments, and to managers contact details; once delivered, the
+    copy in the outbox is only a second place they are kept. Returns how many were blanked.
+    """
+    cutoff = now - timedelta(days=days)
+    done = or_(and_(MailOutbox.status == "sent", MailOutbox.sent_at < cutoff),
+               and_(MailOutbox.status == "failed", MailOutbox.created_at < cutoff))
+    ids = db.session.scalars(select(MailOutbox.id).where(done, or_(MailOutbox.text_body != "",
+                                                                     MailOutbox.html_body != ""))).all()
+    for start in range(0, len(ids), RETENTION_BATCH):
+        db.session.execute(update(MailOutbox).where(MailOutbox.id.in_(ids[start:start + RETENTION_BATCH]))
+                           .values(text_body="", html_body=""))
+    return len(ids)

@@ -17,7 +17,8 @@ cron.register(scrape.nightly_reputation, queue_name="scrape", cron="15 1 * * *")
 # Noon in each clinic's zone: claims (clinic, local date) once; see app/digest_schedule.py. On the
 # quarter hours, so zones with 30/45-minute offsets get theirs on the minute too.
 cron.register(digests.dispatch_digests, queue_name="digests", cron="*/15 * * * *")
-# Patients' contact details past each clinic's retention period are erased every night.
+# Patients' contact details past each clinic's retention period, and old e-mails' bodies, are erased
+# every night.
 cron.register(privacy.nightly_contact_retention, queue_name="default", cron="45 3 * * *")
 # Mail retries, alerts held for quiet hours, senders that died: see app/notifications.py.
 cron.register(digests.sweep_notifications, queue_name="default", interval=60)

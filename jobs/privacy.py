@@ -1,4 +1,4 @@
-"""Privacy jobs: contact details are kept only as long as each clinic's retention period."""
+"""Privacy jobs: contact details and sent e-mails' bodies are kept only as long as needed."""
 from __future__ import annotations
 
 from app.extensions import db
@@ -8,22 +8,23 @@ from jobs.queues import enqueue, make_job_id
 
 
 @tenant_job
-def erase_expired_contacts(tenant_id: int) -> int:
-    """Erase contact details older than the clinic's retention period; returns how many responses lost them."""
+def apply_retention(tenant_id: int) -> dict[str, int]:
+    """Erase contact details older than the clinic's retention period and old e-mails' bodies."""
     from datetime import datetime, timezone
 
-    from app.privacy import erase_expired_contacts as erase
+    from app.privacy import erase_expired_contacts, forget_old_mail_bodies
     from tenants.settings import clinic_settings
 
+    now = datetime.now(timezone.utc)
     months = clinic_settings(db.session.get(Tenant, tenant_id)).contact_retention_months
-    erased = erase(months, datetime.now(timezone.utc))
+    counts = {"contacts": len(erase_expired_contacts(months, now)), "mail_bodies": forget_old_mail_bodies(now)}
     db.session.commit()
-    return len(erased)
+    return counts
 
 
 @platform_job
 def nightly_contact_retention() -> int:
-    """Fan-out: one erasure job per clinic, suspended ones included (their data ages all the same)."""
+    """Fan-out: one retention job per clinic, suspended ones included (their data ages all the same)."""
     from datetime import date
 
     from sqlalchemy import select
@@ -34,6 +35,6 @@ def nightly_contact_retention() -> int:
         tenant_ids = db.session.scalars(select(Tenant.id).order_by(Tenant.id)).all()
     today = date.today().isoformat()
     for tenant_id in tenant_ids:
-        enqueue("default", erase_expired_contacts, tenant_id,
+        enqueue("default", apply_retention, tenant_id,
                 job_id=make_job_id(tenant_id, "contact-retention", today))
     return len(tenant_ids)

@@ -193,3 +193,35 @@ def test_retention_period_is_a_clinic_setting(app, tenant, manager_client):
     assert saved.status_code == 302
     with app.app_context(), tenant_scope(tenant.id):
         assert clinic_settings(db.session.get(Tenant, tenant.id)).contact_retention_months == 6
+
+
+def test_sent_mail_keeps_its_body_for_30_days(app, tenant, other_tenant):
+    from datetime import timedelta
+
+    from app.models import MailOutbox, utcnow
+    from jobs.privacy import apply_retention
+
+    now = utcnow()
+    rows = {"sent_long_ago": ("sent", now - timedelta(days=40)), "sent_lately": ("sent", now - timedelta(days=5)),
+            "failed_long_ago": ("failed", now - timedelta(days=40)), "pending": ("pending", now - timedelta(days=40))}
+
+    def add_mail(clinic_id, key, status, when):
+        with app.app_context(), tenant_scope(clinic_id):
+            db.session.add(MailOutbox(kind="digest", dedupe_key=key, recipient="m@clinic.test", subject="Digest",
+                                      text_body="Call +7 900 555-00-11", html_body="<p>Call</p>", status=status,
+                                      message_id=f"<{clinic_id}.{key}@vernost>", created_at=when,
+                                      sent_at=when if status == "sent" else None))
+            db.session.commit()
+
+    for key, (status, when) in rows.items():
+        add_mail(tenant.id, key, status, when)
+    add_mail(other_tenant.id, "sent_long_ago", "sent", now - timedelta(days=40))
+    with app.app_context():
+        assert apply_retention(tenant.id) == {"contacts": 0, "mail_bodies": 2}
+    with app.app_context(), tenant_scope(tenant.id):
+        bodies = {m.dedupe_key: (m.subject, m.text_body, m.html_body) for m in db.session.scalars(select(MailOutbox))}
+    assert bodies == {"sent_long_ago": ("Digest", "", ""), "failed_long_ago": ("Digest", "", ""),
+                      "sent_lately": ("Digest", "Call +7 900 555-00-11", "<p>Call</p>"),
+                      "pending": ("Digest", "Call +7 900 555-00-11", "<p>Call</p>")}
+    with app.app_context(), tenant_scope(other_tenant.id):
+        assert db.session.scalar(select(MailOutbox.text_body)) == "Call +7 900 555-00-11"  # its own job, its own night
