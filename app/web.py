@@ -6,7 +6,7 @@ import secrets
 from flask import Flask, g, make_response, render_template, request
 
 # Scripts and styles come only from our own static files; the few pages that carry their
-# own <style> (the poster, the report, the reviews widget) mark it with this request's nonce.
+# own <style> (the QR poster and the printable report) mark it with this request's nonce.
 _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'{nonce}; img-src 'self' data:; "
         "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'{frames}")
 

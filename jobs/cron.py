@@ -19,6 +19,6 @@ cron.register(scrape.nightly_reputation, queue_name="scrape", cron="15 1 * * *")
 cron.register(digests.dispatch_digests, queue_name="digests", cron="*/15 * * * *")
 # Patients' contact details past each clinic's retention period, and old e-mails' bodies, are erased
 # every night.
-cron.register(privacy.nightly_contact_retention, queue_name="default", cron="45 3 * * *")
+cron.register(privacy.nightly_retention, queue_name="default", cron="45 3 * * *")
 # Mail retries, alerts held for quiet hours, senders that died: see app/notifications.py.
 cron.register(digests.sweep_notifications, queue_name="default", interval=60)

@@ -23,7 +23,7 @@ def apply_retention(tenant_id: int) -> dict[str, int]:
 
 
 @platform_job
-def nightly_contact_retention() -> int:
+def nightly_retention() -> int:
     """Fan-out: one retention job per clinic, suspended ones included (their data ages all the same)."""
     from datetime import date
 
@@ -36,5 +36,5 @@ def nightly_contact_retention() -> int:
     today = date.today().isoformat()
     for tenant_id in tenant_ids:
         enqueue("default", apply_retention, tenant_id,
-                job_id=make_job_id(tenant_id, "contact-retention", today))
+                job_id=make_job_id(tenant_id, "retention", today))
     return len(tenant_ids)

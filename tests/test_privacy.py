@@ -144,7 +144,7 @@ def test_contact_details_are_erased_after_the_retention_period(app, tenant, othe
     from datetime import timedelta
 
     from app.models import Tenant, utcnow
-    from jobs.privacy import nightly_contact_retention
+    from jobs.privacy import nightly_retention
     from jobs.worker import InlineAppWorker, build_worker
     from tenants.settings import update_settings
 
@@ -158,7 +158,7 @@ def test_contact_details_are_erased_after_the_retention_period(app, tenant, othe
         with tenant_scope(tenant.id):
             update_settings(db.session.get(Tenant, tenant.id), contact_retention_months=12)
             db.session.commit()
-        assert nightly_contact_retention() == 2  # one job per clinic
+        assert nightly_retention() == 2  # one job per clinic
     build_worker(app, ["default"], worker_class=InlineAppWorker).work(burst=True)
 
     with app.app_context(), tenant_scope(tenant.id):
