@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import re
 
-from tests.factories import make_point
+from flask import url_for
+
+from tests.factories import OBJECT_FACTORIES, make_point
 
 
 def test_workspace_home_for_owner(manager_client, tenant):
@@ -18,9 +20,21 @@ def test_pages_carry_a_strict_content_security_policy(app, tenant, manager_clien
     policy = manager_client.get(tenant.url()).headers["Content-Security-Policy"]
     assert "script-src 'self';" in policy and "style-src 'self';" in policy and "frame-ancestors 'none'" in policy
     assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
-    for path in ("", "journal", "dashboard", "settings/clinic", "settings/users", "reputation"):
-        html = manager_client.get(tenant.url(path)).get_data(as_text=True)
-        assert ' style="' not in html and "<style" not in html, path  # the policy would refuse them
+    # Every workspace page, objects included: an inline style or script would be refused by the policy.
+    ids = {name: factory(app, tenant.id) for name, factory in OBJECT_FACTORIES.items()} | {"slug": tenant.slug}
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("workspace.") or "GET" not in rule.methods or rule.arguments - set(ids):
+            continue
+        with app.test_request_context():
+            path = url_for(rule.endpoint, **{name: ids[name] for name in rule.arguments})
+        page = manager_client.get(path)
+        if page.mimetype == "text/html":
+            html = page.get_data(as_text=True)
+            assert ' style="' not in html and "<script>" not in html and " onclick=" not in html, path
+            assert html.count("<style") == html.count("<style nonce="), path
+            checked += 1
+    assert checked > 40
     poster = manager_client.get(tenant.url(f"points/{make_point(app, tenant.id)}/poster"))
     nonce = re.search(r"'nonce-([^']+)'", poster.headers["Content-Security-Policy"]).group(1)
     assert f'<style nonce="{nonce}">' in poster.get_data(as_text=True)
