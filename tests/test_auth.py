@@ -12,6 +12,7 @@ from app.extensions import db
 from app.models import Invitation, User, utcnow
 from tenants.context import tenant_scope
 from tests.conftest import TEST_PASSWORD, add_member, csrf_token, form_token, login
+from tests.smtp_sink import smtp_sink  # noqa: F401  (fixture)
 
 
 def _invite(app, clinic, email="new@example.test", role="manager"):
@@ -165,3 +166,20 @@ def test_unparsable_or_foreign_next_address_goes_home(app, tenant, target):
     switched = anonymous.post("/language", data={"lang": "en", "csrf_token": csrf_token(anonymous, "/login"),
                                                   "next": target})
     assert switched.status_code == 302 and switched.headers["Location"] == "/"
+
+
+def test_password_reset_mails_are_limited_per_address_and_per_network(app, tenant, smtp_sink):
+    """Three links an hour per address (the same page after, so accounts stay unprobeable); 20 requests per IP."""
+    import time
+
+    if 3600 - time.time() % 3600 < 15:  # the limits count per clock hour: don't straddle its end
+        time.sleep(16)
+    c = app.test_client()
+    token = csrf_token(c, "/password/reset")
+    pages = [c.post("/password/reset", data={"email": tenant.owner_email, "csrf_token": token}) for _ in range(5)]
+    assert [p.status_code for p in pages] == [200] * 5
+    assert len({p.get_data(as_text=True) for p in pages}) == 1  # the fourth and fifth look the same
+    assert len(smtp_sink.to(tenant.owner_email)) == 3
+    others = [c.post("/password/reset", data={"email": f"nobody{i}@example.test", "csrf_token": token}).status_code
+              for i in range(16)]
+    assert others == [200] * 15 + [429]  # 21st request from this address in the hour

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import UserMixin, current_user, login_user, logout_user
@@ -14,7 +14,8 @@ from app.auth.principals import staff_session_id
 from app.extensions import db
 from app.mail import try_send
 from app.models import Membership, Tenant, User, utcnow
-from app.security import verify_password
+from app.ratelimit import hit
+from app.security import token_hash, verify_password
 from app.urls import split_url
 from tenants.context import platform_scope
 
@@ -50,6 +51,11 @@ def clinics_of(user: User) -> list[Tenant]:
             .where(Membership.user_id == user.id).order_by(Tenant.name)
         ).scalars().all()
     return list(rows)
+
+
+RESET_WINDOW = 3600
+RESET_LIMIT_PER_ADDRESS = 3
+RESET_LIMIT_PER_IP = 20
 
 
 def client_ip() -> str:
@@ -106,6 +112,12 @@ def password_reset_request():
     if request.method == "GET":
         return render_template("auth/reset_request.html")
     email = (request.form.get("email") or "").strip()[:254]
+    if not hit(f"pwreset:ip:{client_ip()}", RESET_LIMIT_PER_IP, RESET_WINDOW):
+        abort(429)
+    # Past the address's limit the answer is the same page, so nobody learns whether it exists,
+    # and its owner's mailbox is not flooded. The address is hashed: it is not kept in Redis.
+    if not hit(f"pwreset:email:{token_hash(email.lower())}", RESET_LIMIT_PER_ADDRESS, RESET_WINDOW):
+        return render_template("auth/reset_sent.html")
     token = start_password_reset(email, current_app.config["PASSWORD_RESET_TTL_MINUTES"])
     db.session.commit()
     if token:
