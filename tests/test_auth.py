@@ -92,12 +92,19 @@ def test_wrong_password_message_does_not_reveal_accounts(app, tenant):
     assert "Wrong e-mail or password." in unknown and "Wrong e-mail or password." in wrong
 
 
-def test_password_reset_changes_the_password_and_ends_old_sessions(app, tenant, manager_client, monkeypatch):
-    sent = []
-    monkeypatch.setattr("app.auth.views.try_send", lambda to, subject, body, html=None: sent.append(body) or True)
+def _work_mail_queue(app):
+    from jobs.worker import InlineAppWorker, build_worker
+
+    build_worker(app, ["default"], worker_class=InlineAppWorker).work(burst=True)
+
+
+def test_password_reset_changes_the_password_and_ends_old_sessions(app, tenant, manager_client, smtp_sink):
     c = app.test_client()
     c.post("/password/reset", data={"email": tenant.owner_email, "csrf_token": csrf_token(c, "/password/reset")})
-    link = re.search(r"http://localhost(/password/reset/\S+)", sent[0]).group(1)
+    assert smtp_sink.messages == []  # the request only asks; the worker makes and sends the link
+    _work_mail_queue(app)
+    [mail] = smtp_sink.to(tenant.owner_email)
+    link = re.search(r"http://localhost(/password/reset/\S+)", mail.get_body(preferencelist=("plain",)).get_content()).group(1)
     page = c.get(link)
     c.post(link, data={"password": "brand-new-password", "password_confirm": "brand-new-password",
                        "csrf_token": form_token(page.get_data(as_text=True))})
@@ -179,7 +186,34 @@ def test_password_reset_mails_are_limited_per_address_and_per_network(app, tenan
     pages = [c.post("/password/reset", data={"email": tenant.owner_email, "csrf_token": token}) for _ in range(5)]
     assert [p.status_code for p in pages] == [200] * 5
     assert len({p.get_data(as_text=True) for p in pages}) == 1  # the fourth and fifth look the same
+    _work_mail_queue(app)
     assert len(smtp_sink.to(tenant.owner_email)) == 3
     others = [c.post("/password/reset", data={"email": f"nobody{i}@example.test", "csrf_token": token}).status_code
               for i in range(16)]
     assert others == [200] * 15 + [429]  # 21st request from this address in the hour
+
+
+def test_reset_request_for_an_unknown_address_sends_nothing_and_looks_the_same(app, tenant, smtp_sink):
+    c = app.test_client()
+    c.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ru"  # the mail is written in the language the page was
+    token = csrf_token(c, "/password/reset")
+    unknown = c.post("/password/reset", data={"email": "nobody@example.test", "csrf_token": token})
+    known = c.post("/password/reset", data={"email": tenant.owner_email, "csrf_token": token})
+    assert unknown.get_data(as_text=True) == known.get_data(as_text=True)
+    _work_mail_queue(app)
+    assert [(m["To"], m["Subject"]) for m in smtp_sink.messages] == [(tenant.owner_email, "Vernost: сброс пароля")]
+
+
+def test_reset_link_is_sent_even_when_redis_is_down(app, tenant, smtp_sink):
+    """Without a queue the link is made and sent in the request: the owner still gets back in."""
+    import redis
+
+    c = app.test_client()
+    token = csrf_token(c, "/password/reset")
+    saved = app.extensions.get("vernost_redis")
+    app.extensions["vernost_redis"] = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    try:
+        response = c.post("/password/reset", data={"email": tenant.owner_email, "csrf_token": token})
+    finally:
+        app.extensions["vernost_redis"] = saved
+    assert response.status_code == 200 and len(smtp_sink.to(tenant.owner_email)) == 1
