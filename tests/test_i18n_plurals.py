@@ -246,3 +246,18 @@ def test_not_found_page_speaks_the_readers_language(client):
     russian(client)
     page = client.get("/no/such/page")
     assert page.status_code == 404 and "Такой страницы нет" in page.get_data(as_text=True)
+
+
+def test_running_import_shows_a_labelled_progress_bar(app, tenant, manager_client):
+    """A <progress> element: no inline width style (the CSP refuses those), and a name for screen readers."""
+    from app.models import VisitImport
+
+    import_id = make_visit_import(app, tenant.id)
+    with app.app_context(), tenant_scope(tenant.id):
+        visit_import = db.session.get(VisitImport, import_id)
+        visit_import.status, visit_import.total_rows = "running", 40
+        db.session.commit()
+    html = manager_client.get(tenant.url(f"visits/imports/{import_id}/progress"),
+                              headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert '<progress aria-label="Import progress" max="40" value="0">' in html and "style=" not in html
+    assert 'hx-trigger="load delay:1s"' in html  # still polling
