@@ -78,12 +78,6 @@ def _query_sets(names):
     return [{name: value for name in names} for value in HOSTILE]
 
 
-def _own_ids(app, clinic_id):
-    ids = {name: factory(app, clinic_id) for name, factory in OBJECT_FACTORIES.items()}
-    ids["action"] = "remove"
-    return ids
-
-
 @pytest.fixture(scope="module")
 def names():
     found = parameter_names()
@@ -92,8 +86,7 @@ def names():
 
 
 def test_workspace_routes_survive_hostile_input(app, tenant, manager_client, names):
-    ids = _own_ids(app, tenant.id)
-    ids["slug"] = tenant.slug
+    ids = {name: factory(app, tenant.id) for name, factory in OBJECT_FACTORIES.items()} | {"slug": tenant.slug}
     rules = sorted((r for r in app.url_map.iter_rules() if r.endpoint.startswith("workspace.")), key=lambda r: r.rule)
     failures: list[str] = []
     requests = 0
