@@ -7,7 +7,8 @@ responses with their ratings, cases and case history; the access log keeps only
 that it happened, by whom, and the references — no contact data.
 
 Contact details are also kept only as long as the clinic's retention period: a nightly
-job erases them from older responses (``erase_expired_contacts``).
+job erases them from older responses, and from the case notes staff wrote about them
+(``erase_expired_contacts``).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from sqlalchemy.orm import selectinload
 
 from app.audit import log_access
 from app.extensions import db
-from app.models import OPEN_CASE_STATUSES, Case, MailOutbox, Response
+from app.models import OPEN_CASE_STATUSES, Case, CaseEvent, MailOutbox, Response
 
 MAX_MATCHES = 500
 EXPORT_FIELDS = ("reference", "submitted_at", "language", "collection_point", "branch", "doctor", "nps",
@@ -154,8 +155,10 @@ def erase_expired_contacts(months: int, now: datetime) -> list[str]:
     """Erase the contact details of the current clinic's responses older than ``months``.
 
     A response whose case is still open keeps them: someone may still need to call back.
-    The answers, ratings, comment and the record of consent stay; the erasure is written to
-    the access log with the references. Returns the references whose contacts were erased.
+    Copies go too: phone numbers and e-mails in the comment, and the name, phone and e-mail
+    in the case's notes, contact log and resolution. The answers, ratings, the rest of the
+    comment and the record of consent stay; the erasure is written to the access log with
+    the references. Returns the references whose contacts were erased.
     """
     cutoff = now - timedelta(days=round(months * 365.25 / 12))
     has_contact = or_(Response.contact_name.is_not(None), Response.contact_phone.is_not(None),
@@ -163,18 +166,84 @@ def erase_expired_contacts(months: int, now: datetime) -> list[str]:
     open_case = select(Case.id).where(Case.response_id == Response.id, Case.status.in_(OPEN_CASE_STATUSES))
     erased: list[str] = []
     while True:
-        rows = db.session.execute(select(Response.id, Response.reference)
+        rows = db.session.execute(select(Response.id, Response.reference, Response.contact_name,
+                                         Response.contact_phone, Response.contact_email, Response.comment)
                                   .where(Response.submitted_at < cutoff, has_contact, ~open_case.exists())
                                   .order_by(Response.id).limit(RETENTION_BATCH)).all()
         if not rows:
             break
         db.session.execute(update(Response).where(Response.id.in_([row.id for row in rows]))
                            .values(contact_name=None, contact_phone=None, contact_email=None))
+        _mask_contacts_in_texts(rows)
         erased.extend(row.reference for row in rows)
     if erased:
         log_access(None, "erase_contacts", "retention", months,
                    {"count": len(erased), "references": erased[:100]})
     return erased
+
+
+# Seven or more digits, possibly split by spaces, dashes, dots or brackets: a phone number, not a date or a price.
+_PHONE_RE = re.compile(r"\+?\(?\d(?:[\s().\-]{0,3}\d){6,}")
+# "12.03.2024", "12/03/24", "2024-03-12": a date in a note is not a phone number ("12-03-24" may be one).
+_DATE_RE = re.compile(r"\b(?:\d{1,2}([./])\d{1,2}\1\d{2,4}|\d{4}-\d{1,2}-\d{1,2})\b")
+_EMAIL_RE = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+MASK = "***"
+
+
+def _name_pattern(name: str | None) -> re.Pattern | None:
+    """Each part of the name with any case ending: "Анна Петрова" also finds "Анне", "Петровой"."""
+    parts = [part for part in re.findall(r"\w+", name or "") if len(part) >= 3 and not part.isdigit()]
+    if not parts:
+        return None
+    stems = sorted({re.escape(part[:-1] if len(part) > 3 else part) for part in parts}, key=len, reverse=True)
+    return re.compile(r"\b(?:%s)\w{0,3}\b" % "|".join(stems), re.IGNORECASE)
+
+
+def mask_contact_details(text: str, name: str | None = None) -> str:
+    """``text`` with phone numbers, e-mail addresses and the parts of ``name`` replaced by ***."""
+    if not text:
+        return text
+    text = _EMAIL_RE.sub(MASK, text)
+    dates: list[str] = []
+
+    def set_aside(found: re.Match) -> str:
+        dates.append(found[0])
+        return f"\x00{len(dates) - 1}\x00"
+
+    # Dates are set aside first so that "… 100-00-01 12.03.2024" does not read as one long number.
+    text = _PHONE_RE.sub(MASK, _DATE_RE.sub(set_aside, text))
+    text = re.sub(r"\x00(\d+)\x00", lambda found: dates[int(found[1])], text)
+    pattern = _name_pattern(name)
+    return pattern.sub(MASK, text) if pattern else text
+
+
+def _mask_contacts_in_texts(rows) -> None:
+    """Erase the patient's contacts where people copied them: the comment, case notes and contact log.
+
+    Staff write "called Anna on +7 900 …" into a case; the history of who did what and when stays,
+    the number and the name go. The comment loses phone numbers and e-mails only: a name in it is
+    more often the doctor's.
+    """
+    by_id = {row.id: row for row in rows}
+    for row in rows:
+        masked = mask_contact_details(row.comment or "")
+        if masked != (row.comment or ""):
+            db.session.execute(update(Response).where(Response.id == row.id).values(comment=masked))
+    cases = db.session.execute(select(Case.id, Case.response_id, Case.resolution)
+                               .where(Case.response_id.in_(by_id))).all()
+    response_of_case = {case.id: by_id[case.response_id] for case in cases}
+    for case in cases:
+        masked = mask_contact_details(case.resolution, by_id[case.response_id].contact_name)
+        if masked != case.resolution:
+            db.session.execute(update(Case).where(Case.id == case.id).values(resolution=masked))
+    if not cases:
+        return
+    events = db.session.execute(select(CaseEvent.id, CaseEvent.case_id, CaseEvent.text)
+                                .where(CaseEvent.case_id.in_(response_of_case), CaseEvent.text != "")).all()
+    for event in events:
+        masked = mask_contact_details(event.text, response_of_case[event.case_id].contact_name)
+        if masked != event.text:
+            db.session.execute(update(CaseEvent).where(CaseEvent.id == event.id).values(text=masked))
 
 
 def forget_old_mail_bodies(now: datetime, days: int = MAIL_BODY_DAYS) -> int:

@@ -225,3 +225,65 @@ def test_sent_mail_keeps_its_body_for_30_days(app, tenant, other_tenant):
                       "pending": ("Digest", "Call +7 900 555-00-11", "<p>Call</p>")}
     with app.app_context(), tenant_scope(other_tenant.id):
         assert db.session.scalar(select(MailOutbox.text_body)) == "Call +7 900 555-00-11"  # its own job, its own night
+
+
+def test_retention_also_erases_contacts_copied_into_case_notes_and_the_comment(app, tenant, other_tenant):
+    from datetime import timedelta
+
+    from app.cases import add_note, log_contact, open_case, resolve_case
+    from app.models import Case, CaseEvent, Tenant, utcnow
+    from jobs.privacy import apply_retention
+    from tenants.settings import clinic_settings
+
+    long_ago = utcnow() - timedelta(days=800)
+    note = "Позвонила Анне Петровой на +7 900 100-00-07 12.03.2024, просила писать на anna.p@mail.test"
+
+    def handled_case(clinic_id, name, phone, comment, submitted_at):
+        response_id = make_response(app, clinic_id, submitted_at=submitted_at, contact_phone=phone, comment=comment,
+                                    nps=3, risk_level="at_risk")
+        with app.app_context(), tenant_scope(clinic_id):
+            response = db.session.get(Response, response_id)
+            response.contact_name = name
+            case = open_case(response, clinic_settings(db.session.get(Tenant, clinic_id)), now=submitted_at)
+            add_note(case, note, None, now=submitted_at)
+            log_contact(case, "reached", "Анна довольна, ждёт звонка на 8 (900) 100-00-07", None, now=submitted_at)
+            resolve_case(case, "Перезвонили Петровой, вопрос решён", None, now=submitted_at)
+            db.session.commit()
+        return response_id
+
+    old = handled_case(tenant.id, "Анна Петрова", "+7 900 100-00-07", "Звоните мне: 89001000007. Врач Смирнова хорошая",
+                       long_ago)
+    recent = handled_case(tenant.id, "Анна Петрова", "+7 900 100-00-07", "Звоните: 89001000007", utcnow())
+    elsewhere = handled_case(other_tenant.id, "Анна Петрова", "+7 900 100-00-07", "Звоните: 89001000007", long_ago)
+    with app.app_context():
+        assert apply_retention(tenant.id)["contacts"] == 1
+
+    def texts(clinic_id, response_id):
+        with app.app_context(), tenant_scope(clinic_id):
+            response = db.session.get(Response, response_id)
+            case = db.session.scalar(select(Case).where(Case.response_id == response_id))
+            events = db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
+                                        .order_by(CaseEvent.id)).all()
+            return (response.comment, case.resolution, [(e.kind, e.text) for e in events if e.text],
+                    [e.kind for e in events])
+
+    comment, resolution, notes, kinds = texts(tenant.id, old)
+    assert comment == "Звоните мне: ***. Врач Смирнова хорошая"  # the doctor's name is the feedback
+    assert resolution == "Перезвонили ***, вопрос решён"
+    assert notes == [("note", "Позвонила *** *** на *** 12.03.2024, просила писать на ***"),
+                     ("contact", "*** довольна, ждёт звонка на ***"),
+                     ("resolution", "Перезвонили ***, вопрос решён")]
+    assert kinds.count("status") >= 1 and "created" in kinds  # the history of who did what stays
+    assert texts(tenant.id, recent)[0] == "Звоните: 89001000007"
+    assert texts(tenant.id, recent)[2][0] == ("note", note)
+    assert texts(other_tenant.id, elsewhere)[2][0] == ("note", note)  # another clinic, its own period
+
+
+def test_masking_contact_details_keeps_dates_and_prices():
+    from app.privacy import mask_contact_details
+
+    assert mask_contact_details("Called John on (020) 7946 0958; visit 2024-03-12 at 10:30, paid 15 000",
+                                "John Smith") == "Called *** on ***; visit 2024-03-12 at 10:30, paid 15 000"
+    assert mask_contact_details("+7 900 12-03-24, 12/03/24, чек 3500 руб.") == "***, 12/03/24, чек 3500 руб."
+    assert mask_contact_details("") == "" and mask_contact_details("Ни слова о контактах", "Ян") == \
+        "Ни слова о контактах"
