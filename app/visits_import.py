@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import case, func, insert, select, text, update
 
 from app.extensions import db
 from app.i18n import N_
@@ -528,7 +528,25 @@ def run_import(visit_import: VisitImport, today: date, track_progress: bool = Tr
     else:
         db.session.rollback()
     visit_import = db.session.get(VisitImport, import_id)
-    return _finish(visit_import, report)
+    finished = _finish(visit_import, report)
+    if report.ok and report.imported:
+        refresh_planner_statistics()
+    return finished
+
+
+def refresh_planner_statistics() -> None:
+    """Bring the database's row estimates for visits and patients up to date (commits).
+
+    Right after thousands of visits arrive the planner still believes the tables are nearly
+    empty until autovacuum gets round to them, and the metrics recompute that follows an
+    import would get plans that loop over one table for every row of another.
+    """
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("SELECT refresh_import_statistics()"))
+    else:
+        db.session.execute(text("ANALYZE visits"))
+        db.session.execute(text("ANALYZE patients"))
+    db.session.commit()
 
 
 def _finish(visit_import: VisitImport, report: ImportReport) -> ImportReport:

@@ -254,6 +254,23 @@ def test_reimport_changes_nothing(app, tenant):
     assert second.ok and second.imported == 0 and second.duplicates == 8 and visits == 8
 
 
+def test_an_import_leaves_the_planner_with_fresh_row_estimates(app, tenant):
+    """Otherwise the recompute that follows an import is planned for empty tables (nested loops)."""
+    from sqlalchemy import text
+
+    rows = "".join(f"P{n},2025-03-{1 + n % 28:02d},{100 + n}\n" for n in range(300))
+    report, visits = import_text(app, tenant.id, "patient,date,amount\n" + rows)
+    assert report.ok and visits == 300
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            estimates = dict(db.session.execute(text(
+                "SELECT relname, reltuples FROM pg_class WHERE relname IN ('visits', 'patients')")).all())
+        else:
+            estimates = {table: int(stat.split()[0]) for table, stat in db.session.execute(text(
+                "SELECT tbl, stat FROM sqlite_stat1 WHERE tbl IN ('visits', 'patients') AND idx IS NOT NULL"))}
+    assert estimates == {"visits": 300, "patients": 300}
+
+
 def test_duplicate_rows_in_one_file_are_imported_once(app, tenant):
     text = "patient,date,amount\nA,2025-03-01,100\nA,2025-03-01,100\nB,01.03.2025,\"1 500,50\"\n"
     report, visits = import_text(app, tenant.id, text)

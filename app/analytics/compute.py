@@ -169,22 +169,32 @@ def visit_counts(tenant: Tenant, period: Period, lost_after_months: int) -> dict
                 "new_patients": row.new or 0, "active_previous": 0, "returned": 0,
             }
         # Retention: the previous period's patients of this segment who came back to it in this one.
-        prev_set = _visit_from(kind, tid, select(Visit.patient_id.label("patient_id"), key.label("k"))) \
-            .where(Visit.visited_on >= previous.start, Visit.visited_on < previous.end).distinct().subquery()
-        cur_set = _visit_from(kind, tid, select(Visit.patient_id.label("patient_id"), key.label("k"))) \
-            .where(Visit.visited_on >= period.start, Visit.visited_on < period.end).distinct().subquery()
-        retention = select(prev_set.c.k, func.count().label("active"),
-                           func.count(cur_set.c.patient_id).label("returned")) \
-            .select_from(prev_set.outerjoin(cur_set, and_(cur_set.c.patient_id == prev_set.c.patient_id,
-                                                          cur_set.c.k == prev_set.c.k))) \
-            .group_by(prev_set.c.k)
-        for row in db.session.execute(retention):
+        for row in db.session.execute(_retention_query(kind, tid, key, previous, period)):
             counts = out.setdefault((kind, row.k), _empty_visit_counts())
-            counts["active_previous"], counts["returned"] = row.active, row.returned
+            counts["active_previous"], counts["returned"] = int(row.active), int(row.returned or 0)
     clinic = out.setdefault((CLINIC, ALL), _empty_visit_counts())
     clinic.update(_churn_counts(tid, period, lost_after_months))
     clinic.update(_participant_retention(tid, period))
     return out
+
+
+def _retention_query(kind: str, tenant_id: int, key, previous: Period, period: Period):
+    """Per segment: patients with a visit in ``previous`` and how many of them came back in ``period``.
+
+    One pass over both periods' visits, grouped by patient, rather than a join of the two
+    periods' patient sets: right after a bulk import the planner has no statistics yet and
+    would loop over one set for every row of the other.
+    """
+    before = and_(Visit.visited_on >= previous.start, Visit.visited_on < previous.end)
+    during = and_(Visit.visited_on >= period.start, Visit.visited_on < period.end)
+    per_patient = _visit_from(kind, tenant_id, select(
+        key.label("k"), func.max(case((before, 1), else_=0)).label("was"),
+        func.max(case((during, 1), else_=0)).label("is_back"),
+    )).where(Visit.visited_on >= min(previous.start, period.start), Visit.visited_on < max(previous.end, period.end)) \
+        .group_by(*_grouping(kind, key, Visit.patient_id)).subquery()
+    return select(per_patient.c.k, func.sum(per_patient.c.was).label("active"),
+                  _count_if(and_(per_patient.c.was == 1, per_patient.c.is_back == 1)).label("returned")) \
+        .group_by(per_patient.c.k).having(func.sum(per_patient.c.was) > 0)
 
 
 def _empty_visit_counts() -> dict:
@@ -215,18 +225,23 @@ def _churn_counts(tenant_id: int, period: Period, lost_after_months: int) -> dic
 
 
 def _participant_retention(tenant_id: int, period: Period) -> dict:
-    """Loyalty-programme participants of the previous period (bonuses awarded or redeemed) who came back."""
+    """Loyalty-programme participants of the previous period (bonuses awarded or redeemed) who came back.
+
+    One pass grouped by patient, for the same reason as ``_retention_query``.
+    """
     previous = period.previous()
-    participants = select(Visit.patient_id.label("patient_id")).where(
-        Visit.tenant_id == tenant_id, Visit.visited_on >= previous.start, Visit.visited_on < previous.end,
-        (Visit.bonuses_awarded_kopecks + Visit.bonuses_redeemed_kopecks) > 0).distinct().subquery()
-    current = select(Visit.patient_id.label("patient_id")).where(
-        Visit.tenant_id == tenant_id, Visit.visited_on >= period.start, Visit.visited_on < period.end) \
-        .distinct().subquery()
-    row = db.session.execute(
-        select(func.count().label("participants"), func.count(current.c.patient_id).label("returned"))
-        .select_from(participants.outerjoin(current, current.c.patient_id == participants.c.patient_id))).one()
-    return {"participants_previous": row.participants or 0, "participants_returned": row.returned or 0}
+    took_part = and_(Visit.visited_on >= previous.start, Visit.visited_on < previous.end,
+                     (Visit.bonuses_awarded_kopecks + Visit.bonuses_redeemed_kopecks) > 0)
+    during = and_(Visit.visited_on >= period.start, Visit.visited_on < period.end)
+    per_patient = select(func.max(case((took_part, 1), else_=0)).label("took_part"),
+                         func.max(case((during, 1), else_=0)).label("is_back")) \
+        .where(Visit.tenant_id == tenant_id, Visit.visited_on >= min(previous.start, period.start),
+               Visit.visited_on < max(previous.end, period.end)) \
+        .group_by(Visit.patient_id).subquery()
+    row = db.session.execute(select(func.sum(per_patient.c.took_part).label("participants"),
+                                    _count_if(and_(per_patient.c.took_part == 1, per_patient.c.is_back == 1))
+                                    .label("returned"))).one()
+    return {"participants_previous": int(row.participants or 0), "participants_returned": int(row.returned or 0)}
 
 
 def sum_survey_counts(parts: list[dict[tuple[str, str], dict]]) -> dict[tuple[str, str], dict]:
