@@ -36,8 +36,9 @@ def seed_demo() -> dict:
                                     language="ru", actor="demo")
             tenant = db.session.get(Tenant, result.tenant_id)
             with tenant_scope(tenant.id):
-                accept_invitation(result.invitation_token, full_name="Анна Петрова", password=DEMO_MANAGER[1])
-                seed_demo_content(tenant)
+                owner = accept_invitation(result.invitation_token, full_name="Анна Петрова",
+                                          password=DEMO_MANAGER[1])
+                seed_demo_content(tenant, owner.user_id)
         db.session.commit()
     base = current_app.config["BASE_URL"]
     return {
