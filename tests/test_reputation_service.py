@@ -283,27 +283,34 @@ def test_snapshots_reproduce_the_worked_example(app, tenant):
 
 
 def test_digest_and_journal_feeds(app, tenant, other_tenant):
-    from app.reputation.service import journal_review_entries, new_negative_reviews, store_reviews, ReviewInput
+    from app.reputation.service import (ReviewInput, dashboard_card, journal_review_entries, new_negative_reviews,
+                                        store_reviews)
 
     since = datetime.now(timezone.utc) - timedelta(minutes=1)
+    written = date.today() - timedelta(days=3)
     for clinic in (tenant, other_tenant):
         with app.app_context(), tenant_scope(clinic.id):
             store_reviews([ReviewInput(site="prodoctorov", site_review_id="n1", rating=1.0, text="Грубый администратор, ждали час.",
-                                       published_on=date(2026, 1, 5), url="https://prodoctorov.ru/x/"),
-                           ReviewInput(site="prodoctorov", site_review_id="p1", rating=5.0, text="Прекрасный врач.")],
+                                       published_on=written, url="https://prodoctorov.ru/x/"),
+                           ReviewInput(site="prodoctorov", site_review_id="p1", rating=5.0, text="Прекрасный врач."),
+                           # First seen now, written two years ago: a new source's history, not news.
+                           ReviewInput(site="prodoctorov", site_review_id="old", rating=1.0, text="Хамство в регистратуре.",
+                                       published_on=date.today() - timedelta(days=730))],
                           origin="scrape")
             db.session.commit()
     with app.app_context(), tenant_scope(tenant.id):
         negative = new_negative_reviews(since)
         assert len(negative) == 1
         item = negative[0]
-        assert (item["site"], item["date"], item["rating"], item["url"]) == ("prodoctorov", date(2026, 1, 5), 1.0,
+        assert (item["site"], item["date"], item["rating"], item["url"]) == ("prodoctorov", written, 1.0,
                                                                             "https://prodoctorov.ru/x/")
         assert item["excerpt"].startswith("Грубый администратор")
         assert new_negative_reviews(datetime.now(timezone.utc) + timedelta(minutes=1)) == []
         entries = journal_review_entries(since=since)
         assert [e["kind"] for e in entries] == ["review", "review"] and all(e["at"] >= since for e in entries)
-        assert len(journal_review_entries(negative_only=True)) == 1
+        # Without a "since" every review is listed (the Reputation page), the old one too.
+        assert len(journal_review_entries(negative_only=True)) == 2
+        assert dashboard_card()["new_negative_7d"] == 1
 
 
 # --------------------------------------------------------------------------- imports

@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
@@ -624,14 +624,24 @@ def _review_item(review: ExternalReview) -> dict:
     }
 
 
+# A review first seen lately but written long ago (the history a new source brings on its first
+# scrape, an imported backlog) is not news: the journal, the digest and the dashboard's count of
+# new negative reviews leave it out. It still counts in the index and is listed under Reputation.
+NEWS_MAX_AGE = timedelta(days=30)
+
+
+def _published_lately(since: datetime):
+    return or_(ExternalReview.published_on.is_(None), ExternalReview.published_on >= since.date() - NEWS_MAX_AGE)
+
+
 def new_negative_reviews(since: datetime) -> list[dict]:
-    """Negative public reviews first seen since ``since`` (current clinic), newest first.
+    """Negative public reviews first seen since ``since`` and written lately (current clinic), newest first.
 
     Each item: ``site``, ``date``, ``rating``, ``excerpt`` (text excerpt), ``url``, plus
     ``author``, ``contradiction``, ``label`` and ``id``. For the daily digest.
     """
     reviews = db.session.scalars(select(ExternalReview).where(
-        ExternalReview.first_seen_at >= since, ExternalReview.sentiment_label == NEGATIVE)
+        ExternalReview.first_seen_at >= since, _published_lately(since), ExternalReview.sentiment_label == NEGATIVE)
         .order_by(ExternalReview.first_seen_at.desc(), ExternalReview.id.desc()))
     return [_review_item(review) for review in reviews]
 
@@ -641,14 +651,14 @@ def journal_review_entries(since: datetime | None = None, until: datetime | None
                            limit: int = 50, before_id: int | None = None) -> list[dict]:
     """Public reviews as journal entries of their own kind (``kind == "review"``), newest first.
 
-    Filtered by when they were first seen (``since`` inclusive, ``until`` exclusive),
-    optionally to negative ones or to those whose rating the text contradicts;
+    Filtered by when they were first seen (``since`` inclusive, ``until`` exclusive; with
+    ``since``, only reviews written lately, see ``NEWS_MAX_AGE``), optionally to negative ones or to those whose rating the text contradicts;
     ``before_id`` pages backwards. Each entry has ``at`` (first seen) for ordering
     beside patients' responses, and the fields of ``new_negative_reviews``.
     """
     query = select(ExternalReview)
     if since is not None:
-        query = query.where(ExternalReview.first_seen_at >= since)
+        query = query.where(ExternalReview.first_seen_at >= since, _published_lately(since))
     if until is not None:
         query = query.where(ExternalReview.first_seen_at < until)
     if negative_only:
@@ -683,7 +693,8 @@ def dashboard_card(today: date | None = None) -> dict | None:
         "week_delta": clinic.week_delta if clinic else None,
         "reviews": clinic.reviews if clinic else 0,
         "new_negative_7d": db.session.scalar(select(func.count()).select_from(ExternalReview).where(
-            ExternalReview.first_seen_at >= since, ExternalReview.sentiment_label == NEGATIVE)) or 0,
+            ExternalReview.first_seen_at >= since, _published_lately(since),
+            ExternalReview.sentiment_label == NEGATIVE)) or 0,
         "broken_sources": sum(1 for s in list_sources() if s.active and s.is_broken),
         "trend": trend("clinic", 0, 30, today),
     }
