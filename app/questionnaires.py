@@ -76,6 +76,24 @@ def label(item: dict, language: str) -> str:
     return labels.get(language) or labels.get("ru") or labels.get("en") or item.get("key", "")
 
 
+def rating_aspect_labels(language: str) -> dict[str, str]:
+    """What the current clinic's questionnaires call each rated aspect, in ``language``.
+
+    The newest version that rates an aspect names it ("Понятность цен" for ``prices``),
+    so a clinic's own aspects ("parking") read as the clinic wrote them. Versions never
+    published are left out: their wording was never shown to a patient.
+    """
+    versions = db.session.scalars(select(QuestionnaireVersion.questions)
+                                  .where(QuestionnaireVersion.status != "draft")
+                                  .order_by(QuestionnaireVersion.id.desc())).all()
+    labels: dict[str, str] = {}
+    for questions in versions:
+        for question in questions or []:
+            if question.get("type") == "rating" and question.get("aspect"):
+                labels.setdefault(question["aspect"], label(question, language))
+    return labels
+
+
 def validate_questions(questions: list[dict]) -> list[dict]:
     """Check and normalise a list of question dicts; raises QuestionnaireError."""
     if not isinstance(questions, list) or not questions:

@@ -32,6 +32,17 @@ def csp_nonce() -> str:
     return g.csp_nonce
 
 
+def rating_aspect(aspect: str) -> str:
+    """A rated aspect as the clinic's questionnaire names it in the reader's language (read once a request)."""
+    if "rating_aspect_labels" not in g:
+        from flask_babel import get_locale
+
+        from app.questionnaires import rating_aspect_labels
+
+        g.rating_aspect_labels = rating_aspect_labels(str(get_locale())) if g.get("tenant") is not None else {}
+    return g.rating_aspect_labels.get(aspect, aspect)
+
+
 def register(app: Flask) -> None:
     """Template globals and security headers."""
     from flask_babel import format_datetime, get_locale
@@ -43,6 +54,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["term"] = term
     app.jinja_env.filters["translate"] = translate
     app.jinja_env.filters["local_dt"] = lambda value, fmt="medium": format_datetime(value, fmt) if value else ""
+    app.jinja_env.filters["rating_aspect"] = rating_aspect
 
     @app.after_request
     def _security_headers(response):

@@ -303,3 +303,38 @@ def test_published_praise_appears_on_the_embeddable_widget(app, tenant, manager_
     assert client.get("/w/nope/reviews").status_code == 404
     # Everywhere else framing stays forbidden.
     assert client.get("/login").headers["X-Frame-Options"] == "DENY"
+
+
+def test_rated_aspects_read_as_the_questionnaire_names_them(app, tenant, manager_client):
+    from app.models import Questionnaire, QuestionnaireVersion
+
+    with app.app_context(), tenant_scope(tenant.id):
+        extra = Questionnaire(name="Parking survey")
+        db.session.add(extra)
+        db.session.flush()
+        rating = {"key": "rating_parking", "type": "rating", "required": False, "aspect": "parking"}
+        db.session.add_all([
+            QuestionnaireVersion(questionnaire_id=extra.id, number=1, status="published",
+                                 questions=[rating | {"label": {"ru": "Парковка", "en": "Parking"}}]),
+            # A draft's wording was never shown to a patient.
+            QuestionnaireVersion(questionnaire_id=extra.id, number=2, status="draft",
+                                 questions=[rating | {"label": {"ru": "Стоянка", "en": "Car park"}}])])
+        db.session.commit()
+    response_id = make_response(app, tenant.id, nps=4, risk_level="at_risk", open_case=True,
+                                ratings={"cleanliness": 2, "prices": 4, "parking": 1, "retired_aspect": 3})
+    from app.analytics.refresh import full_recompute
+    from app.models import Tenant
+
+    with app.app_context(), tenant_scope(tenant.id):
+        full_recompute(db.session.get(Tenant, tenant.id))
+    pages = [tenant.url("journal"), tenant.url(f"journal/{response_id}"), tenant.url("dashboard")]
+    english = [manager_client.get(page).get_data(as_text=True) for page in pages]
+    for html in english[:2]:
+        assert "Cleanliness <b>2</b>" in html and "Clarity of prices <b>4</b>" in html
+        assert "Parking <b>1</b>" in html and "Car park" not in html
+        assert "retired_aspect <b>3</b>" in html  # no questionnaire names it any more: the key is shown
+    assert '<th scope="row">Cleanliness</th>' in english[2]
+    page = manager_client.get(tenant.url("journal")).get_data(as_text=True)
+    manager_client.post(tenant.url("language"), data={"lang": "ru", "csrf_token": form_token(page)})
+    russian = manager_client.get(tenant.url("journal")).get_data(as_text=True)
+    assert "Чистота <b>2</b>" in russian and "Понятность цен <b>4</b>" in russian and "Парковка <b>1</b>" in russian
