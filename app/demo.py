@@ -282,7 +282,10 @@ def _reviews(rng: random.Random, clinic: _Clinic, today: date) -> None:
     by_doctor: dict[int | None, list[tuple]] = {}
     for site, stars, text, doctor_index in REVIEWS:
         doctor_id = clinic.doctors[doctor_index].id if doctor_index is not None else None
-        published = today - timedelta(days=rng.randint(0, 700))
+        # One complaint and one praise from this week, so the journal has news; the rest over two years.
+        fresh = {"Сорвали запись": 2, "Быстро записали": 4}
+        published = today - timedelta(days=next((days for start, days in fresh.items() if text.startswith(start)),
+                                                rng.randint(30, 700)))
         by_doctor.setdefault(doctor_id, []).append((published.isoformat(), stars, text, site))
     for doctor_id, rows in by_doctor.items():
         out = io.StringIO()
