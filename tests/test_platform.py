@@ -69,6 +69,34 @@ def test_renew_change_plan_suspend_and_reactivate(app, tenant, operator_client):
         assert action in audit
 
 
+def test_clinic_page_shows_its_usage_and_no_other_clinics(app, tenant, other_tenant, operator_client):
+    from app.models import MailOutbox, utcnow
+    from tenants.context import tenant_scope
+    from tests.factories import make_response
+
+    now = utcnow()
+    month = now.strftime("%y-%m")
+    for _ in range(3):
+        make_response(app, tenant.id, submitted_at=now - timedelta(minutes=5))
+    make_response(app, tenant.id, submitted_at=now - timedelta(days=95))
+    make_response(app, tenant.id, nps=2, risk_level="at_risk", open_case=True, submitted_at=now - timedelta(days=10))
+    for _ in range(7):  # the other clinic's activity must not show
+        make_response(app, other_tenant.id, submitted_at=now - timedelta(minutes=5))
+    with app.app_context(), tenant_scope(tenant.id):
+        db.session.add(MailOutbox(kind="digest", dedupe_key="d1", recipient="m@clinic.test", subject="Digest",
+                                  text_body="", html_body="", status="sent", message_id="<1@vernost>", sent_at=now))
+        db.session.commit()
+    page = operator_client.get(f"/platform/clinics/{tenant.id}").get_data(as_text=True)
+    assert "Responses by month, 5 in all" in page
+    this_month = 3 + ((now - timedelta(days=10)).month == now.month)
+    assert f"{month}: {this_month}" in page  # the bar of this month, in the chart's description
+    assert "1 open, 1 overdue" in page  # an at-risk case is due in 72 hours: 10 days on, it is overdue
+    assert "1 sent, 0 failed" in page and "1 of 10 seats" in page
+    assert "web reputation" in page  # modules by name, not by code
+    other = operator_client.get(f"/platform/clinics/{other_tenant.id}").get_data(as_text=True)
+    assert "Responses by month, 7 in all" in other and "0 sent, 0 failed" in other
+
+
 def test_unknown_clinic_and_action_are_not_found(app, operator_client):
     assert operator_client.get("/platform/clinics/999").status_code == 404
 

@@ -10,6 +10,7 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
 from app.accounts import login_blocked, record_login_attempt
+from app.charts import bar_chart
 from app.auth.principals import OperatorPrincipal
 from app.auth.views import client_ip, safe_next
 from app.extensions import db
@@ -21,7 +22,7 @@ from tenants.context import Scope, set_scope
 from tenants.licensing import MODULES, PLANS, licence_status
 from tenants.onboarding import (OnboardingError, change_plan, onboard_clinic, renew_licence,
                                 set_suspended)
-from tenants.usage import usage_overview
+from tenants.usage import clinic_activity, usage_overview
 
 bp = Blueprint("platform", __name__, url_prefix="/platform")
 OPEN_ENDPOINTS = {"platform.login"}
@@ -151,8 +152,12 @@ def clinic(tenant_id: int):
     status = licence_status(licence, date.today(), current_app.config["LICENCE_GRACE_DAYS"])
     actions = db.session.scalars(select(OperatorAction).where(OperatorAction.tenant_id == tenant.id)
                                  .order_by(OperatorAction.at.desc()).limit(50)).all()
+    activity = clinic_activity(tenant.id, datetime.now(timezone.utc))
+    responses_chart = bar_chart([(month[2:], count) for month, count in activity.responses_by_month],
+                                _("Responses by month"), chart_id="responses-by-month")
     return render_template("platform/clinic.html", tenant=tenant, licence=licence, status=status,
-                           actions=actions, plans=PLANS, modules=MODULES, error=None)
+                           actions=actions, plans=PLANS, modules=MODULES, error=None, activity=activity,
+                           responses_chart=responses_chart)
 
 
 @bp.post("/clinics/<int:tenant_id>/<action>")
