@@ -110,8 +110,12 @@ def _line_svg(positions: list[float], values: list[float | None], names: list[st
 
 
 def bar_chart(bars: list[tuple[str, float]], title: str, *, classes: list[str] | None = None,
-              chart_id: str = "bars", unit: str = "") -> Markup:
-    """A vertical bar chart of ``(label, value)``; ``classes`` colour bars (e.g. detractor/passive/promoter)."""
+              chart_id: str = "bars", unit: str = "", ticks: list[str] | None = None) -> Markup:
+    """A vertical bar chart of ``(label, value)``; ``classes`` colour bars (e.g. detractor/passive/promoter).
+
+    ``ticks`` are shorter texts under the bars where the labels would not fit ("01" for "2026-01");
+    the labels stay in each bar's tooltip and the chart's description.
+    """
     desc = "; ".join(f"{label}: {_fmt(v)}{unit}" for label, v in bars)
     high = max([v for _, v in bars] + [1.0])
     y = _y_scale(0.0, high)
@@ -132,6 +136,6 @@ def bar_chart(bars: list[tuple[str, float]], title: str, *, classes: list[str] |
             parts.append(f'<text x="{left + width / 2:.1f}" y="{top - 3:.1f}" text-anchor="middle" class="val">'
                          f'{escape(_fmt(value))}</text>')
         parts.append(f'<text x="{left + width / 2:.1f}" y="{HEIGHT - 8}" text-anchor="middle" class="tick">'
-                     f'{escape(label)}</text>')
+                     f'{escape(ticks[i] if ticks else label)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -75,7 +75,7 @@ def test_clinic_page_shows_its_usage_and_no_other_clinics(app, tenant, other_ten
     from tests.factories import make_response
 
     now = utcnow()
-    month = now.strftime("%y-%m")
+    month = now.strftime("%Y-%m")
     for _ in range(3):
         make_response(app, tenant.id, submitted_at=now - timedelta(minutes=5))
     make_response(app, tenant.id, submitted_at=now - timedelta(days=95))

@@ -153,8 +153,8 @@ def clinic(tenant_id: int):
     actions = db.session.scalars(select(OperatorAction).where(OperatorAction.tenant_id == tenant.id)
                                  .order_by(OperatorAction.at.desc()).limit(50)).all()
     activity = clinic_activity(tenant.id, datetime.now(timezone.utc))
-    responses_chart = bar_chart([(month[2:], count) for month, count in activity.responses_by_month],
-                                _("Responses by month"), chart_id="responses-by-month")
+    responses_chart = bar_chart(activity.responses_by_month, _("Responses by month"), chart_id="responses-by-month",
+                                ticks=[month[5:] for month, _count in activity.responses_by_month])
     return render_template("platform/clinic.html", tenant=tenant, licence=licence, status=status,
                            actions=actions, plans=PLANS, modules=MODULES, error=None, activity=activity,
                            responses_chart=responses_chart)
