@@ -32,15 +32,26 @@ def csp_nonce() -> str:
     return g.csp_nonce
 
 
-def rating_aspect(aspect: str) -> str:
-    """A rated aspect as the clinic's questionnaire names it in the reader's language (read once a request)."""
+def _aspect_labels() -> dict[str, str]:
+    # Read once a request: a journal page shows dozens of ratings.
     if "rating_aspect_labels" not in g:
         from flask_babel import get_locale
 
         from app.questionnaires import rating_aspect_labels
 
         g.rating_aspect_labels = rating_aspect_labels(str(get_locale())) if g.get("tenant") is not None else {}
-    return g.rating_aspect_labels.get(aspect, aspect)
+    return g.rating_aspect_labels
+
+
+def rating_aspect(aspect: str) -> str:
+    """A rated aspect as the clinic's questionnaire names it in the reader's language."""
+    return _aspect_labels().get(aspect, aspect)
+
+
+def in_questionnaire_order(ratings) -> list:
+    """Ratings (anything with ``.aspect``) in the order the questionnaire asks them; unknown aspects last."""
+    order = {aspect: index for index, aspect in enumerate(_aspect_labels())}
+    return sorted(ratings, key=lambda rating: (order.get(rating.aspect, len(order)), rating.aspect))
 
 
 def register(app: Flask) -> None:
@@ -55,6 +66,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["translate"] = translate
     app.jinja_env.filters["local_dt"] = lambda value, fmt="medium": format_datetime(value, fmt) if value else ""
     app.jinja_env.filters["rating_aspect"] = rating_aspect
+    app.jinja_env.filters["in_questionnaire_order"] = in_questionnaire_order
 
     @app.after_request
     def _security_headers(response):

@@ -333,6 +333,10 @@ def test_rated_aspects_read_as_the_questionnaire_names_them(app, tenant, manager
         assert "Cleanliness <b>2</b>" in html and "Clarity of prices <b>4</b>" in html
         assert "Parking <b>1</b>" in html and "Car park" not in html
         assert "retired_aspect <b>3</b>" in html  # no questionnaire names it any more: the key is shown
+        # In the order the questionnaires ask them (the newest first), unknown ones last.
+        chips = [html.index(name) for name in ("Parking <b>", "Cleanliness <b>", "Clarity of prices <b>",
+                                                "retired_aspect <b>")]
+        assert chips == sorted(chips)
     assert '<th scope="row">Cleanliness</th>' in english[2]
     page = manager_client.get(tenant.url("journal")).get_data(as_text=True)
     manager_client.post(tenant.url("language"), data={"lang": "ru", "csrf_token": form_token(page)})
