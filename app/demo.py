@@ -1,6 +1,6 @@
 """Demo content for trying Vernost locally: a clinic with a year of history in every part of the product.
 
-Two branches, five doctors and their QR points; about 700 answers over twelve months with
+Two branches, five doctors and their QR points; 1,500 answers over twelve months with
 comments, sentiment, topics and the cases they raised (most handled, a few still open); two
 years of visits imported through the CRM import, with a cashback programme; public reviews
 imported as a manager would, with the reputation index's last 90 days; every metric computed.
@@ -27,7 +27,7 @@ from app.questionnaires import published_version
 from app.risk import classify_response
 from tenants.settings import ClinicSettings, clinic_settings, update_settings
 
-RESPONSES = 700
+RESPONSES = 1500
 PATIENTS = 420
 DAYS = 365
 
@@ -169,7 +169,9 @@ def _settings(tenant: Tenant, today: date) -> ClinicSettings:
     update_settings(tenant, review_links=[{"name": "ПроДокторов", "url": "https://prodoctorov.ru/"},
                                           {"name": "Яндекс Карты", "url": "https://yandex.ru/maps/"}],
                     programme_type="cashback", programme_launched_on=(today - timedelta(days=300)).isoformat(),
-                    programme_running_cost=40000)
+                    programme_running_cost=40000,
+                    # A small clinic's doctors get a scorecard from ten answers a month (the default is 30).
+                    min_sample=10)
     return clinic_settings(tenant)
 
 
@@ -194,7 +196,8 @@ def _responses(rng: random.Random, clinic: _Clinic, settings: ClinicSettings, no
         minutes = rng.randint(20, 60 * 20) if i < 6 else rng.randint(60, 7 * 24 * 60) if i < 40 else \
             rng.randint(60, DAYS * 24 * 60)
         submitted_at = now - timedelta(minutes=minutes)
-        point = rng.choice(clinic.points)
+        # Most patients scan the code in the doctor's room.
+        point = rng.choice(clinic.points[3:]) if rng.random() < 0.7 else rng.choice(clinic.points[:3])
         band = _band(rng, minutes / 1440, point.doctor_id == lagging_doctor)
         nps = {"promoter": rng.choice([9, 10, 10]), "passive": rng.choice([7, 8]),
                "detractor": rng.choice([1, 3, 4, 5, 6, 6])}[band]
