@@ -48,10 +48,15 @@ def rating_aspect(aspect: str) -> str:
     return _aspect_labels().get(aspect, aspect)
 
 
-def in_questionnaire_order(ratings) -> list:
-    """Ratings (anything with ``.aspect``) in the order the questionnaire asks them; unknown aspects last."""
+def in_questionnaire_order(items) -> list:
+    """Ratings (with ``.aspect``) or ``(aspect, value)`` pairs in the order the questionnaire asks
+    the aspects; aspects no questionnaire asks any more come last."""
     order = {aspect: index for index, aspect in enumerate(_aspect_labels())}
-    return sorted(ratings, key=lambda rating: (order.get(rating.aspect, len(order)), rating.aspect))
+
+    def aspect_of(item):
+        return item.aspect if hasattr(item, "aspect") else item[0]
+
+    return sorted(items, key=lambda item: (order.get(aspect_of(item), len(order)), aspect_of(item)))
 
 
 def register(app: Flask) -> None:

@@ -338,6 +338,8 @@ def test_rated_aspects_read_as_the_questionnaire_names_them(app, tenant, manager
                                                 "retired_aspect <b>")]
         assert chips == sorted(chips)
     assert '<th scope="row">Cleanliness</th>' in english[2]
+    rows = [english[2].index(f'<th scope="row">{name}</th>') for name in ("Parking", "Cleanliness", "Clarity of prices")]
+    assert rows == sorted(rows)
     page = manager_client.get(tenant.url("journal")).get_data(as_text=True)
     manager_client.post(tenant.url("language"), data={"lang": "ru", "csrf_token": form_token(page)})
     russian = manager_client.get(tenant.url("journal")).get_data(as_text=True)
