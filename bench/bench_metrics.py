@@ -11,7 +11,8 @@ years, the other 99 small amounts. Data is generated server-side
    clinic grouped by local month with the NPS counts) — the ratio shows what the
    per-period, per-segment snapshot costs compared with a single scan;
 3. incremental refresh after 1,000 new responses (their month, quarter, year);
-4. p50/p95 render time of the overview and scorecards pages (Flask test client);
+4. p50/p95 render time of the overview, scorecards and segments pages, and of the journal
+   searching its comments for a common, a rare and an absent word (Flask test client);
 5. a new clinic's first CRM import through the product's own path (``--import-visits``
    visits in a CSV, ``run_import``) and the full recompute that follows it, against the
    same recompute after a database-wide ``ANALYZE``: a ratio near 1 means the statistics
@@ -95,7 +96,8 @@ def generate(engine, tenant_id: int, responses: int, visits: int, patients: int,
             SELECT :t, 'B' || :t || '-' || g, md5(:t || '-' || g), cp.id, qv.id,
                    b0.id + g % 5, d0.id + g % 40,
                    now() - ((g::bigint * 7919) % (3 * 365 * 24 * 60)) * interval '1 minute',
-                   'ru', '{}'::json, (g * 31 + :o) % 11, (g % 5) <> 0, '',
+                   'ru', '{}'::json, (g * 31 + :o) % 11, (g % 5) <> 0,
+                   CASE WHEN g % 2 = 0 THEN 'Визит ' || md5(g::text) || ' врач хороший' ELSE '' END,
                    CASE WHEN (g * 31 + :o) % 11 <= 3 THEN 'critical' WHEN (g * 31 + :o) % 11 <= 6 THEN 'at_risk'
                         ELSE 'ok' END,
                    '[]'::json, false, false, '{}'::json,
@@ -272,7 +274,10 @@ def main(argv=None) -> int:
     response = client.post("/login", data={"email": f"owner@{BIG}.test", "password": PASSWORD})
     assert response.status_code in (200, 302), response.status_code
     for name, path in (("overview", f"/c/{BIG}/dashboard"), ("scorecards", f"/c/{BIG}/dashboard/scorecards"),
-                       ("segments", f"/c/{BIG}/dashboard/segments?kind=age_band")):
+                       ("segments", f"/c/{BIG}/dashboard/segments?kind=age_band"),
+                       # Text search: a word in half the comments, a rare one, and one in none.
+                       ("search_common", f"/c/{BIG}/journal?q=врач"), ("search_rare", f"/c/{BIG}/journal?q=abcdef"),
+                       ("search_absent", f"/c/{BIG}/journal?q=зуб")):
         timings = []
         for _ in range(args.renders):
             started = time.perf_counter()

@@ -69,6 +69,17 @@ def test_text_search_ignores_case_in_cyrillic(app, tenant, manager_client):
         assert _ids(html) == [match], query
 
 
+def test_text_search_has_a_trigram_index_on_postgresql(app):
+    from sqlalchemy import text
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("the trigram index is PostgreSQL's")
+        definition = db.session.scalar(text(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_responses_comment_trgm'"))
+    assert "gin" in definition and "lower(comment) gin_trgm_ops" in definition
+
+
 def test_branch_doctor_and_point_filters(app, tenant, manager_client):
     north, south = make_branch(app, tenant.id, "North"), make_branch(app, tenant.id, "South")
     doctor = make_doctor(app, tenant.id, "Dr Lee")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from app.extensions import db
@@ -108,3 +108,7 @@ Index("ix_responses_tenant_point_submitted", Response.tenant_id, Response.collec
       Response.submitted_at)
 Index("ix_responses_tenant_branch_submitted", Response.tenant_id, Response.branch_id, Response.submitted_at)
 Index("ix_responses_tenant_doctor_submitted", Response.tenant_id, Response.doctor_id, Response.submitted_at)
+# The journal's text search (lower(comment) LIKE '%word%') would otherwise read every comment of the
+# clinic when few or none match; trigrams find them (PostgreSQL with pg_trgm; migration 0010).
+Index("ix_responses_comment_trgm", func.lower(Response.comment).label("comment_lower"), postgresql_using="gin",
+      postgresql_ops={"comment_lower": "gin_trgm_ops"}).ddl_if(dialect="postgresql")
