@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, func, select
 
 from app.extensions import db
 from app.models import Licence, Membership, Response, Tenant
@@ -70,31 +70,30 @@ def _month_starts(now: datetime, months: int) -> list[datetime]:
 
 def clinic_activity(tenant_id: int, now: datetime, months: int = 12) -> ClinicActivity:
     """One clinic's usage: staff, responses by month, cases, visits, review sites and e-mail, as of ``now``."""
+    from app.analytics.compute import count_if
     from app.models import (OPEN_CASE_STATUSES, Case, ExternalReview, MailOutbox, ReviewSource, ScrapeRun, User,
                             Visit, VisitImport)
 
     assert current_scope().platform, "clinic_activity names a clinic: call it in platform_scope()"
     month_ago = now - timedelta(days=30)
     members = db.session.execute(
-        select(func.count(), _count_if(User.last_login_at >= month_ago), func.max(User.last_login_at))
+        select(func.count(), count_if(User.last_login_at >= month_ago), func.max(User.last_login_at))
         .select_from(Membership).join(User, User.id == Membership.user_id)
         .where(Membership.tenant_id == tenant_id)).one()
     starts = _month_starts(now, months)
     by_month = db.session.execute(select(func.count(), *[
-        _count_if(and_(Response.submitted_at >= start, Response.submitted_at < end))
+        count_if(and_(Response.submitted_at >= start, Response.submitted_at < end))
         for start, end in zip(starts, starts[1:])]).where(Response.tenant_id == tenant_id)).one()
     cases = db.session.execute(select(
-        _count_if(Case.status.in_(OPEN_CASE_STATUSES)),
-        _count_if(and_(Case.status.in_(OPEN_CASE_STATUSES), Case.deadline_at < now)))
+        count_if(Case.status.in_(OPEN_CASE_STATUSES)),
+        count_if(and_(Case.status.in_(OPEN_CASE_STATUSES), Case.deadline_at < now)))
         .where(Case.tenant_id == tenant_id)).one()
     sources = db.session.scalars(select(ReviewSource).where(ReviewSource.tenant_id == tenant_id,
                                                             ReviewSource.active.is_(True))).all()
-    mail = db.session.execute(select(_count_if(MailOutbox.status == "sent"), _count_if(MailOutbox.status == "failed"))
+    mail = db.session.execute(select(count_if(MailOutbox.status == "sent"), count_if(MailOutbox.status == "failed"))
                               .where(MailOutbox.tenant_id == tenant_id, MailOutbox.created_at >= month_ago)).one()
 
-    def scalar(statement):
-        return db.session.scalar(statement)
-
+    scalar = db.session.scalar
     return ClinicActivity(
         seats_used=members[0], members_active_30d=int(members[1] or 0), last_login_at=members[2],
         responses_total=by_month[0],
@@ -108,7 +107,3 @@ def clinic_activity(tenant_id: int, now: datetime, months: int = 12) -> ClinicAc
         last_scrape_at=scalar(select(func.max(ScrapeRun.finished_at)).where(ScrapeRun.tenant_id == tenant_id)),
         mail_sent_30d=int(mail[0] or 0), mail_failed_30d=int(mail[1] or 0),
     )
-
-
-def _count_if(condition):
-    return func.sum(case((condition, 1), else_=0))

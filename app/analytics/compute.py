@@ -84,7 +84,8 @@ def _grouping(kind: str, key, *others) -> list:
     return list(others) if kind == CLINIC else [key, *others]
 
 
-def _count_if(condition):
+def count_if(condition):
+    """How many rows of the group meet ``condition`` (portable: SUM of a CASE)."""
     return func.sum(case((condition, 1), else_=0))
 
 
@@ -96,14 +97,14 @@ def response_counts(tenant: Tenant, period: Period) -> dict[tuple[str, str], dic
     for kind in RESPONSE_SEGMENTS:
         key, joins = _response_key(kind)
         columns = [key.label("k"), func.count().label("responses"), func.count(Response.nps).label("nps_n"),
-                   *[_count_if(Response.nps == score).label(f"nps{score}") for score in range(11)],
-                   _count_if(Response.would_return.is_(True)).label("return_yes"),
+                   *[count_if(Response.nps == score).label(f"nps{score}") for score in range(11)],
+                   count_if(Response.would_return.is_(True)).label("return_yes"),
                    func.count(Response.would_return).label("return_n"),
                    func.count(Response.sentiment_polarity).label("sent_n"),
                    func.sum(Response.sentiment_polarity).label("sent_sum"),
                    func.sum(Response.sentiment_polarity * Response.sentiment_polarity).label("sent_sq"),
-                   _count_if(Response.risk_level == "at_risk").label("at_risk"),
-                   _count_if(Response.risk_level == "critical").label("critical")]
+                   count_if(Response.risk_level == "at_risk").label("at_risk"),
+                   count_if(Response.risk_level == "critical").label("critical")]
         query = select(*columns).select_from(Response)
         if joins:
             query = query.outerjoin(Doctor, Doctor.id == Response.doctor_id)
@@ -154,11 +155,11 @@ def visit_counts(tenant: Tenant, period: Period, lost_after_months: int) -> dict
         )).where(Visit.visited_on >= period.start, Visit.visited_on < period.end) \
             .group_by(*_grouping(kind, key, Visit.patient_id)).subquery()
         query = select(
-            per_patient.c.k, func.count().label("patients"), _count_if(per_patient.c.visits >= 2).label("repeat"),
-            _count_if(per_patient.c.services > 1).label("multi"), func.sum(per_patient.c.visits).label("visits"),
+            per_patient.c.k, func.count().label("patients"), count_if(per_patient.c.visits >= 2).label("repeat"),
+            count_if(per_patient.c.services > 1).label("multi"), func.sum(per_patient.c.visits).label("visits"),
             func.sum(per_patient.c.revenue).label("revenue"), func.sum(per_patient.c.awarded).label("awarded"),
             func.sum(per_patient.c.redeemed).label("redeemed"),
-            _count_if(and_(per_patient.c.first_visit_on >= period.start,
+            count_if(and_(per_patient.c.first_visit_on >= period.start,
                            per_patient.c.first_visit_on < period.end)).label("new"),
         ).group_by(per_patient.c.k)
         for row in db.session.execute(query):
@@ -193,7 +194,7 @@ def _retention_query(kind: str, tenant_id: int, key, previous: Period, period: P
     )).where(Visit.visited_on >= min(previous.start, period.start), Visit.visited_on < max(previous.end, period.end)) \
         .group_by(*_grouping(kind, key, Visit.patient_id)).subquery()
     return select(per_patient.c.k, func.sum(per_patient.c.was).label("active"),
-                  _count_if(and_(per_patient.c.was == 1, per_patient.c.is_back == 1)).label("returned")) \
+                  count_if(and_(per_patient.c.was == 1, per_patient.c.is_back == 1)).label("returned")) \
         .group_by(per_patient.c.k).having(func.sum(per_patient.c.was) > 0)
 
 
@@ -216,7 +217,7 @@ def _churn_counts(tenant_id: int, period: Period, lost_after_months: int) -> dic
         .where(Visit.tenant_id == tenant_id, Visit.visited_on < period.end) \
         .group_by(Visit.patient_id).subquery()
     row = db.session.execute(
-        select(func.count().label("register"), _count_if(last.c.last <= cut_end).label("lost"))
+        select(func.count().label("register"), count_if(last.c.last <= cut_end).label("lost"))
         .where(last.c.last > cut_start)).one()
     new = db.session.scalar(select(func.count()).select_from(Patient).where(
         Patient.tenant_id == tenant_id, Patient.first_visit_on >= period.start, Patient.first_visit_on < period.end))
@@ -239,7 +240,7 @@ def _participant_retention(tenant_id: int, period: Period) -> dict:
                Visit.visited_on < max(previous.end, period.end)) \
         .group_by(Visit.patient_id).subquery()
     row = db.session.execute(select(func.sum(per_patient.c.took_part).label("participants"),
-                                    _count_if(and_(per_patient.c.took_part == 1, per_patient.c.is_back == 1))
+                                    count_if(and_(per_patient.c.took_part == 1, per_patient.c.is_back == 1))
                                     .label("returned"))).one()
     return {"participants_previous": int(row.participants or 0), "participants_returned": int(row.returned or 0)}
 

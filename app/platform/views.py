@@ -10,9 +10,9 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
 from app.accounts import login_blocked, record_login_attempt
-from app.charts import bar_chart
 from app.auth.principals import OperatorPrincipal
 from app.auth.views import client_ip, safe_next
+from app.charts import bar_chart
 from app.extensions import db
 from app.mail import try_send
 from app.models import Operator, OperatorAction, Tenant
