@@ -40,6 +40,11 @@ class Submission:
     promised: list = field(default_factory=list)
 
 
+# Draws of a reference before giving up: even with a hundred million answers stored, a draw is
+# taken one time in ten, so five taken in a row means something else is wrong.
+REFERENCE_ATTEMPTS = 5
+
+
 def new_reference() -> str:
     """A reference number a patient can quote on the phone, e.g. VR-7K3QX9."""
     return "VR-" + "".join(secrets.choice(_REF_ALPHABET) for _ in range(6))
@@ -119,13 +124,21 @@ def submit_response(point: CollectionPoint, form, language: str) -> Submission:
         status_token, response.status_token_hash = new_token()
     response.ratings = [ResponseRating(aspect=a, score=s) for a, s in sorted(parsed.ratings.items())]
     db.session.add(response)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        # Two copies of the same form raced; the first one won.
-        db.session.rollback()
-        existing = db.session.scalar(select(Response).where(Response.submission_key == key))
-        return Submission(response=existing, duplicate=True)
+    for _attempt in range(REFERENCE_ATTEMPTS):
+        try:
+            db.session.flush()
+            break
+        except IntegrityError:
+            db.session.rollback()
+            existing = db.session.scalar(select(Response).where(Response.submission_key == key))
+            if existing is not None:  # two copies of the same form raced; the first one won
+                return Submission(response=existing, duplicate=True)
+            # The reference drawn is taken: with a billion of them and millions of answers that
+            # happens now and then, and must not cost the patient their answer. Draw another.
+            response.reference = new_reference()
+            db.session.add(response)
+    else:
+        raise RuntimeError("no free response reference after several draws")
     # A critical alert must find its case already open.
     open_case_if_at_risk(response, settings)
     # Counting the completion is left to the follow-up job: it keeps the point's row off the hot path.

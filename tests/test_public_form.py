@@ -160,6 +160,33 @@ def test_double_submit_creates_one_response(app, tenant, client):
     assert len(_responses(app, tenant.id)) == 1
 
 
+def test_a_reference_already_taken_is_drawn_again_and_the_answer_kept(app, tenant, other_tenant, client,
+                                                                     monkeypatch):
+    """References are random (32^6); at millions of answers a draw is sometimes taken, even in another clinic."""
+    import app.feedback as feedback
+
+    taken_id = make_response_with_reference(app, other_tenant.id, "VR-TAKEN1")
+    draws = iter(["VR-TAKEN1", "VR-TAKEN1", "VR-FRESH2"])
+    monkeypatch.setattr(feedback, "new_reference", lambda: next(draws))
+    token = point_token(app, tenant.id)
+    response = submit(client, token, {"q_nps": "3", "q_comment": "Долго ждали"})
+    assert response.status_code == 302 and "ref=VR-FRESH2" in response.headers["Location"]
+    stored = _responses(app, tenant.id)
+    assert [(r.reference, r.nps, r.comment) for r in stored] == [("VR-FRESH2", 3, "Долго ждали")]
+    with app.app_context(), tenant_scope(other_tenant.id):
+        assert db.session.get(Response, taken_id).reference == "VR-TAKEN1"  # the other clinic's is untouched
+
+
+def make_response_with_reference(app, clinic_id: int, reference: str) -> int:
+    from tests.factories import make_response
+
+    response_id = make_response(app, clinic_id)
+    with app.app_context(), tenant_scope(clinic_id):
+        db.session.get(Response, response_id).reference = reference
+        db.session.commit()
+    return response_id
+
+
 def test_honeypot_is_answered_politely_and_stores_nothing(app, tenant, client):
     token = point_token(app, tenant.id)
     response = submit(client, token, {"q_nps": "10", "website": "http://spam.example"})
