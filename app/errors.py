@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 
@@ -30,6 +30,21 @@ def register(app: Flask) -> None:
         return _error_page(409, _("This was changed at the same moment by another request. "
                                   "Reload the page and try again."))
 
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc: OperationalError):
+        # The database is down or unreachable: say so and when to retry, rather than a bare 500.
+        from app.extensions import db
+
+        try:
+            db.session.rollback()
+        except OperationalError:
+            pass  # the connection is gone; the pool replaces it
+        app.logger.error("database unavailable on %s %s: %s", request.method, request.path,
+                         type(exc.orig).__name__ if exc.orig is not None else "OperationalError")
+        body, code = _error_page(503, _("The service is briefly unavailable and nothing was saved. "
+                                        "Go back and send it again in a minute."))
+        return body, code, {"Retry-After": "30"}
+
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         if not exc.code or exc.code >= 500:
@@ -53,7 +68,7 @@ def _default_message(code: int) -> str | None:
 def _error_page(code: int, message: str | None):
     titles = {
         400: _("Bad request"), 403: _("Not allowed"), 404: _("Not found"), 405: _("Method not allowed"),
-        409: _("Conflict"), 413: _("Too large"), 429: _("Too many requests"),
+        409: _("Conflict"), 413: _("Too large"), 429: _("Too many requests"), 503: _("Briefly unavailable"),
     }
     title = titles.get(code, _("Something went wrong"))
     if _wants_json():

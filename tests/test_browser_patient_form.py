@@ -103,3 +103,14 @@ def test_poster_prints_on_one_page_of_a4_and_of_a5(app, tenant, page):
         box = re.search(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
         width_mm = float(box.group(1)) / 72 * 25.4
         assert abs(width_mm - {"a4": 210, "a5": 148}[size]) < 2
+
+
+def test_go_back_on_an_error_page_returns_to_the_page_before(app, tenant, page):
+    """Error pages carry no inline script (the CSP forbids it); their "Go back" still goes back."""
+    token = point_token(app, tenant.id)
+    page.goto(f"/q/{token}?lang=en")
+    page.goto("/q/no-such-point?lang=en")
+    assert "There is no such page here" in page.content()
+    page.click("a[data-back]")
+    page.wait_for_url(f"**/q/{token}?lang=en")
+    assert page.locator("button[type=submit]").count() == 1

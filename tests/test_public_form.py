@@ -327,3 +327,18 @@ def test_responses_go_to_the_points_clinic_only(app, tenant, other_tenant, clien
     submit(client, point_token(app, other_tenant.id), {"q_nps": "5"})
     assert _responses(app, tenant.id) == []
     assert len(_responses(app, other_tenant.id)) == 1
+
+
+def test_database_down_is_a_503_that_says_to_send_again(redis_url, tmp_path):
+    """Nothing listens on the database's port: the patient is told nothing was saved and when to retry."""
+    from app import create_app
+
+    down = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg2://nobody@127.0.0.1:1/none",
+                       "REDIS_URL": redis_url, "SERVER_NAME": None, "INSTANCE_DIR": str(tmp_path)})
+    client = down.test_client()
+    for response in (client.get("/q/abcdefghij?lang=en"),
+                     client.post("/q/abcdefghij?lang=en", data={"q_nps": "9"})):
+        page = response.get_data(as_text=True)
+        assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+        assert "nothing was saved" in page and "send it again in a minute" in page
+        assert "data-back" in page and "javascript:" not in page  # the page's own CSP forbids javascript: links
