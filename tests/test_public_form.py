@@ -336,9 +336,12 @@ def test_database_down_is_a_503_that_says_to_send_again(redis_url, tmp_path):
     down = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg2://nobody@127.0.0.1:1/none",
                        "REDIS_URL": redis_url, "SERVER_NAME": None, "INSTANCE_DIR": str(tmp_path)})
     client = down.test_client()
-    for response in (client.get("/q/abcdefghij?lang=en"),
-                     client.post("/q/abcdefghij?lang=en", data={"q_nps": "9"})):
+    english = {"Accept-Language": "en"}
+    for response in (client.get("/q/abcdefghij", headers=english),
+                     client.post("/q/abcdefghij", data={"q_nps": "9"}, headers=english)):
         page = response.get_data(as_text=True)
         assert response.status_code == 503 and response.headers["Retry-After"] == "30"
         assert "nothing was saved" in page and "send it again in a minute" in page
         assert "data-back" in page and "javascript:" not in page  # the page's own CSP forbids javascript: links
+    russian = client.get("/q/abcdefghij", headers={"Accept-Language": "ru"}).get_data(as_text=True)
+    assert "ничего не сохранилось" in russian
