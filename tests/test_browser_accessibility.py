@@ -7,6 +7,8 @@ a person meets them.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 from sqlalchemy import select
 
@@ -30,6 +32,38 @@ def _problems(axe, page, label: str) -> list[str]:
     return [f"{label}: {v['id']} ({v['impact']}) at {v['nodes'][0]['target']}: {v['help']}" for v in violations]
 
 
+@contextmanager
+def _audited_tab(chromium, live_server, locale: str, width: int):
+    """A browser tab and ``check(label)``, which runs axe on the page shown; the test fails on any
+    violation found, and on anything the pages' Content-Security-Policy refused."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    from tests.conftest import refused_by_csp
+
+    axe = Axe()
+    context = chromium.new_context(base_url=live_server, locale=locale, viewport={"width": width, "height": 800})
+    refused = refused_by_csp(context)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    problems: list[str] = []
+    try:
+        yield page, lambda label: problems.extend(_problems(axe, page, label))
+    finally:
+        context.close()
+    assert not refused, refused[:3]
+    assert not problems, "\n".join(problems)
+
+
+def _sign_in(page, check, login_path: str, email: str, password: str, landing: str) -> None:
+    """Check the login page, then sign in through it."""
+    page.goto(login_path)
+    check(login_path)
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(landing)
+
+
 @pytest.fixture
 def demo(app, runner):
     seeded = runner.invoke(args=["demo", "seed"])
@@ -48,69 +82,35 @@ def demo(app, runner):
 
 
 def test_every_page_passes_wcag_aa_on_a_phone(chromium, live_server, demo):
-    from axe_playwright_python.sync_playwright import Axe
-
-    from tests.conftest import refused_by_csp
-
-    axe = Axe()
-    context = chromium.new_context(base_url=live_server, locale="ru-RU", viewport={"width": 375, "height": 740})
-    refused = refused_by_csp(context)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    problems: list[str] = []
-    try:
+    with _audited_tab(chromium, live_server, "ru-RU", 375) as (page, check):
         # The patient's side: the questionnaire, its errors, the thank-you page, the clinic's widget.
         page.goto(f"/q/{demo['token']}")
-        problems += _problems(axe, page, "questionnaire")
+        check("questionnaire")
         page.click("button[type=submit]")  # nothing answered: the form shows its errors
-        problems += _problems(axe, page, "questionnaire with errors")
+        check("questionnaire with errors")
         page.check("input[name=q_nps][value='9']", force=True)
         page.click("button[type=submit]")
         page.wait_for_url("**/thanks**")
-        problems += _problems(axe, page, "thank-you page")
+        check("thank-you page")
         page.goto("/w/demo/reviews")
-        problems += _problems(axe, page, "reviews widget")
+        check("reviews widget")
         # The manager's side: every page of the workspace, with a year of data in it.
-        page.goto("/login")
-        problems += _problems(axe, page, "login")
-        page.fill("input[name=email]", "manager@demo-clinic.local")
-        page.fill("input[name=password]", "manager-demo-pass")
-        page.click("button[type=submit]")
-        page.wait_for_url("**/c/demo/**")
+        _sign_in(page, check, "/login", "manager@demo-clinic.local", "manager-demo-pass", "**/c/demo/**")
         pages = WORKSPACE_PAGES + [f"cases/{demo['case']}", f"journal/{demo['response']}",
                                    f"points/{demo['point']}", f"questionnaires/{demo['questionnaire']}"]
         for path in pages:
             page.goto(f"/c/demo/{path}")
             page.wait_for_load_state("networkidle")
-            problems += _problems(axe, page, path)
-    finally:
-        context.close()
-    assert not refused, refused[:3]
-    assert not problems, "\n".join(problems)
+            check(path)
 
 
 def test_operator_console_passes_wcag_aa(chromium, live_server, demo):
-    from axe_playwright_python.sync_playwright import Axe
-
-    axe = Axe()
-    context = chromium.new_context(base_url=live_server, locale="en-GB", viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    problems: list[str] = []
-    try:
-        page.goto("/platform/login")
-        problems += _problems(axe, page, "operator login")
-        page.fill("input[name=email]", "operator@vernost.local")
-        page.fill("input[name=password]", "operator-demo-pass")
-        page.click("button[type=submit]")
-        page.wait_for_url("**/platform/")
+    with _audited_tab(chromium, live_server, "en-GB", 1280) as (page, check):
+        _sign_in(page, check, "/platform/login", "operator@vernost.local", "operator-demo-pass", "**/platform/")
         for path in ("/platform/", "/platform/clinics/new", "/platform/audit"):
             page.goto(path)
-            problems += _problems(axe, page, path)
+            check(path)
         page.goto("/platform/")
         page.click("text=Клиника «Демо»")
         page.wait_for_load_state("networkidle")
-        problems += _problems(axe, page, "a clinic's page")
-    finally:
-        context.close()
-    assert not problems, "\n".join(problems)
+        check("a clinic's page")
