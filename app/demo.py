@@ -327,7 +327,8 @@ def _visits(rng: random.Random, clinic: _Clinic, today: date) -> None:
             # Members of the cashback programme come back a little more often.
             if rng.random() < (0.14 if member else 0.2):
                 break
-            day += timedelta(days=rng.randint(14, 150))
+            # A follow-up within weeks now and then (repeat visits), else months later.
+            day += timedelta(days=rng.randint(5, 25) if rng.random() < 0.3 else rng.randint(30, 150))
             if rng.random() < 0.25:
                 doctor = rng.choice([d for d in clinic.doctors if (d.specialty == "Педиатр") == child])
     visit_import = create_import("demo-crm-export.csv", "\n".join(lines).encode(), "utf-8", "demo")
