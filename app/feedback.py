@@ -15,13 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from app.cases import open_case_if_at_risk
 from app.extensions import db
 from app.models import CollectionPoint, ConsentText, Response, ResponseRating, Tenant, utcnow
+from app.parsing import whole_number
 from app.questionnaires import ParsedAnswers, parse_answers, published_version
 from app.risk import classify_response
 from app.security import new_token
 from jobs.outbox import defer
 from jobs.queues import make_job_id
 from tenants.settings import clinic_settings
-from app.parsing import whole_number
 
 SUBMISSION_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 PHONE_RE = re.compile(r"^\+?[0-9 ()\-]{6,25}$")

@@ -14,8 +14,8 @@ from flask_login import LoginManager, UserMixin
 
 from app.extensions import db
 from app.models import Membership, Operator, User
-from tenants.context import current_tenant_id
 from app.parsing import whole_number
+from tenants.context import current_tenant_id
 
 ROLE_PERMISSIONS = {
     "viewer": {"read"},

@@ -20,8 +20,7 @@ from app.parsing import whole_number
 from app.security import verify_password
 from tenants.context import Scope, set_scope
 from tenants.licensing import MODULES, PLANS, licence_status
-from tenants.onboarding import (OnboardingError, change_plan, onboard_clinic, renew_licence,
-                                set_suspended)
+from tenants.onboarding import OnboardingError, change_plan, onboard_clinic, renew_licence, set_suspended
 from tenants.usage import clinic_activity, usage_overview
 
 bp = Blueprint("platform", __name__, url_prefix="/platform")

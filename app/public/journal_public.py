@@ -1,8 +1,8 @@
 """Outside the workspace: the open journal's cheap change check, and the clinic's embeddable reviews widget."""
 from __future__ import annotations
 
-from flask_babel import force_locale
 from flask import Blueprint, abort, jsonify, make_response, render_template, request
+from flask_babel import force_locale
 from sqlalchemy import select
 
 from app.extensions import db

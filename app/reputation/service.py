@@ -22,12 +22,12 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import (Branch, Doctor, ExternalReview, Licence, PendingJob, ReputationSnapshot, Response,
                         ReviewSource, ScrapeRun, Tenant, utcnow)
+from app.parsing import whole_number
 from app.reputation.extract import SelectorConfigError, detect_site, review_key, validate_selector_config
 from app.reputation.index import ReviewSignal, reputation_index, reputation_week_over_week, week_over_week
 from app.urls import hostname_of, split_url
 from tenants.context import require_tenant_id
 from tenants.licensing import has_module
-from app.parsing import whole_number
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from app import cases as case_rules
 from app.extensions import db
 from app.live import announce_change
 from app.models import Case, utcnow
+from app.parsing import whole_number
 from app.workspace.base import bp, requires
 from tenants.resolve import current_tenant, get_or_404
-from app.parsing import whole_number
 
 CASES_PER_PAGE = 50
 

@@ -15,11 +15,11 @@ from app import collection
 from app import questionnaires as qn
 from app.extensions import db
 from app.models import Branch, CollectionPoint, ConsentText, Doctor, Questionnaire
+from app.parsing import whole_number
 from app.review_sites import MAX_LINKS, ReviewLinkError, save_review_links
 from app.workspace.base import bp, requires
 from tenants.resolve import current_tenant, get_or_404
 from tenants.settings import clinic_settings
-from app.parsing import whole_number
 
 POSTER_SIZES = ("a4", "a5")
 

@@ -15,12 +15,12 @@ from app.audit import log_access
 from app.extensions import db
 from app.live import cache_updates, cached_updates, current_marker, issue_ticket, updates_cache_key
 from app.models import Branch, CollectionPoint, Doctor, Response
+from app.parsing import whole_number
 from app.publishing import can_publish, publish, unpublish
 from app.web import render
 from app.workspace.base import bp, requires
 from tenants.resolve import current_tenant, get_or_404
 from tenants.settings import clinic_settings
-from app.parsing import whole_number
 
 # How often an open journal asks whether anything changed (ms); the live delay is at most this plus one fetch.
 LIVE_INTERVAL_MS = 1000

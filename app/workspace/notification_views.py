@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import DigestRun, MailOutbox
-from app.workspace.base import bp
 from app.parsing import whole_number
+from app.workspace.base import bp
 
 HOURS = list(range(24))
 

@@ -9,8 +9,8 @@ from flask_login import current_user
 from app import privacy
 from app.audit import access_log_page, log_access
 from app.extensions import db
-from app.workspace.base import bp, requires
 from app.parsing import whole_number
+from app.workspace.base import bp, requires
 
 
 def _query_or_400():

@@ -15,11 +15,11 @@ from sqlalchemy import select
 from app.charts import time_chart
 from app.extensions import db
 from app.models import Branch, Doctor, PendingJob, ReviewSource, ScrapeRun
+from app.parsing import whole_number
 from app.reputation import clinic_model, service
 from app.web import render
 from app.workspace.base import bp, requires
 from tenants.resolve import current_tenant, get_or_404
-from app.parsing import whole_number
 
 REVIEWS_PAGE = 50
 

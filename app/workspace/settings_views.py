@@ -10,11 +10,11 @@ from app.accounts import AccountError, invite, seat_usage
 from app.extensions import db
 from app.mail import try_send
 from app.models import ROLES, Branch, Doctor, Invitation, Membership, User, utcnow
+from app.parsing import whole_number
 from app.workspace.base import bp, requires
 from tenants.onboarding import OnboardingError, validate_clinic_fields
 from tenants.resolve import current_licence_status, current_tenant, get_or_404
 from tenants.settings import clinic_settings, update_settings
-from app.parsing import whole_number
 
 
 def _text(name: str, limit: int) -> str:

@@ -14,11 +14,11 @@ from app.extensions import db
 from app.i18n import translate
 from app.metrics.programme import ProgrammeType
 from app.models import VisitImport
+from app.parsing import whole_number
 from app.web import render
 from app.workspace.base import bp, requires
 from tenants.resolve import clinic_local_now, current_tenant, get_or_404
 from tenants.settings import clinic_settings, update_settings
-from app.parsing import whole_number
 
 FIELD_LABELS = {
     "patient": _l("Patient id"), "visited_on": _l("Visit date"), "branch": _l("Branch"), "doctor": _l("Doctor"),
