@@ -7,8 +7,8 @@ responses with their ratings, cases and case history; the access log keeps only
 that it happened, by whom, and the references — no contact data.
 
 Contact details are also kept only as long as the clinic's retention period: a nightly
-job erases them from older responses, and from the case notes staff wrote about them
-(``erase_expired_contacts``).
+job erases them from older responses, from the case notes staff wrote about them, and
+phone numbers or e-mails a patient typed into a comment (``erase_expired_contacts``).
 """
 from __future__ import annotations
 
@@ -156,26 +156,29 @@ def erase_expired_contacts(months: int, now: datetime) -> list[str]:
 
     A response whose case is still open keeps them: someone may still need to call back.
     Copies go too: phone numbers and e-mails in the comment, and the name, phone and e-mail
-    in the case's notes, contact log and resolution. The answers, ratings, the rest of the
-    comment and the record of consent stay; the erasure is written to the access log with
-    the references. Returns the references whose contacts were erased.
+    in the case's notes, contact log and resolution. Responses without contact fields are
+    looked at as well, for a number a patient typed into the comment without consenting.
+    The answers, ratings, the rest of the comment and the record of consent stay. Each
+    response is handled once (``retention_applied_at``); the erasure is written to the access
+    log with the references. Returns the references whose contacts were erased.
     """
     cutoff = now - timedelta(days=round(months * 365.25 / 12))
-    has_contact = or_(Response.contact_name.is_not(None), Response.contact_phone.is_not(None),
-                      Response.contact_email.is_not(None))
     open_case = select(Case.id).where(Case.response_id == Response.id, Case.status.in_(OPEN_CASE_STATUSES))
     erased: list[str] = []
     while True:
         rows = db.session.execute(select(Response.id, Response.reference, Response.contact_name,
                                          Response.contact_phone, Response.contact_email, Response.comment)
-                                  .where(Response.submitted_at < cutoff, has_contact, ~open_case.exists())
-                                  .order_by(Response.id).limit(RETENTION_BATCH)).all()
+                                  .where(Response.submitted_at < cutoff, Response.retention_applied_at.is_(None),
+                                         ~open_case.exists())
+                                  .order_by(Response.submitted_at, Response.id).limit(RETENTION_BATCH)).all()
         if not rows:
             break
         db.session.execute(update(Response).where(Response.id.in_([row.id for row in rows]))
-                           .values(contact_name=None, contact_phone=None, contact_email=None))
-        _mask_contacts_in_texts(rows)
-        erased.extend(row.reference for row in rows)
+                           .values(contact_name=None, contact_phone=None, contact_email=None,
+                                   retention_applied_at=now))
+        masked = _mask_contacts_in_texts(rows)
+        erased.extend(row.reference for row in rows
+                      if row.contact_name or row.contact_phone or row.contact_email or row.id in masked)
     if erased:
         log_access(None, "erase_contacts", "retention", months,
                    {"count": len(erased), "references": erased[:100]})
@@ -217,18 +220,20 @@ def mask_contact_details(text: str, name: str | None = None) -> str:
     return pattern.sub(MASK, text) if pattern else text
 
 
-def _mask_contacts_in_texts(rows) -> None:
+def _mask_contacts_in_texts(rows) -> set[int]:
     """Erase the patient's contacts where people copied them: the comment, case notes and contact log.
 
     Staff write "called Anna on +7 900 …" into a case; the history of who did what and when stays,
     the number and the name go. The comment loses phone numbers and e-mails only: a name in it is
-    more often the doctor's.
+    more often the doctor's. Returns the ids of the responses where something was masked.
     """
     by_id = {row.id: row for row in rows}
+    changed: set[int] = set()
     for row in rows:
         masked = mask_contact_details(row.comment or "")
         if masked != (row.comment or ""):
             db.session.execute(update(Response).where(Response.id == row.id).values(comment=masked))
+            changed.add(row.id)
     cases = db.session.execute(select(Case.id, Case.response_id, Case.resolution)
                                .where(Case.response_id.in_(by_id))).all()
     response_of_case = {case.id: by_id[case.response_id] for case in cases}
@@ -236,14 +241,17 @@ def _mask_contacts_in_texts(rows) -> None:
         masked = mask_contact_details(case.resolution, by_id[case.response_id].contact_name)
         if masked != case.resolution:
             db.session.execute(update(Case).where(Case.id == case.id).values(resolution=masked))
+            changed.add(case.response_id)
     if not cases:
-        return
+        return changed
     events = db.session.execute(select(CaseEvent.id, CaseEvent.case_id, CaseEvent.text)
                                 .where(CaseEvent.case_id.in_(response_of_case), CaseEvent.text != "")).all()
     for event in events:
         masked = mask_contact_details(event.text, response_of_case[event.case_id].contact_name)
         if masked != event.text:
             db.session.execute(update(CaseEvent).where(CaseEvent.id == event.id).values(text=masked))
+            changed.add(response_of_case[event.case_id].id)
+    return changed
 
 
 def forget_old_mail_bodies(now: datetime, days: int = MAIL_BODY_DAYS) -> int:

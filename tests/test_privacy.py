@@ -279,6 +279,62 @@ def test_retention_also_erases_contacts_copied_into_case_notes_and_the_comment(a
     assert texts(other_tenant.id, elsewhere)[2][0] == ("note", note)  # another clinic, its own period
 
 
+def test_retention_reaches_numbers_typed_into_comments_without_consent_once(app, tenant, other_tenant,
+                                                                           manager_client):
+    from datetime import timedelta
+
+    from app.cases import add_note, resolve_case
+    from app.models import Tenant, utcnow
+    from jobs.privacy import apply_retention
+    from tenants.settings import clinic_settings
+
+    long_ago = utcnow() - timedelta(days=800)
+    typed = "Перезвоните 8 900 100-00-09 или pishite@mail.test, приём был 12.03.2024"
+    no_consent = make_response(app, tenant.id, submitted_at=long_ago, comment=typed)
+    plain = make_response(app, tenant.id, submitted_at=long_ago, comment="Ждали 40 минут, цена 3500")
+    still_open = make_response(app, tenant.id, submitted_at=long_ago, comment=typed, risk_level="critical",
+                               open_case=True)
+    consented = make_response(app, tenant.id, submitted_at=long_ago, contact_phone="+7 900 100-00-08")
+    elsewhere = make_response(app, other_tenant.id, submitted_at=long_ago, comment=typed)
+    with app.app_context(), tenant_scope(tenant.id):
+        case = db.session.scalar(select(Case).where(Case.response_id == still_open))
+        add_note(case, "Номер из комментария: 8 900 100-00-09", None, now=long_ago)
+        db.session.commit()
+    with app.app_context():
+        first = apply_retention(tenant.id)
+    with app.app_context(), tenant_scope(tenant.id):
+        comments = {r.id: r.comment for r in db.session.scalars(select(Response))}
+        handled = {r.id: r.retention_applied_at is not None for r in db.session.scalars(select(Response))}
+        references = {r.id: r.reference for r in db.session.scalars(select(Response))}
+        entry = db.session.scalar(select(AccessLog).where(AccessLog.action == "erase_contacts"))
+    assert first["contacts"] == 2  # the typed number and the consented contact; the plain comment had none
+    assert sorted(entry.details["references"]) == sorted([references[no_consent], references[consented]])
+    assert comments[no_consent] == "Перезвоните *** или ***, приём был 12.03.2024"
+    assert comments[plain] == "Ждали 40 минут, цена 3500"
+    assert comments[still_open] == typed  # a manager may still be calling back
+    assert handled == {no_consent: True, plain: True, still_open: False, consented: True}
+    with app.app_context(), tenant_scope(other_tenant.id):
+        assert db.session.get(Response, elsewhere).comment == typed
+
+    with app.app_context():
+        assert apply_retention(tenant.id)["contacts"] == 0  # each response is handled once
+    with app.app_context(), tenant_scope(tenant.id):
+        resolve_case(db.session.scalar(select(Case).where(Case.response_id == still_open)), "Перезвонили", None)
+        db.session.commit()
+    with app.app_context():
+        assert apply_retention(tenant.id)["contacts"] == 1  # once its case is closed
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.get(Response, still_open).comment == "Перезвоните *** или ***, приём был 12.03.2024"
+        case = db.session.scalar(select(Case).where(Case.response_id == still_open))
+        notes = db.session.scalars(select(CaseEvent.text).where(CaseEvent.case_id == case.id,
+                                                                CaseEvent.kind == "note")).all()
+        assert notes == ["Номер из комментария: ***"]
+        assert clinic_settings(db.session.get(Tenant, tenant.id)).contact_retention_months == 24
+
+    page = manager_client.get(tenant.url(f"journal/{consented}")).get_data(as_text=True)
+    assert "Contact details were erased on" in page and "100-00-08" not in page
+
+
 def test_masking_contact_details_keeps_dates_and_prices():
     from app.privacy import mask_contact_details
 

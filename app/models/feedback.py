@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (JSON, Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -98,6 +98,8 @@ class Response(TenantScoped, db.Model):
         UniqueConstraint("tenant_id", "submission_key"),
         Index("ix_responses_tenant_submitted", "tenant_id", "submitted_at"),
         Index("ix_responses_tenant_risk_submitted", "tenant_id", "risk_level", "submitted_at"),
+        Index("ix_responses_retention_due", "tenant_id", "submitted_at",
+              postgresql_where=text("retention_applied_at IS NULL"), sqlite_where=text("retention_applied_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -123,6 +125,8 @@ class Response(TenantScoped, db.Model):
     contact_email: Mapped[str | None] = mapped_column(String(254))
     consent_text_id: Mapped[int | None] = mapped_column(ForeignKey("consent_texts.id"))
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the retention period passed and contact details were erased, here and wherever copied.
+    retention_applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     publish_consent: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     # The patient's private status link (red button) is stored hashed.
     status_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
