@@ -63,6 +63,7 @@ def _migrations_dir():
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.api import bp as api_bp
     from app.auth.views import bp as auth_bp
     from app.platform.views import bp as platform_bp
     from app.public.journal_public import bp as journal_public_bp
@@ -74,6 +75,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(workspace_bp)
     app.register_blueprint(platform_bp)
+    app.register_blueprint(api_bp)
 
 
 def _register_cli(app: Flask) -> None:

@@ -83,6 +83,8 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         # Submissions per client address / per collection point in 10 minutes (None: the form's defaults).
         "PUBLIC_FORM_CLIENT_LIMIT": int(env["PUBLIC_FORM_CLIENT_LIMIT"]) if env.get("PUBLIC_FORM_CLIENT_LIMIT") else None,
         "PUBLIC_FORM_POINT_LIMIT": int(env["PUBLIC_FORM_POINT_LIMIT"]) if env.get("PUBLIC_FORM_POINT_LIMIT") else None,
+        # Requests per API key per minute.
+        "API_RATE_LIMIT": int(env.get("API_RATE_LIMIT", "600")),
         # Review scraping: who we are in the User-Agent, and how politely we fetch.
         "REPUTATION_BOT_CONTACT_URL": env.get("REPUTATION_BOT_CONTACT_URL") or f"{base_url}/bot",
         # Review pages on private or loopback addresses are refused unless this is on (tests only).

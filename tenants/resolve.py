@@ -126,3 +126,28 @@ def enter_clinic_by_status_token(token_hash: str):
     if response is None:
         abort(404)
     return response
+
+
+def enter_clinic_by_api_key(token: str):
+    """Resolve an API key to its clinic, entering it; returns the key, or None when it does not open.
+
+    Like a patient's link, the key's public id is the one cross-clinic read: it gives the clinic,
+    and the key itself is then read and checked inside that clinic's scope.
+    """
+    from app.api_keys import parse_token, secret_matches
+    from app.models import ApiKey
+    from tenants.context import platform_scope
+
+    parsed = parse_token(token)
+    if parsed is None:
+        return None
+    key_id, secret = parsed
+    with platform_scope():
+        tenant_id = db.session.scalar(select(ApiKey.tenant_id).where(ApiKey.key_id == key_id))
+    if tenant_id is None:
+        return None
+    enter_clinic(db.session.get(Tenant, tenant_id))
+    key = db.session.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
+    if key is None or not key.active or not secret_matches(key, secret):
+        return None
+    return key

@@ -140,6 +140,20 @@ def make_visit_import(app, clinic_id: int) -> int:
         return visit_import.id
 
 
+def make_api_key(app, clinic_id: int, scopes=("read", "visits"), name: str = "CRM") -> int:
+    return issue_api_key(app, clinic_id, scopes, name)[0]
+
+
+def issue_api_key(app, clinic_id: int, scopes=("read", "visits"), name: str = "CRM") -> tuple[int, str]:
+    """A new API key of ``clinic_id``: its id and the token a client sends."""
+    from app.api_keys import issue_key
+
+    with app.app_context(), tenant_scope(clinic_id):
+        issued = issue_key(name, list(scopes), None)
+        db.session.commit()
+        return issued.key.id, issued.token
+
+
 OBJECT_FACTORIES = {
     "branch_id": make_branch,
     "doctor_id": make_doctor,
@@ -152,6 +166,7 @@ OBJECT_FACTORIES = {
     "response_id": make_response,
     "case_id": make_case,
     "import_id": make_visit_import,
+    "api_key_id": make_api_key,
 }
 
 

@@ -1,5 +1,5 @@
 """All models, imported here so Alembic and the app see one metadata."""
-from app.models.accounts import ROLES, Invitation, LoginAttempt, Membership, Operator, PasswordReset, User
+from app.models.accounts import ROLES, ApiKey, Invitation, LoginAttempt, Membership, Operator, PasswordReset, User
 from app.models.analytics import DirtyPeriod, MetricSnapshot, Patient, Visit, VisitImport
 from app.models.audit import AccessLog, OperatorAction
 from app.models.base import TenantScoped, utcnow
@@ -15,7 +15,7 @@ __all__ = [
     "DirtyPeriod", "MetricSnapshot", "Patient", "Visit", "VisitImport",
     "RISK_LEVELS", "CollectionPoint", "ConsentText", "Questionnaire", "QuestionnaireVersion", "Response",
     "ResponseRating", "CASE_STATUSES", "OPEN_CASE_STATUSES", "Case", "CaseEvent", "PublishedReview",
-    "ROLES", "AccessLog", "Branch", "Doctor", "Invitation", "Licence", "LoginAttempt", "Membership",
+    "ROLES", "AccessLog", "ApiKey", "Branch", "Doctor", "Invitation", "Licence", "LoginAttempt", "Membership",
     "Operator", "OperatorAction", "PasswordReset", "PendingJob", "Tenant", "TenantScoped", "User", "utcnow",
     "DigestRun", "MailOutbox",
     "ClinicSentimentModel", "ExternalReview", "ReputationSnapshot", "ReviewSource", "ScrapeRun",

@@ -246,3 +246,59 @@ def licence():
     status = current_licence_status()
     return render_template("workspace/settings_licence.html", status=status, licence=g.get("licence"),
                            usage=seat_usage())
+
+
+# --- API keys ---
+
+def _api_keys_page(code: int = 200, *, issued=None, error: str | None = None, form=None):
+    from flask import g, make_response
+
+    from app.api_keys import SCOPES
+    from app.models import ApiKey
+    from tenants.licensing import has_module
+
+    current_licence_status()  # loads the licence into g
+    keys = db.session.scalars(select(ApiKey).order_by(ApiKey.revoked_at.is_not(None), ApiKey.id.desc())).all()
+    creators = {user.id: user for user in db.session.scalars(
+        select(User).where(User.id.in_({key.created_by_user_id for key in keys if key.created_by_user_id})))}
+    page = make_response(render_template(
+        "workspace/settings_api_keys.html", keys=keys, creators=creators, scopes=SCOPES, issued=issued,
+        error=error, form=form, licensed=has_module(g.get("licence"), "api"),
+        api_base=current_app.config["BASE_URL"].rstrip("/") + "/api/v1"), code)
+    if issued is not None:
+        page.headers["Cache-Control"] = "no-store"  # the key is shown once; keep it out of caches and history
+    return page
+
+
+@bp.get("/settings/api-keys")
+@requires("manage_clinic")
+def api_keys():
+    return _api_keys_page()
+
+
+@bp.post("/settings/api-keys")
+@requires("manage_clinic")
+def create_api_key():
+    from app.api_keys import ApiKeyError, issue_key
+    from app.i18n import translate
+
+    try:
+        issued = issue_key(_text("name", 200), request.form.getlist("scopes"), current_user.user.id)
+    except ApiKeyError as exc:
+        db.session.rollback()
+        return _api_keys_page(400, error=translate(str(exc)), form=request.form)
+    db.session.commit()
+    return _api_keys_page(201, issued=issued)
+
+
+@bp.post("/settings/api-keys/<int:api_key_id>/revoke")
+@requires("manage_clinic")
+def revoke_api_key(api_key_id: int):
+    from app.api_keys import revoke_key
+    from app.models import ApiKey
+
+    key = get_or_404(ApiKey, api_key_id)
+    revoke_key(key)
+    db.session.commit()
+    flash(_("The key “%(name)s” no longer works.", name=key.name))
+    return redirect(url_for("workspace.api_keys"))

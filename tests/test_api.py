@@ -1,0 +1,260 @@
+"""The JSON API: keys, the licence module, scopes, and one clinic per key on every route."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import AccessLog, ApiKey, Licence, Visit, VisitImport
+from tenants.context import tenant_scope
+from tests.conftest import add_member, form_token, login
+from tests.factories import issue_api_key, make_response
+
+
+def grant_api(app, clinic_id: int, **changes) -> None:
+    """Add the API module to a clinic's licence (and any other licence changes)."""
+    with app.app_context(), tenant_scope(clinic_id):
+        licence = db.session.scalar(select(Licence))
+        licence.modules = sorted(set(licence.modules or []) | {"api"})
+        for name, value in changes.items():
+            setattr(licence, name, value)
+        db.session.commit()
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def visit(patient: str, day: str = "2026-10-01", amount=3500, **extra) -> dict:
+    return {"patient": patient, "visited_on": day, "amount": amount, **extra}
+
+
+def count_visits(app, clinic_id: int) -> int:
+    with app.app_context(), tenant_scope(clinic_id):
+        return db.session.scalar(select(func.count()).select_from(Visit))
+
+
+def test_requests_without_a_working_key_are_refused(app, tenant, manager_client):
+    grant_api(app, tenant.id)
+    key_id, token = issue_api_key(app, tenant.id)
+    prefix, public_id, secret = token.split("_", 2)
+    wrong_secret = f"{prefix}_{public_id}_{'A' * len(secret)}"
+    unknown = f"{prefix}_{'0' * 12}_{secret}"
+    client = app.test_client()
+    for headers in ({}, {"Authorization": f"Basic {token}"}, bearer(""), bearer("not-a-key"), bearer(wrong_secret),
+                    bearer(unknown), bearer(token + "x")):
+        refused = client.get("/api/v1/clinic", headers=headers)
+        assert refused.status_code == 401, headers
+        assert refused.json["error"] == "unauthorized" and refused.headers["WWW-Authenticate"].startswith("Bearer")
+    # A workspace session is not a key: the API takes no cookies (and so needs no CSRF).
+    assert manager_client.get("/api/v1/clinic").status_code == 401
+    assert client.get("/api/v1/clinic", headers=bearer(token)).status_code == 200
+    with app.app_context(), tenant_scope(tenant.id):
+        db.session.get(ApiKey, key_id).revoked_at = db.func.now()
+        db.session.commit()
+    assert client.get("/api/v1/clinic", headers=bearer(token)).status_code == 401
+
+
+def test_the_api_is_a_licensed_module(app, tenant):
+    _, token = issue_api_key(app, tenant.id)  # the standard plan has no API
+    refused = app.test_client().get("/api/v1/clinic", headers=bearer(token))
+    assert refused.status_code == 403 and refused.json["error"] == "module_not_licensed"
+    grant_api(app, tenant.id)
+    answer = app.test_client().get("/api/v1/clinic", headers=bearer(token))
+    assert answer.status_code == 200
+    assert answer.json["clinic"]["slug"] == tenant.slug and "api" in answer.json["licence"]["modules"]
+    assert answer.json["key"] == {"name": "CRM", "scopes": ["read", "visits"]}
+
+
+def test_each_key_opens_its_own_clinic_only_on_every_route(app, tenant, other_tenant):
+    from jobs.worker import InlineAppWorker, build_worker
+
+    for clinic in (tenant, other_tenant):
+        grant_api(app, clinic.id)
+    mine = make_response(app, tenant.id, nps=9, comment="Alpha's own comment")
+    theirs = make_response(app, other_tenant.id, nps=1, comment="Beta's private comment", risk_level="critical")
+    _, token = issue_api_key(app, tenant.id)
+    _, other_token = issue_api_key(app, other_tenant.id)
+    client = app.test_client()
+    assert client.post("/api/v1/visits", headers=bearer(other_token),
+                       json={"visits": [visit("B-1")]}).status_code == 201
+
+    calls = {
+        "api.clinic": lambda: client.get("/api/v1/clinic", headers=bearer(token)),
+        "api.responses": lambda: client.get("/api/v1/responses", headers=bearer(token)),
+        "api.metrics": lambda: client.get("/api/v1/metrics?period=2026-10", headers=bearer(token)),
+        "api.push_visits": lambda: client.post("/api/v1/visits", headers=bearer(token),
+                                               json={"visits": [visit("A-1"), visit("A-2")]}),
+    }
+    routes = {rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.startswith("api.")}
+    assert routes == set(calls), "a new API route needs its isolation check here"
+    bodies = {}
+    for endpoint, call in calls.items():
+        answer = call()
+        assert answer.status_code in (200, 201), (endpoint, answer.json)
+        bodies[endpoint] = answer.get_data(as_text=True)
+        assert "Beta" not in bodies[endpoint] and other_tenant.slug not in bodies[endpoint], endpoint
+    assert [r["id"] for r in client.get("/api/v1/responses", headers=bearer(token)).json["responses"]] == [mine]
+    assert [r["id"] for r in client.get("/api/v1/responses", headers=bearer(other_token)).json["responses"]] == \
+        [theirs]
+    assert (count_visits(app, tenant.id), count_visits(app, other_tenant.id)) == (2, 1)
+
+    # The recompute the push asked for runs in its own clinic: the metrics now count alpha's two patients.
+    build_worker(app, ["metrics"], worker_class=InlineAppWorker).work(burst=True)
+    figures = client.get("/api/v1/metrics?period=2026-10", headers=bearer(token)).json
+    assert figures["clinic"] == tenant.slug and figures["patients"] == 2 and figures["visits"] == 2
+    assert client.get("/api/v1/metrics?period=2026-10", headers=bearer(other_token)).json["patients"] == 1
+
+
+def test_responses_come_page_by_page_without_contact_details(app, tenant):
+    from app.models import utcnow
+
+    grant_api(app, tenant.id)
+    now = utcnow()
+    ids = [make_response(app, tenant.id, nps=n, comment=f"Comment {n}", submitted_at=now - timedelta(days=10 - n),
+                         contact_phone="+7 900 111-22-33" if n == 2 else None, ratings={"doctor": 5},
+                         risk_level="critical" if n == 1 else "ok", open_case=n == 1)
+           for n in range(1, 6)]
+    _, token = issue_api_key(app, tenant.id, scopes=("read",))
+    client = app.test_client()
+    seen, after = [], 0
+    while after is not None:
+        page = client.get(f"/api/v1/responses?limit=2&after={after}", headers=bearer(token))
+        assert page.status_code == 200
+        seen.extend(page.json["responses"])
+        after = page.json["next_after"]
+    assert [r["id"] for r in seen] == ids
+    text = str(seen)
+    assert "111-22-33" not in text and "contact_phone" not in text
+    first, second = seen[0], seen[1]
+    assert first["case"]["status"] == "new" and first["risk_level"] == "critical" and first["urgent"] is True
+    assert second["contact_left"] is True and second["ratings"] == {"doctor": 5} and second["comment"] == "Comment 2"
+    assert first["submitted_at"].endswith("Z")
+
+    since = (now - timedelta(days=6)).isoformat()
+    recent = client.get("/api/v1/responses", query_string={"since": since}, headers=bearer(token)).json
+    assert [r["nps"] for r in recent["responses"]] == [4, 5] and recent["next_after"] is None
+    for bad in ("after=-1", "after=x", "limit=0", "limit=501", "since=yesterday"):
+        refused = client.get(f"/api/v1/responses?{bad}", headers=bearer(token))
+        assert refused.status_code == 400 and refused.json["error"] == "bad_parameter", bad
+    assert client.get("/api/v1/metrics?period=2026-13", headers=bearer(token)).status_code == 400
+
+    # Reading comments is written to the access log, under the key's name; an empty page is not.
+    with app.app_context(), tenant_scope(tenant.id):
+        entries = db.session.scalars(select(AccessLog).where(AccessLog.action == "api_read")).all()
+    assert [e.details["count"] for e in entries] == [2, 2, 1, 2]
+    assert all(e.details["key"] == "CRM" and e.user_id is None for e in entries)
+
+
+def test_visits_are_pushed_all_or_nothing_and_counted_once(app, tenant):
+    grant_api(app, tenant.id)
+    _, token = issue_api_key(app, tenant.id, scopes=("visits",))
+    client = app.test_client()
+    batch = [visit("P-1", amount=3500, gender="F", first_visit="yes"), visit("P-1", "2026-10-20", "1 200,50"),
+             visit("P-2", "15.10.2026", 0)]
+    created = client.post("/api/v1/visits", headers=bearer(token), json={"visits": batch})
+    assert created.status_code == 201
+    assert created.json | {"import_id": 0} == {"import_id": 0, "received": 3, "imported": 3, "duplicates": 0}
+    again = client.post("/api/v1/visits", headers=bearer(token), json={"visits": batch + [visit("P-3")]})
+    assert (again.json["imported"], again.json["duplicates"]) == (1, 3)
+    assert count_visits(app, tenant.id) == 4
+
+    bad = client.post("/api/v1/visits", headers=bearer(token), json={"visits": [
+        visit("P-4"), visit("P-5", amount="a lot"), visit("", "2099-01-01"), {"patient": "P-6", "colour": "red"}, 7]})
+    assert bad.status_code == 422 and bad.json["error"] == "invalid_visits"
+    problems = {(e["index"], e["field"]) for e in bad.json["errors"]}
+    assert {(1, "amount"), (2, "patient"), (2, "visited_on"), (3, "colour"), (3, "visited_on"), (4, None)} <= problems
+    assert (0, "patient") not in problems
+    assert count_visits(app, tenant.id) == 4  # nothing of the bad batch was written
+
+    for body in ("not json", {"visits": []}, {"visits": "P-1"}, ["P-1"]):
+        sent = (client.post("/api/v1/visits", headers=bearer(token), data=body, content_type="application/json")
+                if isinstance(body, str) else client.post("/api/v1/visits", headers=bearer(token), json=body))
+        assert sent.status_code == 400 and "visits" in sent.json["message"]
+    too_many = client.post("/api/v1/visits", headers=bearer(token), json={"visits": [visit("P")] * 1001})
+    assert too_many.status_code == 413
+    # This key may push visits but not read.
+    assert client.get("/api/v1/responses", headers=bearer(token)).json["error"] == "scope_missing"
+    with app.app_context(), tenant_scope(tenant.id):
+        imports = db.session.scalars(select(VisitImport).order_by(VisitImport.id)).all()
+    assert [(i.filename, i.status, i.imported_rows, i.duplicate_rows) for i in imports] == \
+        [("API: CRM", "done", 3, 0), ("API: CRM", "done", 1, 3)]
+
+
+def test_a_read_only_licence_reads_but_refuses_changes(app, tenant):
+    grant_api(app, tenant.id, suspended=True)
+    _, token = issue_api_key(app, tenant.id)
+    client = app.test_client()
+    assert client.get("/api/v1/responses", headers=bearer(token)).status_code == 200
+    refused = client.post("/api/v1/visits", headers=bearer(token), json={"visits": [visit("P-1")]})
+    assert refused.status_code == 403 and refused.json["error"] == "read_only"
+    assert count_visits(app, tenant.id) == 0
+
+
+def test_a_key_is_rate_limited(app, tenant, monkeypatch):
+    grant_api(app, tenant.id)
+    _, token = issue_api_key(app, tenant.id)
+    _, second = issue_api_key(app, tenant.id, name="BI")
+    monkeypatch.setitem(app.config, "API_RATE_LIMIT", 3)
+    client = app.test_client()
+    codes = [client.get("/api/v1/clinic", headers=bearer(token)).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    limited = client.get("/api/v1/clinic", headers=bearer(token))
+    assert limited.json["error"] == "rate_limited" and limited.headers["Retry-After"] == "60"
+    assert client.get("/api/v1/clinic", headers=bearer(second)).status_code == 200  # each key its own budget
+
+
+def test_unknown_api_addresses_answer_in_json(app, tenant):
+    grant_api(app, tenant.id)
+    _, token = issue_api_key(app, tenant.id)
+    client = app.test_client()
+    missing = client.get("/api/v1/nothing-here", headers=bearer(token))
+    assert missing.status_code == 404 and missing.is_json
+    wrong_method = client.delete("/api/v1/visits", headers=bearer(token))
+    assert wrong_method.status_code == 405 and wrong_method.is_json
+
+
+def test_the_owner_makes_uses_and_revokes_a_key(app, tenant, manager_client):
+    page = manager_client.get(tenant.url("settings/api-keys")).get_data(as_text=True)
+    assert "does not include the API" in page and "Make the key" not in page
+    grant_api(app, tenant.id)
+    page = manager_client.get(tenant.url("settings/api-keys")).get_data(as_text=True)
+    token = form_token(page)
+    for bad, message in (({"name": " ", "scopes": ["read"]}, "Give the key a name"),
+                         ({"name": "CRM"}, "Choose what the key may do"),
+                         ({"name": "CRM", "scopes": ["read", "admin"]}, "Choose what the key may do")):
+        refused = manager_client.post(tenant.url("settings/api-keys"), data={"csrf_token": token, **bad})
+        assert refused.status_code == 400 and message in refused.get_data(as_text=True)
+    made = manager_client.post(tenant.url("settings/api-keys"),
+                               data={"csrf_token": token, "name": "Clinic CRM", "scopes": ["read"]})
+    assert made.status_code == 201 and made.headers["Cache-Control"] == "no-store"
+    key = re.search(r'id="issued-token" type="text" readonly value="(vnk_[^"]+)"', made.get_data(as_text=True))[1]
+    client = app.test_client()
+    assert client.get("/api/v1/clinic", headers=bearer(key)).json["key"] == {"name": "Clinic CRM", "scopes": ["read"]}
+    make_response(app, tenant.id, comment="Read by the CRM")
+    assert client.get("/api/v1/responses", headers=bearer(key)).status_code == 200
+
+    listing = manager_client.get(tenant.url("settings/api-keys")).get_data(as_text=True)
+    assert "Clinic CRM" in listing and key not in listing  # shown once, never again
+    log = manager_client.get(tenant.url("settings/access-log")).get_data(as_text=True)
+    assert "API key “Clinic CRM”" in log and "read responses through the API" in log
+    with app.app_context(), tenant_scope(tenant.id):
+        key_id = db.session.scalar(select(ApiKey.id))
+        assert db.session.get(ApiKey, key_id).last_used_at is not None
+    revoked = manager_client.post(tenant.url(f"settings/api-keys/{key_id}/revoke"), data={"csrf_token": token})
+    assert revoked.status_code == 302
+    assert client.get("/api/v1/clinic", headers=bearer(key)).status_code == 401
+    assert "revoked" in manager_client.get(tenant.url("settings/api-keys")).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("role", ["manager", "viewer"])
+def test_only_owners_manage_keys(app, tenant, role):
+    grant_api(app, tenant.id)
+    email = add_member(app, tenant, f"{role}@alpha.test", role)
+    client = app.test_client()
+    login(client, email)
+    assert client.get(tenant.url("settings/api-keys")).status_code == 403
+    assert "API keys" not in client.get(tenant.url("settings/clinic")).get_data(as_text=True)
