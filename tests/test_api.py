@@ -182,6 +182,12 @@ def test_visits_are_pushed_all_or_nothing_and_counted_once(app, tenant):
         imports = db.session.scalars(select(VisitImport).order_by(VisitImport.id)).all()
     assert [(i.filename, i.status, i.imported_rows, i.duplicate_rows) for i in imports] == \
         [("API: CRM", "done", 3, 0), ("API: CRM", "done", 1, 3)]
+    # The pushes are listed with the file imports, and each one's page opens.
+    owner = app.test_client()
+    login(owner, tenant.owner_email)
+    assert "API: CRM" in owner.get(tenant.url("visits/imports")).get_data(as_text=True)
+    detail = owner.get(tenant.url(f"visits/imports/{imports[0].id}"))
+    assert detail.status_code == 200 and "API: CRM" in detail.get_data(as_text=True)
 
 
 def test_a_read_only_licence_reads_but_refuses_changes(app, tenant):

@@ -73,7 +73,7 @@ def response_json(response: Response, case: Case | None) -> dict:
 @bp.get("/responses")
 @requires_scope("read")
 def responses():
-    """Responses oldest first, a page at a time: ``after`` is the last id of the previous page."""
+    """Responses in the order they arrived, a page at a time: ``after`` is the last id of the previous page."""
     args = request.args
     after = whole_number(args.get("after", "0"), minimum=0)
     limit = whole_number(args.get("limit", str(DEFAULT_PAGE)), minimum=1, maximum=MAX_PAGE)
