@@ -94,13 +94,15 @@ def responses():
     rows = db.session.scalars(query).all()
     cases = {case.response_id: case for case in db.session.scalars(
         select(Case).where(Case.response_id.in_([r.id for r in rows])))} if rows else {}
+    # Built before the commit below, which would expire the loaded rows and reload each one.
+    page = {"responses": [response_json(r, cases.get(r.id)) for r in rows],
+            "next_after": rows[-1].id if len(rows) == limit else None}
     if rows:
         # Comments are personal data: the access log says which key read which responses.
         log_access(None, "api_read", "api_key", g.api_key.id,
                    {"key": g.api_key.name, "count": len(rows), "references": [r.reference for r in rows][:100]})
         db.session.commit()
-    return {"responses": [response_json(r, cases.get(r.id)) for r in rows],
-            "next_after": rows[-1].id if len(rows) == limit else None}
+    return page
 
 
 @bp.get("/metrics")
