@@ -27,12 +27,14 @@ def patient_data():
     # browser's history and in proxies' logs.
     query = _query_or_400() if request.method == "POST" else None
     responses = privacy.find_patient_responses(query) if query else []
+    # Rendered before the access log's commit, which would expire the rows and reload each one.
+    page = render_template("workspace/privacy.html", query=query, responses=responses,
+                           args={k: request.form.get(k, "") for k in ("phone", "email", "reference")})
     if responses:
         log_access(current_user.user.id, "view_contacts", "patient_search", query.kind,
                    {"responses": [r.id for r in responses][:100]})
         db.session.commit()
-    return render_template("workspace/privacy.html", query=query, responses=responses,
-                           args={k: request.form.get(k, "") for k in ("phone", "email", "reference")})
+    return page
 
 
 @bp.post("/privacy/export")
