@@ -59,6 +59,8 @@ class ClinicActivity:
     last_scrape_at: datetime | None
     mail_sent_30d: int
     mail_failed_30d: int
+    api_keys: int = 0
+    last_api_use_at: datetime | None = None
 
 
 def _month_starts(now: datetime, months: int) -> list[datetime]:
@@ -71,8 +73,8 @@ def _month_starts(now: datetime, months: int) -> list[datetime]:
 def clinic_activity(tenant_id: int, now: datetime, months: int = 12) -> ClinicActivity:
     """One clinic's usage: staff, responses by month, cases, visits, review sites and e-mail, as of ``now``."""
     from app.analytics.compute import count_if
-    from app.models import (OPEN_CASE_STATUSES, Case, ExternalReview, MailOutbox, ReviewSource, ScrapeRun, User,
-                            Visit, VisitImport)
+    from app.models import (OPEN_CASE_STATUSES, ApiKey, Case, ExternalReview, MailOutbox, ReviewSource, ScrapeRun,
+                            User, Visit, VisitImport)
 
     assert current_scope().platform, "clinic_activity names a clinic: call it in platform_scope()"
     month_ago = now - timedelta(days=30)
@@ -92,6 +94,8 @@ def clinic_activity(tenant_id: int, now: datetime, months: int = 12) -> ClinicAc
                                                             ReviewSource.active.is_(True))).all()
     mail = db.session.execute(select(count_if(MailOutbox.status == "sent"), count_if(MailOutbox.status == "failed"))
                               .where(MailOutbox.tenant_id == tenant_id, MailOutbox.created_at >= month_ago)).one()
+    api = db.session.execute(select(func.count(), func.max(ApiKey.last_used_at))
+                             .where(ApiKey.tenant_id == tenant_id, ApiKey.revoked_at.is_(None))).one()
 
     scalar = db.session.scalar
     return ClinicActivity(
@@ -106,4 +110,5 @@ def clinic_activity(tenant_id: int, now: datetime, months: int = 12) -> ClinicAc
         reviews=scalar(select(func.count()).select_from(ExternalReview).where(ExternalReview.tenant_id == tenant_id)),
         last_scrape_at=scalar(select(func.max(ScrapeRun.finished_at)).where(ScrapeRun.tenant_id == tenant_id)),
         mail_sent_30d=int(mail[0] or 0), mail_failed_30d=int(mail[1] or 0),
+        api_keys=api[0], last_api_use_at=api[1],
     )

@@ -86,8 +86,18 @@ def test_clinic_page_shows_its_usage_and_no_other_clinics(app, tenant, other_ten
         db.session.add(MailOutbox(kind="digest", dedupe_key="d1", recipient="m@clinic.test", subject="Digest",
                                   text_body="", html_body="", status="sent", message_id="<1@vernost>", sent_at=now))
         db.session.commit()
+    from tests.factories import issue_api_key
+
+    issue_api_key(app, tenant.id)
+    revoked, _token = issue_api_key(app, tenant.id, name="Old BI")
+    with app.app_context(), tenant_scope(tenant.id):
+        from app.models import ApiKey
+
+        db.session.get(ApiKey, revoked).revoked_at = now
+        db.session.commit()
     page = operator_client.get(f"/platform/clinics/{tenant.id}").get_data(as_text=True)
     assert "Responses by month, 5 in all" in page
+    assert re.search(r"<dt>API keys</dt><dd>1\b", page)  # revoked keys are not counted
     this_month = 3 + ((now - timedelta(days=10)).month == now.month)
     assert f"{month}: {this_month}" in page  # the bar of this month, in the chart's description
     assert "1 open, 1 overdue" in page  # an at-risk case is due in 72 hours: 10 days on, it is overdue
@@ -95,6 +105,7 @@ def test_clinic_page_shows_its_usage_and_no_other_clinics(app, tenant, other_ten
     assert "web reputation" in page  # modules by name, not by code
     other = operator_client.get(f"/platform/clinics/{other_tenant.id}").get_data(as_text=True)
     assert "Responses by month, 7 in all" in other and "0 sent, 0 failed" in other
+    assert re.search(r"<dt>API keys</dt><dd>0\b", other)
 
 
 def test_unknown_clinic_and_action_are_not_found(app, operator_client):
