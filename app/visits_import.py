@@ -28,7 +28,7 @@ from sqlalchemy import case, func, insert, select, text, update
 from app.extensions import db
 from app.i18n import N_
 from app.models import Branch, Doctor, Patient, Visit, VisitImport, utcnow
-from app.parsing import whole_number
+from app.parsing import whole_number, without_control_chars
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 500_000
@@ -272,7 +272,8 @@ def _text(value) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value).strip()
+    # A NUL from a broken export would be refused by PostgreSQL in the middle of the import.
+    return without_control_chars(str(value)).strip()
 
 
 def parse_row(line: int, raw: dict, today: date) -> tuple[dict, list[RowError]]:

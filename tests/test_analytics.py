@@ -328,6 +328,17 @@ def test_csv_with_old_mac_line_ends_imports(app, tenant):
     assert report.ok and visits == 2
 
 
+def test_control_characters_in_a_file_cost_the_character_not_the_import(app, tenant):
+    """Values are stored without control characters (a NUL, which PostgreSQL refuses, arrives by the API)."""
+    report, visits = import_text(app, tenant.id, "patient,date,amount,service\nA\x1b-1,2025-01-01,100,Con\x07sult\n")
+    assert report.ok and visits == 1
+    with app.app_context(), tenant_scope(tenant.id):
+        from app.models import Patient
+
+        assert db.session.scalar(select(Patient.external_id)) == "A-1"
+        assert db.session.scalar(select(Visit.service)) == "Consult"
+
+
 def test_xlsx_import(app, tenant):
     import io
 

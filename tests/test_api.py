@@ -264,3 +264,26 @@ def test_only_owners_manage_keys(app, tenant, role):
     login(client, email)
     assert client.get(tenant.url("settings/api-keys")).status_code == 403
     assert "API keys" not in client.get(tenant.url("settings/clinic")).get_data(as_text=True)
+
+
+def test_hostile_parameters_and_values_get_a_clear_answer(app, tenant):
+    from tests.test_hostile_input import HOSTILE
+
+    grant_api(app, tenant.id)
+    make_response(app, tenant.id)
+    _, token = issue_api_key(app, tenant.id)
+    client = app.test_client()
+    for value in HOSTILE:
+        for path, name in (("/api/v1/responses", "after"), ("/api/v1/responses", "limit"),
+                           ("/api/v1/responses", "since"), ("/api/v1/metrics", "period")):
+            answer = client.get(path, query_string={name: value}, headers=bearer(token))
+            assert answer.status_code in (200, 400) and answer.is_json, (path, name, value, answer.status_code)
+        for field in ("patient", "visited_on", "amount", "branch", "birth_year", "first_visit"):
+            sent = client.post("/api/v1/visits", headers=bearer(token),
+                               json={"visits": [visit("P-1") | {field: value}]})
+            assert sent.status_code in (201, 422) and sent.is_json, (field, value, sent.status_code)
+    nested = client.post("/api/v1/visits", headers=bearer(token),
+                         json={"visits": [visit("P-9") | {"patient": {"id": 1}, "amount": [1]}]})
+    assert nested.status_code == 422
+    assert {(e["field"], e["message"]) for e in nested.json["errors"]} >= {
+        ("patient", "must be a string or a number"), ("amount", "must be a string or a number")}

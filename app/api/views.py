@@ -134,7 +134,10 @@ def _visit_rows(payload) -> tuple[list[list], list[dict]]:
             continue
         for name in sorted(set(item) - set(FIELDS)):
             errors.append({"index": index, "field": name, "message": "unknown field"})
-        rows.append([item.get(name) for name in FIELDS])
+        for name in FIELDS:
+            if isinstance(item.get(name), (dict, list)):
+                errors.append({"index": index, "field": name, "message": "must be a string or a number"})
+        rows.append([item.get(name) if not isinstance(item.get(name), (dict, list)) else None for name in FIELDS])
     return rows, errors
 
 
