@@ -1,6 +1,7 @@
 """The JSON API: keys, the licence module, scopes, and one clinic per key on every route."""
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
@@ -88,6 +89,7 @@ def test_each_key_opens_its_own_clinic_only_on_every_route(app, tenant, other_te
         "api.metrics": lambda: client.get("/api/v1/metrics?period=2026-10", headers=bearer(token)),
         "api.push_visits": lambda: client.post("/api/v1/visits", headers=bearer(token),
                                                json={"visits": [visit("A-1"), visit("A-2")]}),
+        "api.openapi": lambda: client.get("/api/v1/openapi.json"),  # public, and about no clinic
     }
     routes = {rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.startswith("api.")}
     assert routes == set(calls), "a new API route needs its isolation check here"
@@ -287,3 +289,49 @@ def test_hostile_parameters_and_values_get_a_clear_answer(app, tenant):
     assert nested.status_code == 422
     assert {(e["field"], e["message"]) for e in nested.json["errors"]} >= {
         ("patient", "must be a string or a number"), ("amount", "must be a string or a number")}
+
+
+def _validator(document: dict, name: str):
+    """A JSON Schema validator for one of the document's component schemas."""
+    from jsonschema import Draft202012Validator
+
+    schemas = json.loads(json.dumps(document["components"]["schemas"]).replace("#/components/schemas/", "#/$defs/"))
+    return Draft202012Validator({"$defs": schemas, "$ref": f"#/$defs/{name}"})
+
+
+def test_the_openapi_document_is_valid_and_matches_what_the_api_answers(app, tenant):
+    from openapi_spec_validator import validate
+
+    from jobs.worker import InlineAppWorker, build_worker
+
+    client = app.test_client()
+    served = client.get("/api/v1/openapi.json")  # no key needed
+    assert served.status_code == 200
+    document = served.json
+    validate(document)
+    described = {(f"/api/v1{path}", method.upper()) for path, item in document["paths"].items() for method in item}
+    routes = {(rule.rule, method) for rule in app.url_map.iter_rules() if rule.endpoint.startswith("api.")
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert described == routes, "the OpenAPI document and the routes differ"
+
+    grant_api(app, tenant.id)
+    make_response(app, tenant.id, nps=2, comment="Rude", risk_level="critical", contact_phone="+7 900 000-00-00",
+                  ratings={"doctor": 1, "waiting": 2}, open_case=True)
+    make_response(app, tenant.id, nps=10, comment="")
+    _, token = issue_api_key(app, tenant.id)
+    batch = {"visits": [visit("P-1", gender="F", first_visit=True, birth_year=1980), visit("P-2", amount="1 200,50")]}
+    assert not list(_validator(document, "VisitBatch").iter_errors(batch))
+    answers = {
+        "ClinicInfo": client.get("/api/v1/clinic", headers=bearer(token)),
+        "ResponsePage": client.get("/api/v1/responses?limit=1", headers=bearer(token)),
+        "ImportResult": client.post("/api/v1/visits", headers=bearer(token), json=batch),
+        "VisitErrors": client.post("/api/v1/visits", headers=bearer(token), json={"visits": [{"patient": ""}]}),
+        "Error": client.get("/api/v1/responses?limit=0", headers=bearer(token)),
+    }
+    build_worker(app, ["metrics"], worker_class=InlineAppWorker).work(burst=True)
+    answers["Overview"] = client.get("/api/v1/metrics?period=2026-10", headers=bearer(token))
+    answers["ResponsePage (last)"] = client.get("/api/v1/responses?after=1&limit=5", headers=bearer(token))
+    for name, answer in answers.items():
+        problems = [e.message for e in _validator(document, name.split(" ")[0]).iter_errors(answer.json)]
+        assert not problems, (name, problems)
+    assert answers["Overview"].json["visits"] == 2  # a real overview, not an empty one

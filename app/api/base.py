@@ -25,8 +25,14 @@ def api_error(code: int, error: str, message: str, headers: dict | None = None, 
     return {"error": error, "message": message, **extra}, code, headers or {}
 
 
+# The API's description is public: it names no clinic and holds no data.
+OPEN_ENDPOINTS = {"api.openapi"}
+
+
 @bp.before_request
 def _authenticate():
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return api_error(401, "unauthorized", "Send the clinic's API key as 'Authorization: Bearer <key>'.",

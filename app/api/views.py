@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
-from flask import g, request
+from flask import g, request, send_file
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -17,10 +18,17 @@ from tenants.resolve import clinic_local_now, current_licence_status, current_te
 MAX_PAGE = 500
 DEFAULT_PAGE = 100
 MAX_VISITS = 1000
+OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
 
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The API described for integrators' tools (OpenAPI 3.1); kept in step with the views by tests/test_api.py."""
+    return send_file(OPENAPI_DOCUMENT, mimetype="application/json", max_age=3600)
 
 
 @bp.get("/clinic")
