@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -31,6 +31,17 @@ def bearer(token: str) -> dict:
 
 def visit(patient: str, day: str = "2026-10-01", amount=3500, **extra) -> dict:
     return {"patient": patient, "visited_on": day, "amount": amount, **extra}
+
+
+def add_reviews(app, clinic_id: int, ratings: list[float], site: str = "prodoctorov") -> None:
+    from app.reputation.service import ReviewInput, compute_snapshots, store_reviews
+
+    with app.app_context(), tenant_scope(clinic_id):
+        store_reviews([ReviewInput(site=site, site_review_id=f"{site}-{i}", rating=rating, text="Отзыв пациента",
+                                   published_on=date.today() - timedelta(days=i)) for i, rating in enumerate(ratings)],
+                      origin="scrape")
+        compute_snapshots()
+        db.session.commit()
 
 
 def count_visits(app, clinic_id: int) -> int:
@@ -77,6 +88,8 @@ def test_each_key_opens_its_own_clinic_only_on_every_route(app, tenant, other_te
         grant_api(app, clinic.id)
     mine = make_response(app, tenant.id, nps=9, comment="Alpha's own comment")
     theirs = make_response(app, other_tenant.id, nps=1, comment="Beta's private comment", risk_level="critical")
+    add_reviews(app, tenant.id, [5.0, 4.0])
+    add_reviews(app, other_tenant.id, [1.0] * 6, site="beta-site")
     _, token = issue_api_key(app, tenant.id)
     _, other_token = issue_api_key(app, other_tenant.id)
     client = app.test_client()
@@ -89,6 +102,7 @@ def test_each_key_opens_its_own_clinic_only_on_every_route(app, tenant, other_te
         "api.metrics": lambda: client.get("/api/v1/metrics?period=2026-10", headers=bearer(token)),
         "api.push_visits": lambda: client.post("/api/v1/visits", headers=bearer(token),
                                                json={"visits": [visit("A-1"), visit("A-2")]}),
+        "api.reputation": lambda: client.get("/api/v1/reputation", headers=bearer(token)),
         "api.openapi": lambda: client.get("/api/v1/openapi.json"),  # public, and about no clinic
     }
     routes = {rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.startswith("api.")}
@@ -103,6 +117,11 @@ def test_each_key_opens_its_own_clinic_only_on_every_route(app, tenant, other_te
     assert [r["id"] for r in client.get("/api/v1/responses", headers=bearer(other_token)).json["responses"]] == \
         [theirs]
     assert (count_visits(app, tenant.id), count_visits(app, other_tenant.id)) == (2, 1)
+
+    reputation = client.get("/api/v1/reputation", headers=bearer(token)).json
+    assert [(s["scope"], s["reviews"]) for s in reputation["scopes"]][0] == ("clinic", 2)
+    assert [s["name"] for s in reputation["scopes"] if s["scope"] == "clinic"] == ["Clinic alpha"]
+    assert client.get("/api/v1/reputation", headers=bearer(other_token)).json["scopes"][0]["reviews"] == 6
 
     # The recompute the push asked for runs in its own clinic: the metrics now count alpha's two patients.
     build_worker(app, ["metrics"], worker_class=InlineAppWorker).work(burst=True)
@@ -330,8 +349,18 @@ def test_the_openapi_document_is_valid_and_matches_what_the_api_answers(app, ten
     }
     build_worker(app, ["metrics"], worker_class=InlineAppWorker).work(burst=True)
     answers["Overview"] = client.get("/api/v1/metrics?period=2026-10", headers=bearer(token))
+    add_reviews(app, tenant.id, [5.0, 4.0, 1.0, 5.0, 4.0, 5.0])
+    answers["Reputation"] = client.get("/api/v1/reputation", headers=bearer(token))
     answers["ResponsePage (last)"] = client.get("/api/v1/responses?after=1&limit=5", headers=bearer(token))
     for name, answer in answers.items():
         problems = [e.message for e in _validator(document, name.split(" ")[0]).iter_errors(answer.json)]
         assert not problems, (name, problems)
     assert answers["Overview"].json["visits"] == 2  # a real overview, not an empty one
+    assert answers["Reputation"].json["trend"] and answers["Reputation"].json["scopes"][0]["reviews"] == 6
+
+
+def test_reputation_needs_its_own_module_too(app, tenant):
+    grant_api(app, tenant.id, modules=["api"])  # no web reputation
+    _, token = issue_api_key(app, tenant.id)
+    refused = app.test_client().get("/api/v1/reputation", headers=bearer(token))
+    assert refused.status_code == 403 and "web reputation" in refused.json["message"]

@@ -129,6 +129,23 @@ def metrics():
     return overview_json(current_tenant(), period)
 
 
+@bp.get("/reputation")
+@requires_scope("read")
+def reputation():
+    """The web-reputation index now, per clinic, branch, doctor and review site, and the clinic's last 90 days."""
+    from app.reputation.service import clinic_today, index_overview, reputation_licensed, trend
+
+    if not reputation_licensed():
+        return api_error(403, "module_not_licensed", "The clinic's licence does not include web reputation.")
+    today = clinic_today()
+    scopes = [{"scope": item.scope, "id": item.scope_id,
+               "name": current_tenant().name if item.scope == "clinic" else item.name,
+               "index": item.index, "confidence": item.confidence, "reviews": item.reviews,
+               "week_delta": item.week_delta} for item in index_overview(today)]
+    return {"as_of": today.isoformat(), "scopes": scopes,
+            "trend": [{"day": day.isoformat(), "index": value} for day, value in trend("clinic", 0, 90, today)]}
+
+
 def _visit_rows(payload) -> tuple[list[list], list[dict]]:
     """The pushed visits as rows in FIELDS order, and the shape errors found on the way."""
     from app.visits_import import FIELDS
