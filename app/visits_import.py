@@ -470,10 +470,12 @@ def update_first_visits(tenant_id: int, patient_ids: list[int]) -> None:
             func.min(case((Visit.first_visit.is_(True), Visit.visited_on))).label("flagged_first"),
             func.min(case((Visit.first_visit.is_(False), Visit.visited_on))).label("flagged_repeat"),
         ).where(Visit.tenant_id == tenant_id, Visit.patient_id.in_(chunk)).group_by(Visit.patient_id)).all()
-        for row in rows:
-            first = row.flagged_first or (None if row.flagged_repeat == row.earliest else row.earliest)
-            db.session.execute(update(Patient).where(Patient.id == row.patient_id, Patient.tenant_id == tenant_id)
-                               .values(first_visit_on=first))
+        # One executemany per chunk, not a round trip per patient (the clinic's scope still filters it).
+        changes = [{"id": row.patient_id,
+                    "first_visit_on": row.flagged_first or (None if row.flagged_repeat == row.earliest
+                                                            else row.earliest)} for row in rows]
+        if changes:
+            db.session.execute(update(Patient), changes)
 
 
 def progress_key(tenant_id: int, import_id: int) -> str:

@@ -62,6 +62,14 @@ def _scope_orm_statement(state: ORMExecuteState) -> None:
             raise NoTenantError("tenant-owned data queried with no clinic in scope")
         return
     tenant_id = scope.tenant_id
+    mapper = state.bind_mapper
+    if state.is_executemany and (state.is_update or state.is_delete) and mapper is not None \
+            and issubclass(mapper.class_, TenantScoped):
+        # Bulk UPDATE/DELETE by primary key ignores loader criteria: the clinic goes into its WHERE
+        # clause itself (which SQLAlchemy accepts only without synchronising loaded objects).
+        state.statement = state.statement.where(mapper.class_.tenant_id == tenant_id)
+        state.update_execution_options(synchronize_session=None)
+        return
     state.statement = state.statement.options(
         with_loader_criteria(
             TenantScoped,

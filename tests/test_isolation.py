@@ -105,6 +105,30 @@ def test_orm_refuses_writing_into_another_clinic(app, tenant, other_tenant):
         db.session.rollback()
 
 
+def test_bulk_update_by_primary_key_stays_in_the_clinic(app, tenant, other_tenant):
+    """SQLAlchemy's bulk UPDATE by primary key skips loader criteria; the scope adds the clinic itself."""
+    from datetime import date
+
+    from sqlalchemy import update
+
+    from app.models import Patient
+
+    ids = {}
+    for clinic in (tenant, other_tenant):
+        with app.app_context(), tenant_scope(clinic.id):
+            patient = Patient(external_id="P-1")
+            db.session.add(patient)
+            db.session.commit()
+            ids[clinic.id] = patient.id
+    with app.app_context(), tenant_scope(tenant.id):
+        db.session.execute(update(Patient), [{"id": ids[tenant.id], "first_visit_on": date(2025, 1, 1)},
+                                             {"id": ids[other_tenant.id], "first_visit_on": date(2025, 1, 1)}])
+        db.session.commit()
+    with app.app_context(), platform_scope():
+        firsts = {p.tenant_id: p.first_visit_on for p in db.session.scalars(select(Patient))}
+    assert firsts == {tenant.id: date(2025, 1, 1), other_tenant.id: None}
+
+
 @pytest.mark.postgres
 def test_rls_blocks_raw_sql_under_the_app_role(app, tenant, other_tenant):
     if app.config["DIALECT"] != "postgresql":
