@@ -328,6 +328,27 @@ def test_csv_with_old_mac_line_ends_imports(app, tenant):
     assert report.ok and visits == 2
 
 
+def test_first_visit_follows_the_crm_flags_and_later_imports(app, tenant, other_tenant):
+    from app.models import Patient
+
+    text = ("patient;date;amount;first\n"
+            "FLAGGED;2025-01-10;100;\nFLAGGED;2025-02-10;100;да\n"      # flagged first wins over the earliest
+            "REPEAT;2025-01-10;100;нет\nREPEAT;2025-03-10;100;\n"        # the earliest is a repeat: first unknown
+            "PLAIN;2025-04-10;100;\nPLAIN;2025-03-10;100;\n")             # no flags: the earliest
+    for clinic in (tenant, other_tenant):
+        assert import_text(app, clinic.id, text)[0].ok
+
+    def firsts(clinic_id):
+        with app.app_context(), tenant_scope(clinic_id):
+            return {p.external_id: p.first_visit_on for p in db.session.scalars(select(Patient))}
+
+    assert firsts(tenant.id) == {"FLAGGED": date(2025, 2, 10), "REPEAT": None, "PLAIN": date(2025, 3, 10)}
+    # A later export with an earlier visit moves the first visit back, in this clinic only.
+    assert import_text(app, tenant.id, "patient;date;amount\nPLAIN;2024-12-01;100\n")[0].ok
+    assert firsts(tenant.id)["PLAIN"] == date(2024, 12, 1)
+    assert firsts(other_tenant.id)["PLAIN"] == date(2025, 3, 10)
+
+
 def test_control_characters_in_a_file_cost_the_character_not_the_import(app, tenant):
     """Values are stored without control characters (a NUL, which PostgreSQL refuses, arrives by the API)."""
     report, visits = import_text(app, tenant.id, "patient,date,amount,service\nA\x1b-1,2025-01-01,100,Con\x07sult\n")
