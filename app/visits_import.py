@@ -431,6 +431,8 @@ def write_visits(parsed: list[ParsedRow], tenant_id: int, import_id: int | None,
         if progress:
             progress(len(parsed) // 2 + (start + len(batch)) // 2, len(parsed))
     report.imported = total
+    if total and statistics_stale(total):
+        refresh_planner_statistics()
     update_first_visits(tenant_id, list(set(patients[values["patient"]] for _, values in fresh)))
 
 
@@ -464,19 +466,20 @@ def update_first_visits(tenant_id: int, patient_ids: list[int]) -> None:
     """Set each patient's first visit: the visit the CRM flags as first, else the earliest one
     unless the CRM says that one was not the first (the patient predates the export).
 
-    Computed by the database, one statement per chunk of patients: a round trip per patient
-    was most of the time of a large import.
+    One UPDATE … FROM a grouped scan per chunk of patients: a round trip per patient was most
+    of the time of a large import, and correlated subqueries per patient planned badly on a
+    clinic whose visits had just arrived.
     """
-    def first_day(*criteria):
-        return (select(func.min(Visit.visited_on))
-                .where(Visit.tenant_id == tenant_id, Visit.patient_id == Patient.id, *criteria).scalar_subquery())
-
-    earliest = first_day()
-    first = func.coalesce(first_day(Visit.first_visit.is_(True)),
-                          case((first_day(Visit.first_visit.is_(False)) == earliest, None), else_=earliest))
     for start in range(0, len(patient_ids), CHUNK):
-        db.session.execute(update(Patient)
-                           .where(Patient.tenant_id == tenant_id, Patient.id.in_(patient_ids[start:start + CHUNK]))
+        chunk = patient_ids[start:start + CHUNK]
+        days = select(
+            Visit.patient_id, func.min(Visit.visited_on).label("earliest"),
+            func.min(case((Visit.first_visit.is_(True), Visit.visited_on))).label("flagged_first"),
+            func.min(case((Visit.first_visit.is_(False), Visit.visited_on))).label("flagged_repeat"),
+        ).where(Visit.tenant_id == tenant_id, Visit.patient_id.in_(chunk)).group_by(Visit.patient_id).subquery()
+        first = func.coalesce(days.c.flagged_first,
+                              case((days.c.flagged_repeat == days.c.earliest, None), else_=days.c.earliest))
+        db.session.execute(update(Patient).where(Patient.tenant_id == tenant_id, Patient.id == days.c.patient_id)
                            .values(first_visit_on=first).execution_options(synchronize_session=False))
 
 
@@ -533,25 +536,37 @@ def run_import(visit_import: VisitImport, today: date, track_progress: bool = Tr
     else:
         db.session.rollback()
     visit_import = db.session.get(VisitImport, import_id)
-    finished = _finish(visit_import, report)
-    if report.ok and report.imported:
-        refresh_planner_statistics()
-    return finished
+    return _finish(visit_import, report)
+
+
+# The planner is told about new rows when an import is this large a share of the rows it believes
+# the tables hold (a new platform, or a clinic's first export into a small database).
+STALE_SHARE = 0.2
+SQLITE_ANALYZE_ROWS = 200
+
+
+def statistics_stale(inserted: int) -> bool:
+    """Whether ``inserted`` new visits make the planner's row estimates misleading."""
+    if db.engine.dialect.name != "postgresql":
+        return inserted >= SQLITE_ANALYZE_ROWS
+    believed = db.session.scalar(text("SELECT reltuples FROM pg_class WHERE oid = 'visits'::regclass"))
+    return believed is None or believed < 0 or inserted > STALE_SHARE * believed
 
 
 def refresh_planner_statistics() -> None:
-    """Bring the database's row estimates for visits and patients up to date (commits).
+    """Bring the database's row estimates for visits and patients up to date, in the current transaction.
 
     Right after thousands of visits arrive the planner still believes the tables are nearly
-    empty until autovacuum gets round to them, and the metrics recompute that follows an
-    import would get plans that loop over one table for every row of another.
+    empty until autovacuum gets round to them: the import's own last step (first visits) and
+    the metrics recompute that follows would get plans that loop over one table for every row
+    of another. ANALYZE counts the transaction's own new rows, and its figures are committed
+    with them.
     """
     if db.engine.dialect.name == "postgresql":
         db.session.execute(text("SELECT refresh_import_statistics()"))
     else:
         db.session.execute(text("ANALYZE visits"))
         db.session.execute(text("ANALYZE patients"))
-    db.session.commit()
 
 
 def _finish(visit_import: VisitImport, report: ImportReport) -> ImportReport:

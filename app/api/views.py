@@ -171,7 +171,7 @@ def _visit_rows(payload) -> tuple[list[list], list[dict]]:
 def push_visits():
     """Import visits from the clinic's CRM, all or nothing; a visit sent again is counted, not doubled."""
     from app.analytics.refresh import FULL_JOB, request_job
-    from app.visits_import import FIELDS, ImportReport, refresh_planner_statistics, validate, write_visits
+    from app.visits_import import FIELDS, ImportReport, validate, write_visits
 
     body = request.get_json(silent=True)
     visits = body.get("visits") if isinstance(body, dict) else None
@@ -200,9 +200,6 @@ def push_visits():
     record.status, record.finished_at = "done", utcnow()
     db.session.commit()
     if report.imported:
-        # Planner statistics matter when a table grows from nothing; a small push changes little.
-        if report.imported >= 200:
-            refresh_planner_statistics()
         request_job(tenant.id, FULL_JOB)
     return {"import_id": record.id, "received": len(rows), "imported": report.imported,
             "duplicates": report.duplicates}, 201
