@@ -50,12 +50,12 @@ def _parse_since(text: str | None) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=clinic_local_now().tzinfo)
+        return moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 pushed past the calendar's end
         raise ValueError("'since' must be an ISO 8601 date or time, such as 2026-11-01 or "
                          "2026-11-01T09:00:00+03:00.") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=clinic_local_now().tzinfo)
-    return moment.astimezone(timezone.utc)
 
 
 def response_json(response: Response, case: Case | None) -> dict:
