@@ -118,14 +118,16 @@ def responses():
 def metrics():
     """The clinic's overview for a period (``YYYY-MM``, ``YYYY-Qn``, ``YYYY``; default this month)."""
     from app.analytics.read import overview_json
-    from app.metrics import Period
+    from app.metrics import Period, reportable
 
     text = request.args.get("period", "").strip()
     try:
-        period = Period.parse(text) if text else Period.containing(clinic_local_now().date(), "month")
+        period = Period.parse(text[:40]) if text else Period.containing(clinic_local_now().date(), "month")
     except (ValueError, OverflowError):
         return api_error(400, "bad_parameter", "'period' must be YYYY-MM, YYYY-Qn, YYYY or "
                                                "YYYY-MM-DD..YYYY-MM-DD.")
+    if not reportable(period):
+        return api_error(400, "bad_parameter", "'period' may cover at most five years, from 1990.")
     return overview_json(current_tenant(), period)
 
 

@@ -22,7 +22,7 @@ from app.metrics.loyalty_index import (
 )
 from app.metrics.ltv import LtvEstimate, ltv, observed_cohort_ltv, revenue_per_patient
 from app.metrics.nps import NpsCounts, NpsResult, answer_distribution, nps, nps_from_distribution
-from app.metrics.periods import Period, PeriodKind, parse_period
+from app.metrics.periods import Period, PeriodKind, parse_period, reportable
 from app.metrics.programme import ProgrammeEvaluation, ProgrammeType, evaluate_programme
 from app.metrics.retention import (
     ChurnInflow,
@@ -66,6 +66,7 @@ __all__ = [
     "nps_from_distribution",
     "observed_cohort_ltv",
     "parse_period",
+    "reportable",
     "repeat_visit_rate",
     "retention_rate",
     "revenue_per_patient",

@@ -244,6 +244,17 @@ class Period:
         return (end - start).total_seconds() / 3600.0
 
 
+# Reports cover at most five years, from 1990: the data starts there (visit imports refuse
+# earlier dates) and a comparison with the year before must stay inside the calendar.
+EARLIEST_REPORT_YEAR = 1990
+LONGEST_REPORT_DAYS = 366 * 5
+
+
+def reportable(period: Period) -> bool:
+    """Whether ``period`` may be asked for on the dashboard or through the API."""
+    return period.days <= LONGEST_REPORT_DAYS and period.start.year >= EARLIEST_REPORT_YEAR
+
+
 def parse_period(text: str) -> Period:
     """Parse ``YYYY-MM``, ``YYYY-Qn``, ``YYYY`` or ``YYYY-MM-DD..YYYY-MM-DD``."""
     return Period.parse(text)

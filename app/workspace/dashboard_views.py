@@ -14,7 +14,7 @@ from app.analytics import read
 from app.analytics.compute import SEGMENT_KINDS
 from app.charts import bar_chart, line_chart
 from app.extensions import db
-from app.metrics import Period
+from app.metrics import Period, reportable
 from app.models import Response
 from app.workspace.base import bp, requires
 from tenants.licensing import has_module
@@ -35,7 +35,7 @@ def _period() -> Period:
         period = Period.parse(text[:40])
     except ValueError:
         abort(400, description=_("Period: use YYYY-MM, YYYY-Qn, YYYY or YYYY-MM-DD..YYYY-MM-DD."))
-    if period.days > 366 * 5 or period.start.year < 1990:
+    if not reportable(period):
         abort(400, description=_("Period: choose at most five years, from 1990."))
     return period
 
