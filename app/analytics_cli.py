@@ -100,15 +100,17 @@ def recompute(slug: str) -> None:
 def show(slug: str, period_text: str | None, as_json: bool) -> None:
     """Print a clinic's overview for a period, read from the snapshots."""
     from app.analytics.read import overview_json
-    from app.metrics import Period
+    from app.metrics import Period, reportable
     from tenants.resolve import clinic_local_now
 
     tenant = _tenant(slug)
     try:
         period = Period.parse(period_text) if period_text else Period.containing(
             clinic_local_now(tenant).date(), "month")
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise click.BadParameter(str(exc), param_hint="--period") from exc
+    if not reportable(period):
+        raise click.BadParameter("at most five years, from 1990", param_hint="--period")
     with tenant_scope(tenant.id):
         data = overview_json(db.session.get(Tenant, tenant.id), period)
     if as_json:

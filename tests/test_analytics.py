@@ -548,5 +548,6 @@ def test_metrics_show_json_and_visits_import_cli(app, tenant, tmp_path):
     assert data["patients"] == 1
     for key in ("retention_rate", "churn", "inflow", "loyalty_index"):
         assert key in data
-    assert runner.invoke(args=["metrics", "show", "--tenant", "alpha", "--period", "March"]).exit_code == 2
+    for bad in ("March", "0001-01", "1989-12"):
+        assert runner.invoke(args=["metrics", "show", "--tenant", "alpha", "--period", bad]).exit_code == 2, bad
     assert runner.invoke(args=["metrics", "show", "--tenant", "nope"]).exit_code == 1
