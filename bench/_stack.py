@@ -65,6 +65,16 @@ def recreate_database(owner_url: str) -> None:
     admin.dispose()
 
 
+def fresh_database(server_url: str, database: str) -> str:
+    """URL of a fresh, empty ``database`` on the server ``server_url`` points at (any database of it)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server_url).set(drivername="postgresql+psycopg2", database=database).render_as_string(
+        hide_password=False)
+    recreate_database(url)
+    return url
+
+
 def create_scratch_database(server: str, database: str) -> tuple[str, str]:
     """(owner_url, app_url) of a fresh, empty ``database`` on the server; app_url connects as APP_ROLE."""
     owner = database_url(server, database)

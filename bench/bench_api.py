@@ -32,11 +32,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._stack import recreate_database, require_loopback
+from bench._stack import fresh_database, require_loopback
 from bench.bench_metrics import generate
 
 DB_NAME = "bench_api"
@@ -44,13 +43,6 @@ SLUG = "bench-api"
 TZ = "Europe/Moscow"
 PAGE = 500
 PUSH = 1000
-
-
-def scratch_database(server_url: str) -> str:
-    url = make_url(server_url).set(drivername="postgresql+psycopg2", database=DB_NAME).render_as_string(
-        hide_password=False)
-    recreate_database(url)
-    return url
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -112,7 +104,7 @@ def main(argv=None) -> int:
     if not (PAGE <= args.responses <= 2_000_000 and 1 <= args.pages <= 1000 and 1 <= args.pushes <= 200):
         parser.error("sizes out of bounds")
 
-    url = scratch_database(args.owner_url)
+    url = fresh_database(args.owner_url, DB_NAME)
     from flask_migrate import upgrade
 
     from app import create_app

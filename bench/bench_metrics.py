@@ -35,24 +35,15 @@ import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._stack import recreate_database
+from bench._stack import fresh_database
 
 DB_NAME = "bench_analytics"
 BIG = "bench-big"
 PASSWORD = "bench-password-123"
 TZ = "Europe/Moscow"
-
-
-def scratch_database(server_url: str) -> str:
-    """URL of a fresh DB_NAME on the server ``server_url`` points at (any database of it)."""
-    url = make_url(server_url).set(drivername="postgresql+psycopg2", database=DB_NAME).render_as_string(
-        hide_password=False)
-    recreate_database(url)
-    return url
 
 
 def onboard(app, count: int) -> dict[str, int]:
@@ -210,7 +201,7 @@ def main(argv=None) -> int:
             and 1 <= args.import_visits <= 200_000):
         parser.error("sizes out of bounds")
 
-    url = scratch_database(args.owner_url)
+    url = fresh_database(args.owner_url, DB_NAME)
     from flask_migrate import upgrade
 
     from app import create_app
