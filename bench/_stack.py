@@ -65,6 +65,18 @@ def recreate_database(owner_url: str) -> None:
     admin.dispose()
 
 
+def print_results(results: dict, as_json: bool) -> None:
+    """A bench's figures: one JSON object, or one aligned line each."""
+    import json
+
+    if as_json:
+        print(json.dumps(results))
+        return
+    width = max(map(len, results)) + 2
+    for key, value in results.items():
+        print(f"{key:{width}} {value}")
+
+
 def fresh_database(server_url: str, database: str) -> str:
     """URL of a fresh, empty ``database`` on the server ``server_url`` points at (any database of it)."""
     from sqlalchemy.engine import make_url

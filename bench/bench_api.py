@@ -23,7 +23,6 @@ Loopback only; bounded by the sizes given.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import sys
@@ -35,7 +34,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._stack import fresh_database, require_loopback
+from bench._stack import fresh_database, print_results, require_loopback
 from bench.bench_metrics import generate
 
 DB_NAME = "bench_api"
@@ -193,11 +192,7 @@ def main(argv=None) -> int:
         push_over_file_import=round(pushed / file_import, 2),
         push_over_bare_insert=round(pushed / bare, 1))
     engine.dispose()
-    if args.json:
-        print(json.dumps(results))
-    else:
-        for key, value in results.items():
-            print(f"{key:28} {value}")
+    print_results(results, args.json)
     return 0
 
 

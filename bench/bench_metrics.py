@@ -28,7 +28,6 @@ Loopback only; bounded by the sizes given.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -38,7 +37,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._stack import fresh_database
+from bench._stack import fresh_database, print_results
 
 DB_NAME = "bench_analytics"
 BIG = "bench-big"
@@ -281,11 +280,7 @@ def main(argv=None) -> int:
         results[f"{name}_p95_over_baseline"] = round(timings[int(0.95 * (len(timings) - 1))] / base, 2)
     results.update(first_import(app, engine, args.import_visits))
     engine.dispose()
-    if args.json:
-        print(json.dumps(results))
-    else:
-        for key, value in results.items():
-            print(f"{key:32} {value}")
+    print_results(results, args.json)
     return 0
 
 

@@ -59,8 +59,8 @@ class ClinicActivity:
     last_scrape_at: datetime | None
     mail_sent_30d: int
     mail_failed_30d: int
-    api_keys: int = 0
-    last_api_use_at: datetime | None = None
+    api_keys: int
+    last_api_use_at: datetime | None
 
 
 def _month_starts(now: datetime, months: int) -> list[datetime]:
