@@ -269,6 +269,7 @@ def test_the_owner_makes_uses_and_revokes_a_key(app, tenant, manager_client):
 
     listing = manager_client.get(tenant.url("settings/api-keys")).get_data(as_text=True)
     assert "Clinic CRM" in listing and key not in listing  # shown once, never again
+    assert key[:len("vnk_") + 13] + "…" in listing  # its public part tells keys apart
     log = manager_client.get(tenant.url("settings/access-log")).get_data(as_text=True)
     assert "API key “Clinic CRM”" in log and "read responses through the API" in log
     with app.app_context(), tenant_scope(tenant.id):

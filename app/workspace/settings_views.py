@@ -253,7 +253,7 @@ def licence():
 def _api_keys_page(code: int = 200, *, issued=None, error: str | None = None, form=None):
     from flask import g, make_response
 
-    from app.api_keys import SCOPES
+    from app.api_keys import SCOPES, display_token
     from app.models import ApiKey
     from tenants.licensing import has_module
 
@@ -263,7 +263,7 @@ def _api_keys_page(code: int = 200, *, issued=None, error: str | None = None, fo
         select(User).where(User.id.in_({key.created_by_user_id for key in keys if key.created_by_user_id})))}
     page = make_response(render_template(
         "workspace/settings_api_keys.html", keys=keys, creators=creators, scopes=SCOPES, issued=issued,
-        error=error, form=form, licensed=has_module(g.get("licence"), "api"),
+        error=error, form=form, licensed=has_module(g.get("licence"), "api"), display_token=display_token,
         api_base=current_app.config["BASE_URL"].rstrip("/") + "/api/v1"), code)
     if issued is not None:
         page.headers["Cache-Control"] = "no-store"  # the key is shown once; keep it out of caches and history
