@@ -47,14 +47,26 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
-        if not exc.code or exc.code >= 500:
-            return _error_page(exc.code or 500, None)
+        # Keep what the exception says about itself, such as the Allow header of a 405 (RFC 9110).
+        headers = {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}
+        code = exc.code or 500
+        if code >= 500:
+            return (*_error_page(code, None), headers)
         # Werkzeug's own wording is English; a description given with abort() is ours and stays.
         default = exc.description == type(exc).description
-        return _error_page(exc.code, _default_message(exc.code) if default else exc.description)
+        return (*_error_page(code, _default_message(code) if default else exc.description), headers)
 
 
 def _default_message(code: int) -> str | None:
+    if request.path.startswith("/api/"):
+        return {
+            404: "There is no such endpoint; the API is described at /api/v1/openapi.json.",
+            405: "This endpoint does not accept this method; the Allow header lists those it does.",
+        }.get(code) or _page_message(code)
+    return _page_message(code)
+
+
+def _page_message(code: int) -> str | None:
     return {
         400: _("The request could not be understood. Check the address or the form and try again."),
         403: _("You do not have access to this page."),
@@ -65,7 +77,15 @@ def _default_message(code: int) -> str | None:
     }.get(code)
 
 
+# The API's error codes; its messages are English (i18n.select_locale), for programs and their logs.
+API_ERROR_CODES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                   409: "conflict", 413: "too_large", 429: "rate_limited", 503: "unavailable"}
+
+
 def _error_page(code: int, message: str | None):
+    if request.path.startswith("/api/"):
+        return {"error": API_ERROR_CODES.get(code, "server_error"),
+                "message": message or "Something went wrong on our side; try again later."}, code
     titles = {
         400: _("Bad request"), 403: _("Not allowed"), 404: _("Not found"), 405: _("Method not allowed"),
         409: _("Conflict"), 413: _("Too large"), 429: _("Too many requests"), 503: _("Briefly unavailable"),

@@ -10,8 +10,8 @@ from flask_login import current_user
 def select_locale() -> str:
     """The user's saved choice, then the session's, then the browser's, then the clinic's."""
     languages = current_app.config["LANGUAGES"]
-    if not has_request_context():
-        return "en"  # command-line output
+    if not has_request_context() or request.path.startswith("/api/"):
+        return "en"  # command-line output, and the API, whose readers are programs and their logs
     user = getattr(current_user, "user", None) if current_user else None
     if user is not None and user.language in languages:
         return user.language

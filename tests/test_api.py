@@ -241,10 +241,19 @@ def test_unknown_api_addresses_answer_in_json(app, tenant):
     grant_api(app, tenant.id)
     _, token = issue_api_key(app, tenant.id)
     client = app.test_client()
-    missing = client.get("/api/v1/nothing-here", headers=bearer(token))
-    assert missing.status_code == 404 and missing.is_json
-    wrong_method = client.delete("/api/v1/visits", headers=bearer(token))
-    assert wrong_method.status_code == 405 and wrong_method.is_json
+    # The API speaks English with a short code, even to a client whose language is Russian.
+    russian = {**bearer(token), "Accept-Language": "ru"}
+    missing = client.get("/api/v1/nothing-here", headers=russian)
+    assert missing.status_code == 404 and missing.json["error"] == "not_found"
+    assert "openapi.json" in missing.json["message"]
+    wrong_method = client.delete("/api/v1/visits", headers=russian)
+    assert wrong_method.status_code == 405 and wrong_method.json["error"] == "method_not_allowed"
+    # RFC 9110: a 405 says which methods the address does accept.
+    assert set(wrong_method.headers["Allow"].split(", ")) >= {"POST"}
+    assert "GET" in client.open("/api/v1/clinic", method="TRACE", headers=bearer(token)).headers["Allow"]
+    # The same for the web pages, whose error page stays in the visitor's language.
+    page = client.put("/platform/login", headers={"Accept-Language": "ru"})
+    assert page.status_code == 405 and "GET" in page.headers["Allow"] and "Метод" in page.get_data(as_text=True)
 
 
 def test_the_owner_makes_uses_and_revokes_a_key(app, tenant, manager_client):
