@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from app.extensions import db
 from app.models import (CASE_STATUSES, OPEN_CASE_STATUSES, Case, CaseEvent, Membership, Response, User,
@@ -169,7 +170,11 @@ CASE_VIEWS = ("open", "overdue", "mine", "resolved", "all")
 def case_list_query(view: str, user_id: int | None, now: datetime | None = None):
     """Cases of the current clinic for a list view: open (by deadline), overdue, mine, resolved, all."""
     now = now or utcnow()
-    query = select(Case).join(Response, Response.id == Case.response_id)
+    # A list shows each case's answer, its QR code, branch and doctor, and the assignee: load them in a few queries.
+    query = select(Case).join(Response, Response.id == Case.response_id).options(
+        selectinload(Case.response).selectinload(Response.collection_point),
+        selectinload(Case.response).selectinload(Response.branch),
+        selectinload(Case.response).selectinload(Response.doctor), selectinload(Case.assignee))
     if view in ("open", "overdue", "mine"):
         query = query.where(Case.status.in_(OPEN_CASE_STATUSES))
     if view == "overdue":

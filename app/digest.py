@@ -158,7 +158,7 @@ def _in(column, window):
     return (column >= window[0]) & (column < window[1])
 
 
-def _metric_changes(end: datetime) -> tuple[MetricChange, MetricChange, MetricChange, MetricChange]:
+def metric_changes(end: datetime) -> tuple[MetricChange, MetricChange, MetricChange, MetricChange]:
     """NPS and CSAT for the last day and week and the ones before, from two SQL count queries."""
     windows = _windows(end)
     at = Response.submitted_at
@@ -258,7 +258,7 @@ def collect_digest(tenant: Tenant, period_start: datetime, period_end: datetime,
         assignee=(name or email) if (name or email) else None, journal_url=f"{base}/journal/{c.response_id}")
         for c, ref, risk, name, email in cases]
 
-    nps_day, nps_week, csat_day, csat_week = _metric_changes(period_end)
+    nps_day, nps_week, csat_day, csat_week = metric_changes(period_end)
     return DigestContent(
         tenant_id=tenant.id, clinic=tenant.name, slug=tenant.slug, timezone=tenant.timezone,
         local_date=local_date or period_end.astimezone(ZoneInfo(tenant.timezone)).date().isoformat(),

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 
 WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 WORKSPACE_PAGES = [
-    "journal", "cases", "dashboard", "dashboard/scorecards", "dashboard/segments", "dashboard/programme",
+    "", "journal", "cases", "dashboard", "dashboard/scorecards", "dashboard/segments", "dashboard/programme",
     "dashboard/report", "reputation", "reputation/reviews", "reputation/sources", "reputation/import", "points",
     "questionnaires", "privacy", "visits/imports", "digests", "settings/clinic", "settings/users",
     "settings/branches", "settings/doctors", "settings/consent", "settings/review-sites", "settings/programme",

@@ -634,7 +634,7 @@ def _published_lately(since: datetime):
     return or_(ExternalReview.published_on.is_(None), ExternalReview.published_on >= since.date() - NEWS_MAX_AGE)
 
 
-def new_negative_reviews(since: datetime) -> list[dict]:
+def new_negative_reviews(since: datetime, limit: int | None = None) -> list[dict]:
     """Negative public reviews first seen since ``since`` and written lately (current clinic), newest first.
 
     Each item: ``site``, ``date``, ``rating``, ``excerpt`` (text excerpt), ``url``, plus
@@ -642,7 +642,7 @@ def new_negative_reviews(since: datetime) -> list[dict]:
     """
     reviews = db.session.scalars(select(ExternalReview).where(
         ExternalReview.first_seen_at >= since, _published_lately(since), ExternalReview.sentiment_label == NEGATIVE)
-        .order_by(ExternalReview.first_seen_at.desc(), ExternalReview.id.desc()))
+        .order_by(ExternalReview.first_seen_at.desc(), ExternalReview.id.desc()).limit(limit))
     return [_review_item(review) for review in reviews]
 
 

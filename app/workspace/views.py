@@ -10,6 +10,7 @@ from app.accounts import AccountError, find_open_invitation
 from app.auth.principals import StaffPrincipal
 from app.auth.views import safe_next
 from app.extensions import db
+from app.overview import clinic_overview
 from app.models import User
 from app.workspace.base import bp
 from sqlalchemy import select
@@ -18,7 +19,8 @@ from tenants.resolve import current_tenant
 
 @bp.get("/")
 def home():
-    return render_template("workspace/home.html", tenant=current_tenant())
+    return render_template("workspace/home.html", tenant=current_tenant(),
+                           overview=clinic_overview(current_user.user.id))
 
 
 @bp.route("/invite/<token>", methods=["GET", "POST"])
