@@ -85,6 +85,9 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         "PUBLIC_FORM_POINT_LIMIT": int(env["PUBLIC_FORM_POINT_LIMIT"]) if env.get("PUBLIC_FORM_POINT_LIMIT") else None,
         # Requests per API key per minute.
         "API_RATE_LIMIT": int(env.get("API_RATE_LIMIT", "600")),
+        # Webhooks to plain http:// or to private and loopback addresses are refused unless this is on
+        # (tests, and a receiver on the same machine in development).
+        "WEBHOOK_ALLOW_PRIVATE": _bool(env.get("WEBHOOK_ALLOW_PRIVATE")),
         # Review scraping: who we are in the User-Agent, and how politely we fetch.
         "REPUTATION_BOT_CONTACT_URL": env.get("REPUTATION_BOT_CONTACT_URL") or f"{base_url}/bot",
         # Review pages on private or loopback addresses are refused unless this is on (tests only).

@@ -11,7 +11,8 @@ years, the other 99 small amounts. Data is generated server-side
    clinic grouped by local month with the NPS counts) — the ratio shows what the
    per-period, per-segment snapshot costs compared with a single scan;
 3. incremental refresh after 1,000 new responses (their month, quarter, year);
-4. p50/p95 render time of the overview, scorecards and segments pages, and of the journal
+4. p50/p95 render time of the workspace's first page (what waits, the last day and week), the
+   dashboard's overview, scorecards and segments pages, and of the journal
    searching its comments for a common, a rare and an absent word (Flask test client);
 5. a new clinic's first CRM import through the product's own path (``--import-visits``
    visits in a CSV, ``run_import``) and the full recompute that follows it, against the
@@ -263,7 +264,7 @@ def main(argv=None) -> int:
     client = app.test_client()
     response = client.post("/login", data={"email": f"owner@{BIG}.test", "password": PASSWORD})
     assert response.status_code in (200, 302), response.status_code
-    for name, path in (("overview", f"/c/{BIG}/dashboard"), ("scorecards", f"/c/{BIG}/dashboard/scorecards"),
+    for name, path in (("home", f"/c/{BIG}/"), ("overview", f"/c/{BIG}/dashboard"), ("scorecards", f"/c/{BIG}/dashboard/scorecards"),
                        ("segments", f"/c/{BIG}/dashboard/segments?kind=age_band"),
                        # Text search: a word in half the comments, a rare one, and one in none.
                        ("search_common", f"/c/{BIG}/journal?q=врач"), ("search_rare", f"/c/{BIG}/journal?q=abcdef"),

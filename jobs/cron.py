@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rq import cron
 
-from jobs import digests, metrics, periodic, privacy, scrape
+from jobs import digests, metrics, periodic, privacy, scrape, webhooks
 
 # Jobs promised while Redis was down reach the queue within a minute of its return.
 cron.register(periodic.sweep_outbox, queue_name="default", interval=30)
@@ -22,3 +22,5 @@ cron.register(digests.dispatch_digests, queue_name="digests", cron="*/15 * * * *
 cron.register(privacy.nightly_retention, queue_name="default", cron="45 3 * * *")
 # Mail retries, alerts held for quiet hours, senders that died: see app/notifications.py.
 cron.register(digests.sweep_notifications, queue_name="default", interval=60)
+# Webhook retries, and deliveries whose job was lost: see app/webhooks.py.
+cron.register(webhooks.sweep_webhooks, queue_name="default", interval=60)

@@ -1,4 +1,4 @@
-"""Follow-up work on a new response: the point's completion count, comment sentiment and topics."""
+"""Follow-up work on a new response: the point's completion count, comment sentiment and topics, webhooks."""
 from __future__ import annotations
 
 from app.extensions import db
@@ -28,5 +28,11 @@ def response_received(tenant_id: int, response_id: int) -> None:
     from app.models import Tenant
 
     mark_dirty(db.session.get(Tenant, tenant_id), response.submitted_at)
+    # The clinic's webhooks hear of the answer (with its sentiment) and of the case it opened.
+    from app.webhooks import announce_response
+    from jobs.outbox import flush_outbox
+
+    webhook_jobs = announce_response(response)
     db.session.commit()
     request_job(tenant_id, REFRESH_JOB)
+    flush_outbox(webhook_jobs)

@@ -75,6 +75,8 @@ def up() -> int:
     ensure_environment("")
     env = dict(os.environ)
     env.setdefault("BASE_URL", "http://127.0.0.1:5000")
+    # On one's own machine a webhook may go to a local receiver over plain http.
+    env.setdefault("WEBHOOK_ALLOW_PRIVATE", "1")
     children: list[subprocess.Popen] = []
 
     def stop(*_):

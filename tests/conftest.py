@@ -87,6 +87,7 @@ def app(database, redis_url, tmp_path_factory):
         "SMTP_TIMEOUT": 2,
         # Review-scraping tests serve pages on loopback.
         "REPUTATION_ALLOW_PRIVATE": True,
+        "WEBHOOK_ALLOW_PRIVATE": True,
     })
     with application.app_context():
         upgrade()

@@ -154,6 +154,17 @@ def issue_api_key(app, clinic_id: int, scopes=("read", "visits"), name: str = "C
         return issued.key.id, issued.token
 
 
+def make_webhook(app, clinic_id: int, url: str = "http://127.0.0.1:9/hook",
+                 events=("response.created", "case.opened", "case.resolved")) -> int:
+    """A webhook of ``clinic_id`` (its id); the default address answers nothing."""
+    from app.webhooks import create_webhook
+
+    with app.app_context(), tenant_scope(clinic_id):
+        hook = create_webhook(url, list(events), None)
+        db.session.commit()
+        return hook.id
+
+
 OBJECT_FACTORIES = {
     "branch_id": make_branch,
     "doctor_id": make_doctor,
@@ -167,6 +178,7 @@ OBJECT_FACTORIES = {
     "case_id": make_case,
     "import_id": make_visit_import,
     "api_key_id": make_api_key,
+    "webhook_id": make_webhook,
 }
 
 

@@ -23,7 +23,7 @@ Route = Reply | list | Callable[["Handler"], Reply]
 
 
 class Handler(BaseHTTPRequestHandler):
-    """Answers from the site's routes: a Reply, a list consumed in order (the last repeats), or a function."""
+    """Answers GET and POST from the site's routes: a Reply, a list consumed in order (the last repeats), or a function."""
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # no 40 ms Nagle/delayed-ACK stall per keep-alive response
@@ -32,10 +32,19 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
+        self._answer()
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        self._answer(self.rfile.read(length))
+
+    def _answer(self, body: bytes | None = None):
         site: LoopbackSite = self.server.site  # type: ignore[attr-defined]
         with site.lock:
             site.hits[self.path] = site.hits.get(self.path, 0) + 1
             site.requests.append((self.path, dict(self.headers)))
+            if body is not None:
+                site.posts.append((self.path, dict(self.headers), body))
             site.in_flight += 1
             site.max_in_flight = max(site.max_in_flight, site.in_flight)
         try:
@@ -71,6 +80,7 @@ class LoopbackSite:
         self.routes: dict[str, Route] = dict(routes or {})
         self.hits: dict[str, int] = {}
         self.requests: list = []
+        self.posts: list[tuple[str, dict, bytes]] = []  # (path, headers, body) of each POST
         self.lock = threading.Lock()
         self.in_flight = 0
         self.max_in_flight = 0

@@ -23,7 +23,7 @@ WORKSPACE_PAGES = [
     "dashboard/report", "reputation", "reputation/reviews", "reputation/sources", "reputation/import", "points",
     "questionnaires", "privacy", "visits/imports", "digests", "settings/clinic", "settings/users",
     "settings/branches", "settings/doctors", "settings/consent", "settings/review-sites", "settings/programme",
-    "settings/notifications", "settings/licence", "settings/access-log", "settings/api-keys",
+    "settings/notifications", "settings/licence", "settings/access-log", "settings/api-keys", "settings/webhooks",
 ]
 
 

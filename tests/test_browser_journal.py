@@ -107,6 +107,7 @@ def test_journal_and_case_pages_fit_a_small_phone(app, tenant, chromium, live_se
         phone.wait_for_selector("a[href^='tel:']")
         phone.click("article.entry.risk-critical a.entry-time")
         phone.click("text=Open the case")
+        phone.wait_for_load_state("load")  # measured with the stylesheet applied
         assert phone.evaluate("document.scrollingElement.scrollWidth") <= 360
         save_screenshot(phone, "case-360")
     finally:

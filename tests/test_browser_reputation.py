@@ -49,6 +49,8 @@ def test_manager_scrapes_imports_and_reads_the_index_on_a_phone(app, tenant, pag
         page.goto(f"/c/{tenant.slug}/reputation/import")
         page.fill("#pasted", "2025-02-01 | 2 | Олег\nРегистратура не берёт трубку.\n\nПрекрасная медсестра, спасибо!")
         page.click("form.card button[type=submit]")
+        # Measured once the stylesheet has applied: the flash is in the DOM before the page has its layout.
+        page.wait_for_load_state("load")
         assert "Imported 2 reviews" in page.inner_text(".flash")
         assert page.locator("svg.chart").count() == 1
         assert page.locator("table.aspect-drivers tbody tr").count() >= 2

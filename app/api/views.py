@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from app.api.base import api_error, bp, requires_scope
+from app.api.payloads import response_json
 from app.audit import log_access
 from app.extensions import db
 from app.models import Case, Response, VisitImport, utcnow
@@ -19,10 +20,6 @@ MAX_PAGE = 500
 DEFAULT_PAGE = 100
 MAX_VISITS = 1000
 OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 @bp.get("/openapi.json")
@@ -56,26 +53,6 @@ def _parse_since(text: str | None) -> datetime | None:
     except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 pushed past the calendar's end
         raise ValueError("'since' must be an ISO 8601 date or time, such as 2026-11-01 or "
                          "2026-11-01T09:00:00+03:00.") from None
-
-
-def response_json(response: Response, case: Case | None) -> dict:
-    """One response as the API gives it: what the patient said and what became of it; never contacts."""
-    return {
-        "id": response.id, "reference": response.reference, "submitted_at": _iso(response.submitted_at),
-        "language": response.language,
-        "collection_point": response.collection_point.name if response.collection_point else None,
-        "branch": response.branch.name if response.branch else None,
-        "doctor": response.doctor.full_name if response.doctor else None,
-        "nps": response.nps, "would_return": response.would_return,
-        "ratings": {rating.aspect: rating.score for rating in response.ratings},
-        "comment": response.comment, "urgent": response.urgent,
-        "risk_level": response.risk_level, "risk_reasons": list(response.risk_reasons or []),
-        "sentiment": None if response.sentiment_label is None else {
-            "label": response.sentiment_label, "polarity": response.sentiment_polarity},
-        "topics": response.topics or {},
-        "contact_left": response.has_contact,
-        "case": None if case is None else {"status": case.status, "resolved_at": _iso(case.resolved_at)},
-    }
 
 
 @bp.get("/responses")

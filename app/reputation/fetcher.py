@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
-import ipaddress
 import logging
 import random
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,6 +42,7 @@ from app.reputation.extract import (
     review_key,
     validate_selector_config,
 )
+from app.net import is_private_host
 from app.urls import hostname_of, join_url, split_url
 
 log = logging.getLogger(__name__)
@@ -212,25 +211,6 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - now_ts)
 
 
-def _is_private_host(host: str) -> bool:
-    """True when the host is, or resolves to, a loopback, private, link-local or reserved address."""
-    try:
-        addresses = {ipaddress.ip_address(host.strip("[]"))}
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, None)
-        except (socket.gaierror, UnicodeError, OSError):
-            return False  # unresolvable: the request itself will fail with a clear error
-        addresses = set()
-        for info in infos:
-            try:
-                addresses.add(ipaddress.ip_address(info[4][0].split("%")[0]))
-            except ValueError:
-                continue
-    return any(
-        a.is_private or a.is_loopback or a.is_link_local or a.is_reserved or a.is_multicast or a.is_unspecified
-        for a in addresses
-    )
 
 
 def _host_key(url: str) -> str:
@@ -445,7 +425,7 @@ class PoliteFetcher:
             parts = split_url(current)
             if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
                 raise FetchFailed(INVALID_URL, f"not an http(s) URL: {current!r}")
-            if not self.allow_private and _is_private_host(parts.hostname):
+            if not self.allow_private and is_private_host(parts.hostname):
                 raise FetchFailed(BLOCKED_ADDRESS, f"{parts.hostname} is a private or local address")
             allowed, why = self.robots_allows(current)
             if not allowed:

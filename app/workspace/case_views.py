@@ -6,11 +6,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from app import cases as case_rules
+from app import webhooks
 from app.extensions import db
 from app.live import announce_change
 from app.models import Case, utcnow
 from app.parsing import whole_number
 from app.workspace.base import bp, requires
+from jobs.outbox import flush_outbox
 from tenants.resolve import current_tenant, get_or_404
 
 CASES_PER_PAGE = 50
@@ -47,8 +49,11 @@ def case_detail(case_id: int):
     return _case_page(case)
 
 
-def _apply(case_id: int, change):
-    """Run one change on the case; a refused change re-renders the page with a 400 and the reason."""
+def _apply(case_id: int, change, event: str | None = None):
+    """Run one change on the case; a refused change re-renders the page with a 400 and the reason.
+
+    ``event`` (such as ``case.resolved``) is announced to the clinic's webhooks once the change is saved.
+    """
     case = get_or_404(Case, case_id)
     try:
         change(case, current_user.user.id)
@@ -56,7 +61,9 @@ def _apply(case_id: int, change):
         db.session.rollback()
         return _case_page(get_or_404(Case, case_id), error=str(exc), status=400)
     case_rules.mark_seen(case.response, current_user.user.id)
+    webhook_jobs = webhooks.announce_case(event, case) if event and case.status == "resolved" else []
     db.session.commit()
+    flush_outbox(webhook_jobs)
     announce_change(case.tenant_id)  # open journals redraw this entry
     flash(_("Saved."))
     return redirect(url_for("workspace.case_detail", case_id=case.id))
@@ -104,4 +111,4 @@ def case_contact(case_id: int):
 @requires("handle_cases")
 def case_resolve(case_id: int):
     resolution = _form("resolution")
-    return _apply(case_id, lambda case, actor: case_rules.resolve_case(case, resolution, actor))
+    return _apply(case_id, lambda case, actor: case_rules.resolve_case(case, resolution, actor), "case.resolved")

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from app import cases as case_rules
 from app import journal
+from app import webhooks
 from app.audit import log_access
 from app.extensions import db
 from app.live import cache_updates, cached_updates, current_marker, issue_ticket, updates_cache_key
@@ -19,6 +20,7 @@ from app.parsing import whole_number
 from app.publishing import can_publish, publish, unpublish
 from app.web import render
 from app.workspace.base import bp, requires
+from jobs.outbox import flush_outbox
 from tenants.resolve import current_tenant, get_or_404
 from tenants.settings import clinic_settings
 
@@ -149,10 +151,14 @@ def response_contact(response_id: int):
 @requires("handle_cases")
 def open_case(response_id: int):
     response = get_or_404(Response, response_id)
+    opened = response.case is None
     case = case_rules.open_case(response, clinic_settings(current_tenant()), actor_id=current_user.user.id,
                                 origin="manual")
     case_rules.mark_seen(response, current_user.user.id)
+    db.session.flush()
+    webhook_jobs = webhooks.announce_case("case.opened", case) if opened else []
     db.session.commit()
+    flush_outbox(webhook_jobs)
     return redirect(url_for("workspace.case_detail", case_id=case.id))
 
 
