@@ -28,6 +28,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select, update
 
+from app.audit import log_access
 from app.extensions import db
 from app.models import Case, Licence, Response, Tenant, Webhook, WebhookDelivery, utcnow
 from app.net import is_private_host
@@ -231,6 +232,11 @@ def deliver(delivery_id: int, now: datetime | None = None) -> str:
         delivery.state, delivery.delivered_at, delivery.next_attempt_at, delivery.last_error = \
             "delivered", utcnow(), None, ""
         hook.consecutive_failures = 0
+        answer_sent = (payload.get("data") or {}).get("response")
+        if answer_sent:  # a patient's words left for another system: the access log says where
+            log_access(None, "webhook_sent", "response", answer_sent["id"],
+                       {"host": hostname_of(hook.url), "event": delivery.event,
+                        "references": [answer_sent["reference"]]})
         db.session.commit()
         return "delivered"
     if delivery.attempts >= MAX_ATTEMPTS:

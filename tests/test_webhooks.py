@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app import webhooks
 from app.extensions import db
-from app.models import Case, Response, Webhook, WebhookDelivery, utcnow
+from app.models import AccessLog, Case, Response, Webhook, WebhookDelivery, utcnow
 from jobs.worker import InlineAppWorker, build_worker
 from tenants.context import tenant_scope
 from tests.conftest import add_member, form_token, login
@@ -78,6 +78,14 @@ def test_an_answer_reaches_its_own_clinics_webhook_signed_and_without_contacts(a
         assert "900" not in json.dumps(event, ensure_ascii=False) and "Анна" not in json.dumps(event, ensure_ascii=False)
     assert [(d.event, d.state, d.last_status_code) for d in deliveries(app, tenant.id)] == [
         ("response.created", "delivered", 204), ("case.opened", "delivered", 204)]
+    # The access log says that the answer left for another system, and where.
+    with app.app_context(), tenant_scope(tenant.id):
+        logged = db.session.scalars(select(AccessLog).where(AccessLog.action == "webhook_sent")).all()
+        assert sorted(entry.details["event"] for entry in logged) == ["case.opened", "response.created"]
+        assert {entry.details["host"] for entry in logged} == {"127.0.0.1"}
+        assert {entry.subject_id for entry in logged} == {str(answer["id"])}
+    with app.app_context(), tenant_scope(other_tenant.id):
+        assert db.session.scalars(select(AccessLog).where(AccessLog.action == "webhook_sent")).all() == []
 
 
 def test_a_failing_receiver_is_retried_then_given_up_and_the_webhook_paused(app, tenant, monkeypatch):
