@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from app import webhooks
+from app.api.views import OPENAPI_DOCUMENT
 from app.extensions import db
 from app.models import AccessLog, Case, Response, Webhook, WebhookDelivery, utcnow
 from jobs.worker import InlineAppWorker, build_worker
@@ -19,7 +20,7 @@ from tests.conftest import add_member, form_token, login
 from tests.factories import make_response, make_webhook
 from tests.feedback_helpers import point_token, submit
 from tests.loopback_site import LoopbackSite, Reply
-from tests.test_api import grant_api
+from tests.test_api import _validator, grant_api
 
 PHONE = "+7 900 123-45-67"
 
@@ -28,14 +29,24 @@ def run_worker(app):
     build_worker(app, ["default"], worker_class=InlineAppWorker).work(burst=True)
 
 
+EVENT_SCHEMAS = {"response.created": "ResponseCreatedEvent", "case.opened": "CaseOpenedEvent",
+                 "case.resolved": "CaseResolvedEvent", "ping": "PingEvent"}
+
+
 def verified(post, secret: str) -> dict:
-    """The event's JSON, after checking its signature as a receiver would."""
+    """The event's JSON, after checking its signature as a receiver would, and its shape against the
+    OpenAPI document's ``webhooks`` (whose schemas forbid fields they do not name)."""
     _, headers, body = post
     stamp, signed = re.fullmatch(r"t=(\d+),v1=([0-9a-f]{64})", headers["Vernost-Signature"]).groups()
     expected = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(expected, signed), "the signature does not match the body"
     event = json.loads(body)
     assert headers["Vernost-Event"] == event["event"] and headers["Vernost-Delivery"] == event["id"]
+    document = json.loads(OPENAPI_DOCUMENT.read_text())
+    schema = document["webhooks"][event["event"]]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["$ref"].endswith(EVENT_SCHEMAS[event["event"]])
+    problems = [e.message for e in _validator(document, EVENT_SCHEMAS[event["event"]]).iter_errors(event)]
+    assert not problems, problems
     return event
 
 
