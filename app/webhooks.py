@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import secrets
 import time
 from datetime import datetime, timedelta
@@ -68,6 +69,21 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     """The ``Vernost-Signature`` header: the time and the HMAC-SHA256 of ``"<time>.<body>"``."""
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={digest}"
+
+
+_clients: dict[int, httpx.Client] = {}
+
+
+def _http_client() -> httpx.Client:
+    """One client per process: its TLS context is built once and connections are kept alive.
+
+    Keyed by process id, because a worker that forks must not share its parent's sockets.
+    """
+    pid = os.getpid()
+    if pid not in _clients:
+        _clients[pid] = httpx.Client(timeout=TIMEOUT, follow_redirects=False,
+                                     limits=httpx.Limits(max_keepalive_connections=10, keepalive_expiry=30))
+    return _clients[pid]
 
 
 def check_destination(url: str, allow_private: bool) -> str:
@@ -220,7 +236,7 @@ def deliver(delivery_id: int, now: datetime | None = None) -> str:
                "Vernost-Signature": signature(hook.secret, timestamp, body)}
     started = time.perf_counter()
     try:
-        answer = httpx.post(hook.url, content=body, headers=headers, timeout=TIMEOUT, follow_redirects=False)
+        answer = _http_client().post(hook.url, content=body, headers=headers)
         error = "" if 200 <= answer.status_code < 300 else f"HTTP {answer.status_code}"
         delivery.last_status_code = answer.status_code
     except httpx.TimeoutException:

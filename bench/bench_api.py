@@ -11,12 +11,16 @@ Flask test client (the app's own work, without a network stack):
 2. push: ``--pushes`` requests of 1,000 new visits each to ``POST /api/v1/visits``,
    against the same number of visits imported as one CSV file through the product's own
    import (``run_import``), and against a bare ``executemany`` INSERT of the same rows;
-3. the same push sent again: every visit is recognised as a duplicate and nothing is written.
+3. the same push sent again: every visit is recognised as a duplicate and nothing is written;
+4. webhooks: ``--deliveries`` answers announced as ``response.created`` and delivered one by one
+   (claim, payload from the database, signature, POST to a receiver on loopback answering 204,
+   the row and the access log written), against a baseline of the same number of signed POSTs of
+   a body built once, by a bare ``httpx`` client (kept alive, like the product's) to the same receiver.
 
-Prints pages/s and p50/p95 per page, visits/s, and the ratios to each baseline.
+Prints pages/s and p50/p95 per page, visits/s, deliveries/s, and the ratios to each baseline.
 
     python bench/bench_api.py [--owner-url postgresql://postgres@127.0.0.1:5432/postgres]
-                              [--responses 200000] [--pages 100] [--pushes 20] [--json]
+                              [--responses 200000] [--pages 100] [--pushes 20] [--deliveries 500] [--json]
 
 Loopback only; bounded by the sizes given.
 """
@@ -26,8 +30,10 @@ import argparse
 import random
 import statistics
 import sys
+import threading
 import time
 from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -90,6 +96,72 @@ def read_pages_by_sql(engine, tenant_id: int, pages: int) -> list[float]:
     return timings
 
 
+class Receiver(BaseHTTPRequestHandler):
+    """A webhook receiver that reads the body and answers 204, as a well-behaved one does."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def deliver_webhooks(app, tenant_id: int, count: int) -> dict:
+    """Announce ``count`` answers to a webhook on loopback and deliver them, against bare signed POSTs."""
+    import httpx
+    from sqlalchemy import select
+
+    from app import webhooks
+    from app.extensions import db
+    from app.models import Response, WebhookDelivery
+    from tenants.context import tenant_scope
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/hook"
+    try:
+        with app.app_context(), tenant_scope(tenant_id):
+            hook = webhooks.create_webhook(url, ["response.created"], None)
+            db.session.commit()
+            ids = db.session.scalars(select(Response.id).order_by(Response.id.desc()).limit(count)).all()
+            started = time.perf_counter()
+            for response_id in ids:
+                webhooks.announce("response.created", response_id, f"bench:{response_id}", hooks=[hook])
+            db.session.commit()
+            announce = time.perf_counter() - started
+            deliveries = db.session.scalars(select(WebhookDelivery.id).order_by(WebhookDelivery.id)).all()
+            timings = []
+            for delivery_id in deliveries:
+                started = time.perf_counter()
+                assert webhooks.deliver(delivery_id) == "delivered"
+                timings.append(time.perf_counter() - started)
+            body = b'{"id":"whd_1","event":"response.created","data":{"response":{"comment":"' + b"x" * 200 + b'"}}}'
+            bare = []
+            with httpx.Client(timeout=10) as client:  # kept alive, as the product's own client
+                for _ in deliveries:
+                    started = time.perf_counter()
+                    headers = {"Content-Type": "application/json",
+                               "Vernost-Signature": webhooks.signature(hook.secret, int(time.time()), body)}
+                    assert client.post(url, content=body, headers=headers).status_code == 204
+                    bare.append(time.perf_counter() - started)
+    finally:
+        server.shutdown()
+        server.server_close()
+    return {"webhook_deliveries": len(timings), "announce_per_answer_ms": round(1000 * announce / len(ids), 2),
+            "deliveries_per_s": round(len(timings) / sum(timings)),
+            "delivery_p50_ms": round(1000 * statistics.median(timings), 2),
+            "delivery_p95_ms": round(1000 * percentile(timings, 0.95), 2),
+            "bare_post_p50_ms": round(1000 * statistics.median(bare), 2),
+            "delivery_over_bare_post": round(statistics.median(timings) / statistics.median(bare), 1)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--owner-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -97,10 +169,12 @@ def main(argv=None) -> int:
     parser.add_argument("--responses", type=int, default=200_000)
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument("--pushes", type=int, default=20)
+    parser.add_argument("--deliveries", type=int, default=500)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     require_loopback(parser, args.owner_url, args.redis_url)
-    if not (PAGE <= args.responses <= 2_000_000 and 1 <= args.pages <= 1000 and 1 <= args.pushes <= 200):
+    if not (PAGE <= args.responses <= 2_000_000 and 1 <= args.pages <= 1000 and 1 <= args.pushes <= 200
+            and 1 <= args.deliveries <= 10_000):
         parser.error("sizes out of bounds")
 
     url = fresh_database(args.owner_url, DB_NAME)
@@ -114,7 +188,8 @@ def main(argv=None) -> int:
     from tenants.onboarding import onboard_clinic
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "MIGRATION_DATABASE_URL": url, "REDIS_URL": args.redis_url,
-                      "TESTING": True, "SERVER_NAME": None, "API_RATE_LIMIT": 1_000_000})
+                      "TESTING": True, "SERVER_NAME": None, "API_RATE_LIMIT": 1_000_000,
+                      "WEBHOOK_ALLOW_PRIVATE": True})
     with app.app_context():
         upgrade()
         with platform_scope():
@@ -191,6 +266,7 @@ def main(argv=None) -> int:
         bare_insert_visits_per_s=round(total / bare),
         push_over_file_import=round(pushed / file_import, 2),
         push_over_bare_insert=round(pushed / bare, 1))
+    results.update(deliver_webhooks(app, tenant_id, args.deliveries))
     engine.dispose()
     print_results(results, args.json)
     return 0
