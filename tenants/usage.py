@@ -61,6 +61,9 @@ class ClinicActivity:
     mail_failed_30d: int
     api_keys: int
     last_api_use_at: datetime | None
+    webhooks: int
+    webhook_delivered_30d: int
+    webhook_failed_30d: int
 
 
 def _month_starts(now: datetime, months: int) -> list[datetime]:
@@ -74,7 +77,7 @@ def clinic_activity(tenant_id: int, now: datetime, months: int = 12) -> ClinicAc
     """One clinic's usage: staff, responses by month, cases, visits, review sites and e-mail, as of ``now``."""
     from app.analytics.compute import count_if
     from app.models import (OPEN_CASE_STATUSES, ApiKey, Case, ExternalReview, MailOutbox, ReviewSource, ScrapeRun,
-                            User, Visit, VisitImport)
+                            User, Visit, VisitImport, Webhook, WebhookDelivery)
 
     assert current_scope().platform, "clinic_activity names a clinic: call it in platform_scope()"
     month_ago = now - timedelta(days=30)
@@ -96,6 +99,10 @@ def clinic_activity(tenant_id: int, now: datetime, months: int = 12) -> ClinicAc
                               .where(MailOutbox.tenant_id == tenant_id, MailOutbox.created_at >= month_ago)).one()
     api = db.session.execute(select(func.count(), func.max(ApiKey.last_used_at))
                              .where(ApiKey.tenant_id == tenant_id, ApiKey.revoked_at.is_(None))).one()
+    deliveries = db.session.execute(select(count_if(WebhookDelivery.state == "delivered"),
+                                           count_if(WebhookDelivery.state == "failed"))
+                                    .where(WebhookDelivery.tenant_id == tenant_id,
+                                           WebhookDelivery.created_at >= month_ago)).one()
 
     scalar = db.session.scalar
     return ClinicActivity(
@@ -111,4 +118,7 @@ def clinic_activity(tenant_id: int, now: datetime, months: int = 12) -> ClinicAc
         last_scrape_at=scalar(select(func.max(ScrapeRun.finished_at)).where(ScrapeRun.tenant_id == tenant_id)),
         mail_sent_30d=int(mail[0] or 0), mail_failed_30d=int(mail[1] or 0),
         api_keys=api[0], last_api_use_at=api[1],
+        webhooks=scalar(select(func.count()).select_from(Webhook).where(Webhook.tenant_id == tenant_id,
+                                                                        Webhook.active.is_(True))),
+        webhook_delivered_30d=int(deliveries[0] or 0), webhook_failed_30d=int(deliveries[1] or 0),
     )

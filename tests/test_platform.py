@@ -95,7 +95,17 @@ def test_clinic_page_shows_its_usage_and_no_other_clinics(app, tenant, other_ten
 
         db.session.get(ApiKey, revoked).revoked_at = now
         db.session.commit()
+    from tests.factories import make_webhook
+
+    hook = make_webhook(app, tenant.id)
+    with app.app_context(), tenant_scope(tenant.id):
+        from app.models import WebhookDelivery
+
+        db.session.add_all([WebhookDelivery(webhook_id=hook, event="ping", dedupe_key=f"p{n}", state=state)
+                            for n, state in enumerate(["delivered", "delivered", "failed", "pending"])])
+        db.session.commit()
     page = operator_client.get(f"/platform/clinics/{tenant.id}").get_data(as_text=True)
+    assert re.search(r"<dt>Webhooks</dt><dd>1 .*2 delivered, 1 failed", page)
     assert "Responses by month, 5 in all" in page
     assert re.search(r"<dt>API keys</dt><dd>1\b", page)  # revoked keys are not counted
     this_month = 3 + ((now - timedelta(days=10)).month == now.month)
@@ -106,6 +116,7 @@ def test_clinic_page_shows_its_usage_and_no_other_clinics(app, tenant, other_ten
     other = operator_client.get(f"/platform/clinics/{other_tenant.id}").get_data(as_text=True)
     assert "Responses by month, 7 in all" in other and "0 sent, 0 failed" in other
     assert re.search(r"<dt>API keys</dt><dd>0\b", other)
+    assert re.search(r"<dt>Webhooks</dt><dd>0 .*0 delivered, 0 failed", other)
 
 
 def test_unknown_clinic_and_action_are_not_found(app, operator_client):
