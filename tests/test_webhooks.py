@@ -247,3 +247,20 @@ def test_only_owners_with_the_module_manage_webhooks(app, tenant, client):
     grant_api(app, tenant.id, modules=[])
     with app.app_context(), tenant_scope(tenant.id):
         assert webhooks.announce("response.created", 1, "x") == []
+
+
+def test_a_job_in_one_clinic_cannot_send_another_clinics_delivery(app, tenant, other_tenant):
+    grant_api(app, other_tenant.id)
+    with LoopbackSite({"/hook": Reply(200)}) as receiver:
+        make_webhook(app, other_tenant.id, receiver.url("/hook"), events=["response.created"])
+        response_id = make_response(app, other_tenant.id)
+        with app.app_context(), tenant_scope(other_tenant.id):
+            webhooks.announce("response.created", response_id, "r")
+            db.session.commit()
+            theirs = db.session.scalar(select(WebhookDelivery.id))
+        with app.app_context(), tenant_scope(tenant.id):  # a job that names the wrong clinic
+            assert webhooks.deliver(theirs) == "not_claimed"
+            assert webhooks.recent_deliveries() == []
+        assert receiver.posts == []
+    [row] = deliveries(app, other_tenant.id)
+    assert (row.state, row.attempts) == ("pending", 0)
