@@ -28,6 +28,7 @@ import redis
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from app.audit import log_access
 from app.extensions import db
@@ -153,8 +154,11 @@ def announce(event: str, subject_id: int | None, dedupe_key: str, hooks: list[We
         if exists is not None:  # a follow-up job that ran twice announces once
             continue
         delivery = WebhookDelivery(webhook_id=hook.id, event=event, subject_id=subject_id, dedupe_key=dedupe_key)
-        db.session.add(delivery)
-        db.session.flush()
+        try:
+            with db.session.begin_nested():  # two jobs racing past the check above: the second adds nothing
+                db.session.add(delivery)
+        except IntegrityError:
+            continue
         # The token keeps job ids unique where a database reuses the ids of deleted rows (SQLite).
         job_id = make_job_id(require_tenant_id(), "webhook", delivery.id, secrets.token_hex(4))
         defer("default", "jobs.webhooks.deliver_webhook", delivery.id, job_id=job_id)
@@ -176,8 +180,12 @@ def announce_case(event: str, case: Case) -> list[str]:
 
 
 def send_test(webhook: Webhook) -> list[str]:
-    """A ``ping`` to one webhook, so the receiver can be checked before real events arrive."""
-    return announce(PING, None, f"ping:{secrets.token_hex(8)}", hooks=[webhook])
+    """A ``ping`` to one webhook, so the receiver can be checked before real events arrive.
+
+    Nothing (an empty list) when the webhook is paused or the licence lacks the module.
+    """
+    hooks = [hook for hook in _subscribers(PING) if hook.id == webhook.id]
+    return announce(PING, None, f"ping:{secrets.token_hex(8)}", hooks=hooks)
 
 
 # --- sending ---

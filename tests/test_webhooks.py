@@ -223,6 +223,9 @@ def test_the_owner_adds_tests_pauses_and_deletes_a_webhook(app, tenant, manager_
             manager_client.post(tenant.url(f"settings/webhooks/{hook_id}"), data={"csrf_token": token, "action": action})
         with app.app_context(), tenant_scope(tenant.id):
             assert db.session.get(Webhook, hook_id).active is False
+        paused_test = manager_client.post(tenant.url(f"settings/webhooks/{hook_id}"),
+                                          data={"csrf_token": token, "action": "test"}, follow_redirects=True)
+        assert "Nothing was sent" in paused_test.get_data(as_text=True)
         assert manager_client.post(tenant.url(f"settings/webhooks/{hook_id}"),
                                    data={"csrf_token": token, "action": "explode"}).status_code == 400
         manager_client.post(tenant.url(f"settings/webhooks/{hook_id}"), data={"csrf_token": token, "action": "delete"})
