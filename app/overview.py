@@ -42,11 +42,6 @@ class Overview:
     reputation: dict | None
     negative_reviews: list[dict]
 
-    @property
-    def quiet(self) -> bool:
-        """No open case and no new negative review: nothing waits for anyone."""
-        return not self.cases.open and not self.negative_reviews
-
 
 def day_counts(since: datetime, until: datetime) -> DayCounts:
     answers, at_risk, critical, callbacks = db.session.execute(select(

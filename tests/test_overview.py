@@ -42,7 +42,6 @@ def test_the_overview_counts_the_last_day_and_the_week(app, tenant, other_tenant
     # CSAT: one satisfied rating (doctor 5) of two (waiting 2).
     assert overview.csat_week.current == 50 and overview.csat_week.n_current == 2
     assert overview.reputation["reviews"] == 0 and overview.negative_reviews == []
-    assert not overview.quiet
 
 
 def test_the_first_page_shows_this_clinics_cases_without_contacts(app, tenant, other_tenant, manager_client):
