@@ -540,7 +540,9 @@ def run_import(visit_import: VisitImport, today: date, track_progress: bool = Tr
 
 
 # The planner is told about new rows when an import is this large a share of the rows it believes
-# the tables hold (a new platform, or a clinic's first export into a small database).
+# the tables hold (a new platform), or of the rows the clinic held before (its first export into a
+# database that other clinics fill: the table barely grows, but the estimate for this clinic's
+# rows, which plans all its queries, is off by the whole import).
 STALE_SHARE = 0.2
 SQLITE_ANALYZE_ROWS = 200
 
@@ -550,7 +552,10 @@ def statistics_stale(inserted: int) -> bool:
     if db.engine.dialect.name != "postgresql":
         return inserted >= SQLITE_ANALYZE_ROWS
     believed = db.session.scalar(text("SELECT reltuples FROM pg_class WHERE oid = 'visits'::regclass"))
-    return believed is None or believed < 0 or inserted > STALE_SHARE * believed
+    if believed is None or believed < 0 or inserted > STALE_SHARE * believed:
+        return True
+    clinic_before = db.session.scalar(select(func.count()).select_from(Visit)) - inserted  # this clinic's
+    return inserted > STALE_SHARE * clinic_before
 
 
 def refresh_planner_statistics() -> None:
