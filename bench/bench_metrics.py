@@ -68,7 +68,11 @@ def onboard(app, count: int) -> dict[str, int]:
 
 
 def generate(engine, tenant_id: int, responses: int, visits: int, patients: int, seed_offset: int = 0) -> None:
-    """Server-side generation of one clinic's branches, doctors, responses, ratings, patients and visits."""
+    """Server-side generation of one clinic's branches, doctors, responses, ratings, patients and visits.
+
+    Answers are spread evenly over three years in the order of their ids, as a clinic stores them
+    when they arrive (and the answers of one period lie together on disk).
+    """
     with engine.begin() as conn:
         params = {"t": tenant_id, "n": responses, "v": visits, "p": patients, "o": seed_offset}
         conn.execute(text("""
@@ -86,7 +90,7 @@ def generate(engine, tenant_id: int, responses: int, visits: int, patients: int,
                 sentiment_polarity)
             SELECT :t, 'B' || :t || '-' || g, md5(:t || '-' || g), cp.id, qv.id,
                    b0.id + g % 5, d0.id + g % 40,
-                   now() - ((g::bigint * 7919) % (3 * 365 * 24 * 60)) * interval '1 minute',
+                   now() - ((:n - g)::bigint * (3 * 365 * 24 * 60) / :n) * interval '1 minute',
                    'ru', '{}'::json, (g * 31 + :o) % 11, (g % 5) <> 0,
                    CASE WHEN g % 2 = 0 THEN 'Визит ' || md5(g::text) || ' врач хороший' ELSE '' END,
                    CASE WHEN (g * 31 + :o) % 11 <= 3 THEN 'critical' WHEN (g * 31 + :o) % 11 <= 6 THEN 'at_risk'
