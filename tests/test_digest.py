@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select, update
 
 from app.extensions import db
-from app.models import DigestRun, MailOutbox, Membership, User
+from app.models import DigestRun, Membership, User
 from jobs.digests import dispatch
 from tenants.context import platform_scope, tenant_scope
 from tests.conftest import add_member, form_token, login

@@ -10,7 +10,6 @@ from app.digest_schedule import claim_due_digests, due_local_date, scheduled_ins
 from app.extensions import db
 from app.models import DigestRun
 from tenants.context import platform_scope
-from tests.conftest import make_clinic
 from tests.digest_helpers import ready_for_clock
 
 UTC = timezone.utc

@@ -4,7 +4,7 @@ from app.models.analytics import DirtyPeriod, MetricSnapshot, Patient, Visit, Vi
 from app.models.audit import AccessLog, OperatorAction
 from app.models.base import TenantScoped, utcnow
 from app.models.cases import CASE_STATUSES, OPEN_CASE_STATUSES, Case, CaseEvent, PublishedReview
-from app.models.integrations import DELIVERY_STATES, Webhook, WebhookDelivery
+from app.models.integrations import Webhook, WebhookDelivery
 from app.models.feedback import (RISK_LEVELS, CollectionPoint, ConsentText, Questionnaire, QuestionnaireVersion,
                                  Response, ResponseRating)
 from app.models.jobs import PendingJob
@@ -20,5 +20,5 @@ __all__ = [
     "Operator", "OperatorAction", "PasswordReset", "PendingJob", "Tenant", "TenantScoped", "User", "utcnow",
     "DigestRun", "MailOutbox",
     "ClinicSentimentModel", "ExternalReview", "ReputationSnapshot", "ReviewSource", "ScrapeRun",
-    "DELIVERY_STATES", "Webhook", "WebhookDelivery",
+    "Webhook", "WebhookDelivery",
 ]

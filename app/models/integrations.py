@@ -9,8 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.extensions import db
 from app.models.base import TenantScoped, UTCDateTime, utcnow
 
-DELIVERY_STATES = ("pending", "delivered", "failed", "skipped")
-
 
 class Webhook(TenantScoped, db.Model):
     """An address that receives the clinic's events, signed with the webhook's secret.
@@ -52,7 +50,7 @@ class WebhookDelivery(TenantScoped, db.Model):
     subject_id: Mapped[int | None] = mapped_column(Integer)
     # One delivery per webhook and happening: a follow-up job that runs twice sends once.
     dedupe_key: Mapped[str] = mapped_column(String(120), nullable=False)
-    state: Mapped[str] = mapped_column(String(12), nullable=False, default="pending")
+    state: Mapped[str] = mapped_column(String(12), nullable=False, default="pending")  # delivered, failed, skipped
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
