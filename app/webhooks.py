@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from app.audit import log_access
 from app.extensions import db
 from app.models import Case, Licence, Response, Tenant, Webhook, WebhookDelivery, utcnow
-from app.net import is_private_host
+from app.net import is_private_host, public_only_transport, refused_as_private
 from app.urls import hostname_of, split_url
 from tenants.context import platform_scope, require_tenant_id
 from tenants.licensing import has_module
@@ -61,6 +61,9 @@ class WebhookError(ValueError):
     """A webhook that cannot be made as asked; the message is for the manager."""
 
 
+PRIVATE_NETWORK = _l("This address is on a private network, which the service does not call.")
+
+
 def retry_delay(attempts: int) -> timedelta:
     """After the ``attempts``-th failure: 1, 2, 4 … 64 minutes, so eight tries span about two hours."""
     return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
@@ -72,19 +75,23 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-_clients: dict[int, httpx.Client] = {}
+_clients: dict[tuple[int, bool], httpx.Client] = {}
 
 
-def _http_client() -> httpx.Client:
+def _http_client(allow_private: bool) -> httpx.Client:
     """One client per process: its TLS context is built once and connections are kept alive.
 
     Keyed by process id, because a worker that forks must not share its parent's sockets.
+    Unless private addresses are allowed, the client checks the address again when it
+    connects and connects to the address it checked (``app.net``).
     """
-    pid = os.getpid()
-    if pid not in _clients:
-        _clients[pid] = httpx.Client(timeout=TIMEOUT, follow_redirects=False,
-                                     limits=httpx.Limits(max_keepalive_connections=10, keepalive_expiry=30))
-    return _clients[pid]
+    key = (os.getpid(), allow_private)
+    if key not in _clients:
+        limits = httpx.Limits(max_keepalive_connections=10, keepalive_expiry=30)
+        transport = (httpx.HTTPTransport(limits=limits) if allow_private
+                     else public_only_transport(limits=limits))
+        _clients[key] = httpx.Client(timeout=TIMEOUT, follow_redirects=False, transport=transport)
+    return _clients[key]
 
 
 def check_destination(url: str, allow_private: bool) -> str:
@@ -103,7 +110,7 @@ def check_destination(url: str, allow_private: bool) -> str:
         if parts.scheme != "https":
             raise WebhookError(_l("Events carry patients' words: the address must use https://."))
         if is_private_host(parts.hostname):
-            raise WebhookError(_l("This address is on a private network, which the service does not call."))
+            raise WebhookError(PRIVATE_NETWORK)
     return url
 
 
@@ -233,8 +240,9 @@ def deliver(delivery_id: int, now: datetime | None = None) -> str:
         delivery.last_error = "webhook switched off" if not hook.active else "the answer or case no longer exists"
         db.session.commit()
         return "skipped"
+    allow_private = _allow_private()
     try:
-        check_destination(hook.url, _allow_private())  # the name may point elsewhere since it was saved
+        check_destination(hook.url, allow_private)  # the name may point elsewhere since it was saved
     except WebhookError as exc:
         return _give_up(delivery, hook, str(exc))
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
@@ -244,12 +252,14 @@ def deliver(delivery_id: int, now: datetime | None = None) -> str:
                "Vernost-Signature": signature(hook.secret, timestamp, body)}
     started = time.perf_counter()
     try:
-        answer = _http_client().post(hook.url, content=body, headers=headers)
+        answer = _http_client(allow_private).post(hook.url, content=body, headers=headers)
         error = "" if 200 <= answer.status_code < 300 else f"HTTP {answer.status_code}"
         delivery.last_status_code = answer.status_code
     except httpx.TimeoutException:
         error = "timed out"
     except httpx.HTTPError as exc:
+        if refused_as_private(exc):  # the name changed to a private address between check and connect
+            return _give_up(delivery, hook, str(PRIVATE_NETWORK))
         error = f"could not connect ({type(exc).__name__})"
     delivery.duration_ms = int(1000 * (time.perf_counter() - started))
     if not error:

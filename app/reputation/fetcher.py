@@ -42,7 +42,7 @@ from app.reputation.extract import (
     review_key,
     validate_selector_config,
 )
-from app.net import is_private_host
+from app.net import is_private_host, public_only_transport, refused_as_private
 from app.urls import hostname_of, join_url, split_url
 
 log = logging.getLogger(__name__)
@@ -281,7 +281,9 @@ class PoliteFetcher:
         """The HTTP client (created on first use when none was given)."""
         if self._client is None:
             # Redirects are followed by hand so each hop passes robots and host checks.
-            self._client = httpx.Client(follow_redirects=False, timeout=self.timeout)
+            # Unless told otherwise, the address is checked again when connecting (app.net).
+            transport = None if self.allow_private else public_only_transport()
+            self._client = httpx.Client(follow_redirects=False, timeout=self.timeout, transport=transport)
         return self._client
 
     def close(self) -> None:
@@ -343,7 +345,12 @@ class PoliteFetcher:
                 raise
             except httpx.TimeoutException as exc:
                 failure = FetchFailed(TIMEOUT, f"timed out ({type(exc).__name__})")
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            except httpx.ConnectError as exc:
+                if refused_as_private(exc):
+                    raise FetchFailed(BLOCKED_ADDRESS, f"{split_url(url).hostname} resolves to a private or local address",
+                                      attempts=attempt + 1)
+                failure = FetchFailed(CONNECTION_ERROR, f"connection failed ({type(exc).__name__}: {exc})")
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
                 failure = FetchFailed(CONNECTION_ERROR, f"connection failed ({type(exc).__name__}: {exc})")
             except httpx.InvalidURL as exc:
                 raise FetchFailed(INVALID_URL, f"invalid URL ({exc})", attempts=attempt + 1)
