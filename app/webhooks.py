@@ -1,4 +1,4 @@
-"""Webhooks: a clinic's other systems hear of new answers and cases as they happen.
+"""Webhooks: a clinic's other systems hear of new answers, cases and negative web reviews as they happen.
 
 An event becomes one ``WebhookDelivery`` row per subscribed webhook, in the transaction
 that caused it, with a promised job (jobs.outbox) that sends it after the commit. Sending:
@@ -32,7 +32,8 @@ from sqlalchemy.exc import IntegrityError
 
 from app.audit import log_access
 from app.extensions import db
-from app.models import Case, Licence, Response, Tenant, Webhook, WebhookDelivery, utcnow
+from app.models import (Branch, Case, Doctor, ExternalReview, Licence, Response, Tenant, Webhook, WebhookDelivery,
+                        utcnow)
 from app.net import is_private_host, public_only_transport, refused_as_private
 from app.urls import hostname_of, split_url
 from tenants.context import platform_scope, require_tenant_id
@@ -44,6 +45,7 @@ EVENTS = {
     "response.created": _l("A patient answered (every answer, without contact details)"),
     "case.opened": _l("A case was opened (an answer at risk, or opened by hand)"),
     "case.resolved": _l("A case was resolved"),
+    "review.negative": _l("A new negative review of the clinic was found on a review site"),
 }
 PING = "ping"
 MODULE = "api"  # webhooks come with the API module
@@ -186,6 +188,15 @@ def announce_case(event: str, case: Case) -> list[str]:
     return announce(event, case.id, f"{event}:{case.id}:{stamp}")
 
 
+def announce_negative_reviews(review_ids: list[int]) -> list[str]:
+    """New negative reviews of the current clinic, one event each."""
+    hooks = _subscribers("review.negative") if review_ids else []
+    job_ids = []
+    for review_id in review_ids if hooks else []:
+        job_ids += announce("review.negative", review_id, f"review.negative:{review_id}", hooks=hooks)
+    return job_ids
+
+
 def send_test(webhook: Webhook) -> list[str]:
     """A ``ping`` to one webhook, so the receiver can be checked before real events arrive.
 
@@ -199,13 +210,20 @@ def send_test(webhook: Webhook) -> list[str]:
 
 def build_payload(delivery: WebhookDelivery) -> dict | None:
     """What is sent, from the subject as it is now; None when the subject is gone (deleted on request)."""
-    from app.api.payloads import case_json, iso, response_json
+    from app.api.payloads import case_json, external_review_json, iso, response_json
 
     tenant = db.session.get(Tenant, require_tenant_id())
     body = {"id": f"whd_{delivery.id}", "event": delivery.event, "created_at": iso(delivery.created_at),
             "clinic": tenant.slug}
     if delivery.event == PING:
         return {**body, "data": {"message": "Vernost can reach this address."}}
+    if delivery.event == "review.negative":
+        review = db.session.get(ExternalReview, delivery.subject_id)
+        if review is None:
+            return None
+        branch = db.session.get(Branch, review.branch_id) if review.branch_id else None
+        doctor = db.session.get(Doctor, review.doctor_id) if review.doctor_id else None
+        return {**body, "data": {"review": external_review_json(review, branch, doctor)}}
     if delivery.event == "response.created":
         response = db.session.get(Response, delivery.subject_id)
         return None if response is None else {**body, "data": {"response": response_json(response, response.case)}}

@@ -5,7 +5,7 @@ import hashlib
 import hmac
 import json
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from tests.factories import make_response, make_webhook
 from tests.feedback_helpers import point_token, submit
 from tests.loopback_site import LoopbackSite, Reply
 from tests.test_api import _validator, grant_api
+from tests.test_reputation_service import _import, add_source, fast_fetch, run_scrape_job  # noqa: F401 (fixture)
 
 PHONE = "+7 900 123-45-67"
 
@@ -30,7 +31,8 @@ def run_worker(app):
 
 
 EVENT_SCHEMAS = {"response.created": "ResponseCreatedEvent", "case.opened": "CaseOpenedEvent",
-                 "case.resolved": "CaseResolvedEvent", "ping": "PingEvent"}
+                 "case.resolved": "CaseResolvedEvent", "review.negative": "ReviewNegativeEvent",
+                 "ping": "PingEvent"}
 
 
 def verified(post, secret: str) -> dict:
@@ -267,3 +269,44 @@ def test_a_job_in_one_clinic_cannot_send_another_clinics_delivery(app, tenant, o
         assert receiver.posts == []
     [row] = deliveries(app, other_tenant.id)
     assert (row.state, row.attempts) == ("pending", 0)
+
+
+def test_new_negative_web_reviews_are_announced_once_and_old_ones_not(app, tenant, other_tenant, manager_client,
+                                                                      fast_fetch):  # noqa: F811
+    grant_api(app, tenant.id)
+    grant_api(app, other_tenant.id)
+    today = date.today()
+    page = json.dumps({"@context": "https://schema.org", "@type": "MedicalClinic", "name": "Clinic", "review": [
+        {"@type": "Review", "@id": "r1", "author": "Ирина", "datePublished": (today - timedelta(days=2)).isoformat(),
+         "reviewRating": {"ratingValue": 1}, "reviewBody": "Три часа в очереди, в регистратуре нахамили."},
+        {"@type": "Review", "@id": "r2", "author": "Олег", "datePublished": (today - timedelta(days=200)).isoformat(),
+         "reviewRating": {"ratingValue": 2}, "reviewBody": "Давно это было, но осадок остался."},
+        {"@type": "Review", "@id": "r3", "author": "Анна", "datePublished": (today - timedelta(days=1)).isoformat(),
+         "reviewRating": {"ratingValue": 5}, "reviewBody": "Прекрасный врач, всё объяснил."}]}, ensure_ascii=False)
+    routes = {"/robots.txt": Reply(200, b"User-agent: *\n", {"Content-Type": "text/plain"}),
+              "/clinic": Reply(200, f"<html><script type='application/ld+json'>{page}</script></html>".encode()),
+              "/mine": Reply(200), "/theirs": Reply(200)}
+    with LoopbackSite(routes) as site:
+        mine = make_webhook(app, tenant.id, site.url("/mine"), events=["review.negative"])
+        make_webhook(app, other_tenant.id, site.url("/theirs"), events=["review.negative"])
+        add_source(app, tenant.id, site.url("/clinic"))
+        add_source(app, other_tenant.id, site.url("/clinic"))  # the same page, not scraped for this clinic
+        run_scrape_job(app, tenant.id)
+        run_worker(app)
+        run_scrape_job(app, tenant.id)  # a second read adds nothing and announces nothing
+        run_worker(app)
+        assert {path for path, _, _ in site.posts} == {"/mine"}
+        [post] = site.posts  # the review from 200 days ago came with the source: history, not news
+        review = verified(post, secret_of(app, tenant.id, mine))["data"]["review"]
+        assert review["rating"] == 1.0 and review["sentiment"]["label"] == "negative"
+        assert review["text"] == "Три часа в очереди, в регистратуре нахамили."
+        assert review["published_on"] == (today - timedelta(days=2)).isoformat()
+        assert review["url"] == site.url("/clinic") and review["site"] and review["replied"] is False
+        assert "reception" in review["topics"] and "Ирина" not in post[2].decode()
+        # Reviews a manager imports are announced too, once they are stored.
+        pasted = f"{today.isoformat()} | 1 | Пётр\nНикто не перезвонил, запись потеряли.\n"
+        assert _import(manager_client, tenant, pasted=pasted).status_code == 302
+        run_worker(app)
+        assert len(site.posts) == 2
+        imported = verified(site.posts[1], secret_of(app, tenant.id, mine))["data"]["review"]
+        assert imported["site"] == "import" and imported["text"] == "Никто не перезвонил, запись потеряли."

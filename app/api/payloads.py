@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from app.models import Case, Response
+from app.models import Branch, Case, Doctor, ExternalReview, Response
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -34,3 +34,16 @@ def case_json(case: Case) -> dict:
     """One case, without its notes or resolution text (managers write patients' details there)."""
     return {"id": case.id, "status": case.status, "origin": case.origin, "created_at": iso(case.created_at),
             "deadline_at": iso(case.deadline_at), "resolved_at": iso(case.resolved_at)}
+
+
+def external_review_json(review: ExternalReview, branch: Branch | None, doctor: Doctor | None) -> dict:
+    """A public review as found on its site, with our reading of it; without the author's name."""
+    return {
+        "id": review.id, "site": review.site, "url": review.url or None,
+        "published_on": review.published_on.isoformat() if review.published_on else None,
+        "first_seen_at": iso(review.first_seen_at), "rating": review.rating, "text": review.text,
+        "replied": bool(review.reply),
+        "sentiment": {"label": review.sentiment_label, "polarity": review.sentiment_polarity},
+        "contradiction": review.contradiction, "topics": review.topics or {},
+        "branch": branch.name if branch else None, "doctor": doctor.full_name if doctor else None,
+    }

@@ -241,7 +241,34 @@ def store_reviews(reviews: list[ReviewInput], *, origin: str, source: ReviewSour
     # every commit would otherwise walk (quadratic over a run). The clinic is stamped explicitly;
     # RLS checks it on PostgreSQL.
     db.session.execute(insert(ExternalReview), rows)
+    news = [row["key"] for row in rows if row["sentiment_label"] == NEGATIVE and _is_news(row["published_on"], now)]
+    if news:
+        _announce_negative(news)
     return len(fresh)
+
+
+# Events promised by store_reviews, sent by send_review_events once the caller has committed.
+_PROMISED_EVENTS = "vernost.review_events"
+
+
+def _announce_negative(keys: list[str]) -> None:
+    from app.webhooks import announce_negative_reviews
+
+    ids = list(db.session.scalars(select(ExternalReview.id).where(ExternalReview.key.in_(keys))
+                                  .order_by(ExternalReview.id)))
+    db.session.info.setdefault(_PROMISED_EVENTS, []).extend(announce_negative_reviews(ids))
+
+
+def send_review_events() -> None:
+    """After the commit that stored reviews: hand their webhook events to the queue.
+
+    Without this call they still go, a little later, with the outbox's sweep.
+    """
+    from jobs.outbox import flush_outbox
+
+    job_ids = db.session.info.pop(_PROMISED_EVENTS, [])
+    if job_ids:
+        flush_outbox(job_ids)
 
 
 def import_reviews(report, *, origin: str, branch_id: int | None = None, doctor_id: int | None = None) -> tuple[int, int]:
@@ -371,6 +398,7 @@ def run_scrape(run: ScrapeRun, today: date | None = None) -> ScrapeRun:
             except Exception as exc:  # one broken source must not stop the others
                 log.exception("scraping source %s failed", source_id)
                 db.session.rollback()
+                db.session.info.pop(_PROMISED_EVENTS, None)  # their deliveries were rolled back too
                 source = db.session.get(ReviewSource, source_id)
                 source.status, source.last_error = "error", f"{type(exc).__name__}: {exc}"[:2000]
                 source.last_fetched_at = utcnow()
@@ -381,6 +409,7 @@ def run_scrape(run: ScrapeRun, today: date | None = None) -> ScrapeRun:
             run.reviews_new += new
             # One commit per source: its reviews, its state and the run's progress together.
             db.session.commit()
+            send_review_events()
             # Start each source with an empty session: the sources already read are not kept
             # (a long run would otherwise make every statement slower).
             run_id = run.id
@@ -632,6 +661,11 @@ NEWS_MAX_AGE = timedelta(days=30)
 
 def _published_lately(since: datetime):
     return or_(ExternalReview.published_on.is_(None), ExternalReview.published_on >= since.date() - NEWS_MAX_AGE)
+
+
+def _is_news(published_on: date | None, seen_at: datetime) -> bool:
+    """``_published_lately`` for one review in memory."""
+    return published_on is None or published_on >= seen_at.date() - NEWS_MAX_AGE
 
 
 def new_negative_reviews(since: datetime, limit: int | None = None) -> list[dict]:

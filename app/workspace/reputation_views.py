@@ -271,6 +271,7 @@ def reputation_import():
     new, duplicates = service.import_reviews(report, origin=origin, branch_id=branch_id, doctor_id=doctor_id)
     service.compute_snapshots()
     db.session.commit()
+    service.send_review_events()
     flash(ngettext("Imported %(num)s review (%(dup)s already known).", "Imported %(num)s reviews (%(dup)s already known).",
                    new, dup=duplicates))
     return redirect(url_for("workspace.reputation"))
