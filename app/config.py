@@ -79,6 +79,8 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         "PASSWORD_RESET_TTL_MINUTES": int(env.get("PASSWORD_RESET_TTL_MINUTES", "60")),
         "LOGIN_MAX_FAILURES": int(env.get("LOGIN_MAX_FAILURES", "5")),
         "LOGIN_WINDOW_MINUTES": int(env.get("LOGIN_WINDOW_MINUTES", "15")),
+        # Operators reach every clinic: each must set up two-factor login before using the console.
+        "OPERATOR_TWO_FACTOR_REQUIRED": _bool(env.get("OPERATOR_TWO_FACTOR_REQUIRED", "1")),
         "SENTIMENT_MODEL_PATH": env.get("SENTIMENT_MODEL_PATH") or None,
         # Submissions per client address / per collection point in 10 minutes (None: the form's defaults).
         "PUBLIC_FORM_CLIENT_LIMIT": int(env["PUBLIC_FORM_CLIENT_LIMIT"]) if env.get("PUBLIC_FORM_CLIENT_LIMIT") else None,

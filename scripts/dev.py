@@ -77,6 +77,8 @@ def up() -> int:
     env.setdefault("BASE_URL", "http://127.0.0.1:5000")
     # On one's own machine a webhook may go to a local receiver over plain http.
     env.setdefault("WEBHOOK_ALLOW_PRIVATE", "1")
+    # The demo operator logs in with the printed password; production requires an authenticator app too.
+    env.setdefault("OPERATOR_TWO_FACTOR_REQUIRED", "0")
     children: list[subprocess.Popen] = []
 
     def stop(*_):

@@ -151,3 +151,29 @@ def create_operator(email, name, password):
     click.echo(f"operator {email} created")
 
 
+
+
+@operators_cli.command("reset-two-factor")
+@click.argument("email")
+@click.option("--staff", is_flag=True, help="The account is a clinic member's, not an operator's.")
+def reset_two_factor(email, staff):
+    """Turn off two-factor login of someone who lost both the phone and the recovery codes.
+
+    Check who is asking first: this leaves the password alone as the only lock. They set it up
+    again at their next login wherever it is required.
+    """
+    from app.models import OperatorAction, User
+    from app.two_factor import disable, is_enabled
+
+    model = User if staff else Operator
+    email = email.strip().lower()
+    account = db.session.scalar(select(model).where(model.email == email))
+    if account is None:
+        raise click.ClickException(f"no {'clinic member' if staff else 'operator'} {email}")
+    if not is_enabled(account):
+        raise click.ClickException(f"{email} has no two-factor login to reset")
+    disable(account)  # the session stamp changes: their open sessions end too
+    db.session.add(OperatorAction(actor="cli", action="two_factor_reset",
+                                  details={"account": "staff" if staff else "operator", "email": email}))
+    db.session.commit()
+    click.echo(f"two-factor login of {email} is off; their sessions have ended")

@@ -38,6 +38,8 @@ class ClinicSettings:
     programme_launched_on: str = ""
     programme_running_cost: int = 0
     programme_forgone_revenue: int = 0
+    # Everyone in the clinic must log in with a code from an authenticator app too.
+    require_two_factor: bool = False
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> "ClinicSettings":
@@ -50,7 +52,11 @@ class ClinicSettings:
                 continue
             value = data[f.name]
             default = getattr(defaults, f.name)
-            if isinstance(default, bool) or not isinstance(value, type(default)):
+            if isinstance(default, bool):
+                if isinstance(value, bool):
+                    values[f.name] = value
+                continue
+            if isinstance(value, bool) or not isinstance(value, type(default)):
                 try:
                     value = int(value) if isinstance(default, int) and isinstance(value, str) else None
                 except ValueError:

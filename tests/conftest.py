@@ -88,6 +88,8 @@ def app(database, redis_url, tmp_path_factory):
         # Review-scraping tests serve pages on loopback.
         "REPUTATION_ALLOW_PRIVATE": True,
         "WEBHOOK_ALLOW_PRIVATE": True,
+        # On in production; tests of the console log in with a password, test_two_factor turns it on.
+        "OPERATOR_TWO_FACTOR_REQUIRED": False,
     })
     with application.app_context():
         upgrade()

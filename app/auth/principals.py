@@ -26,9 +26,13 @@ ROLE_PERMISSIONS = {
 }
 
 
-def _credential_stamp(password_hash: str | None) -> str:
-    # Changing the password changes the stamp, which ends every other session.
-    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:12]
+def _credential_stamp(account) -> str:
+    # Changing the password, or turning two-factor login on or off, changes the stamp, which
+    # ends every other session. Without two-factor login the stamp is the password's alone.
+    material = account.password_hash or ""
+    if account.totp_secret and account.totp_enabled_at is not None:
+        material += ":" + account.totp_secret
+    return hashlib.sha256(material.encode()).hexdigest()[:12]
 
 
 class StaffPrincipal(UserMixin):
@@ -41,7 +45,7 @@ class StaffPrincipal(UserMixin):
         self.membership = membership
 
     def get_id(self) -> str:
-        return f"u:{self.user.id}:{_credential_stamp(self.user.password_hash)}"
+        return f"u:{self.user.id}:{_credential_stamp(self.user)}"
 
     @property
     def role(self) -> str:
@@ -65,7 +69,7 @@ class OperatorPrincipal(UserMixin):
         self.operator = operator
 
     def get_id(self) -> str:
-        return f"op:{self.operator.id}:{_credential_stamp(self.operator.password_hash)}"
+        return f"op:{self.operator.id}:{_credential_stamp(self.operator)}"
 
     @property
     def display_name(self) -> str:
@@ -77,7 +81,7 @@ class OperatorPrincipal(UserMixin):
 
 def staff_session_id(user: User) -> str:
     """The session id Flask-Login stores for a staff user."""
-    return f"u:{user.id}:{_credential_stamp(user.password_hash)}"
+    return f"u:{user.id}:{_credential_stamp(user)}"
 
 
 def load_principal(session_id: str):
@@ -91,14 +95,14 @@ def load_principal(session_id: str):
         if request.blueprint != "platform":
             return None
         operator = db.session.get(Operator, principal_id)
-        if operator and operator.is_active and stamp == _credential_stamp(operator.password_hash):
+        if operator and operator.is_active and stamp == _credential_stamp(operator):
             return OperatorPrincipal(operator)
         return None
     if kind == "u":
         if current_tenant_id() is None:
             return None
         user = db.session.get(User, principal_id)
-        if user is None or not user.is_active or stamp != _credential_stamp(user.password_hash):
+        if user is None or not user.is_active or stamp != _credential_stamp(user):
             return None
         from app.accounts import membership_of
 

@@ -9,7 +9,9 @@ from flask_babel import ngettext
 from flask_login import UserMixin, current_user, login_user, logout_user
 from sqlalchemy import select
 
+from app import two_factor
 from app.accounts import AccountError, finish_password_reset, login_blocked, normalise_email, record_login_attempt
+from app.auth import code_step
 from app.auth.principals import staff_session_id
 from app.extensions import db
 from app.models import Membership, Tenant, User, utcnow
@@ -88,16 +90,58 @@ def login():
         db.session.commit()
         return render_template("auth/login.html", next=next_url, email=email_raw,
                                error=_("Wrong e-mail or password.")), 401
+    if two_factor.is_enabled(user):
+        db.session.commit()
+        code_step.begin("staff", user.id, staff_session_id(user), safe_next(next_url, "") if next_url else "")
+        return redirect(url_for("auth.login_code"))
+    return _finish_login(user, next_url)
+
+
+def _finish_login(user: User, next_url: str | None, notice: str | None = None):
     user.last_login_at = utcnow()
     db.session.commit()
     session.clear()
     login_user(_StaffLogin(user), remember=False)
+    if notice:
+        flash(notice)
     clinics = clinics_of(user)
     if next_url:
         return redirect(safe_next(next_url, "/"))
     if len(clinics) == 1:
         return redirect(url_for("workspace.home", slug=clinics[0].slug))
     return render_template("auth/choose_clinic.html", clinics=clinics)
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+def login_code():
+    user = code_step.pending("staff", lambda id_: db.session.get(User, id_), staff_session_id)
+    if user is None:
+        code_step.forget()
+        flash(_("The login took too long. Enter your e-mail and password again."))
+        return redirect(url_for("auth.login"))
+    if request.method == "GET":
+        return render_template("auth/login_code.html")
+    cfg = current_app.config
+    if login_blocked("staff_code", user.email, client_ip(), max_failures=cfg["LOGIN_MAX_FAILURES"],
+                     window_minutes=cfg["LOGIN_WINDOW_MINUTES"]):
+        return render_template("auth/login_code.html",
+                               error=ngettext("Too many failed attempts. Wait %(num)s minute and try again.",
+                                             "Too many failed attempts. Wait %(num)s minutes and try again.",
+                                             cfg["LOGIN_WINDOW_MINUTES"])), 429
+    used = two_factor.verify(user, (request.form.get("code") or "")[:40])
+    record_login_attempt("staff_code", user.email, client_ip(), used is not None)
+    if used is None:
+        db.session.commit()
+        return render_template("auth/login_code.html", error=_("Wrong code. Enter the code the app shows now, "
+                                                               "or one of your recovery codes.")), 401
+    next_url = code_step.next_url() or None
+    notice = None
+    if used == "recovery":
+        left = len(user.recovery_code_hashes)
+        notice = ngettext("You used a recovery code: %(num)s is left. Make new ones in your account's two-factor "
+                       "settings.", "You used a recovery code: %(num)s are left. Make new ones in your account's "
+                       "two-factor settings.", left)
+    return _finish_login(user, next_url, notice)
 
 
 @bp.post("/logout")

@@ -12,7 +12,19 @@ from app.models.base import TenantScoped, UTCDateTime, utcnow
 ROLES = ("owner", "manager", "viewer")
 
 
-class User(db.Model):
+class TwoFactorMixin:
+    """Columns of a second login step with codes from an authenticator app (see app.two_factor)."""
+
+    # Base32 TOTP secret; set once the person has confirmed a code made with it.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last 30-second step whose code was accepted: a code seen once is not accepted again.
+    totp_last_step: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # SHA-256 of each unused recovery code.
+    recovery_code_hashes: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+
+
+class User(TwoFactorMixin, db.Model):
     """A member of clinic staff; reaches a clinic only through a Membership."""
 
     __tablename__ = "users"
@@ -74,7 +86,7 @@ class PasswordReset(db.Model):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class Operator(db.Model):
+class Operator(TwoFactorMixin, db.Model):
     """A platform operator: onboards and manages clinics; never a clinic member."""
 
     __tablename__ = "operators"

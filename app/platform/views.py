@@ -9,8 +9,11 @@ from flask_babel import ngettext
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
+from app import two_factor
 from app.accounts import login_blocked, record_login_attempt
+from app.auth import code_step
 from app.auth.principals import OperatorPrincipal
+from app.auth.two_factor_form import two_factor_form
 from app.auth.views import client_ip, safe_next
 from app.charts import bar_chart
 from app.extensions import db
@@ -24,7 +27,9 @@ from tenants.onboarding import OnboardingError, change_plan, onboard_clinic, ren
 from tenants.usage import clinic_activity, usage_overview
 
 bp = Blueprint("platform", __name__, url_prefix="/platform")
-OPEN_ENDPOINTS = {"platform.login"}
+OPEN_ENDPOINTS = {"platform.login", "platform.login_code"}
+# Where an operator without two-factor login may go while it is required: to set it up.
+TWO_FACTOR_SETUP_ENDPOINTS = {"platform.two_factor_settings", "platform.logout"}
 
 
 @bp.before_request
@@ -35,7 +40,14 @@ def _operators_only():
         return None
     if not current_user.is_authenticated or not getattr(current_user, "is_operator", False):
         return redirect(url_for("platform.login", next=request.path))
+    if request.endpoint not in TWO_FACTOR_SETUP_ENDPOINTS and _two_factor_required() \
+            and not two_factor.is_enabled(current_user.operator):
+        return redirect(url_for("platform.two_factor_settings"))
     return None
+
+
+def _two_factor_required() -> bool:
+    return bool(current_app.config.get("OPERATOR_TWO_FACTOR_REQUIRED"))
 
 
 def _actor() -> tuple[str, int]:
@@ -61,9 +73,57 @@ def login():
     db.session.commit()
     if not ok:
         return render_template("platform/login.html", email=email, error=_("Wrong e-mail or password.")), 401
+    next_url = safe_next(request.args.get("next"), url_for("platform.clinics"))
+    if two_factor.is_enabled(operator):
+        code_step.begin("operator", operator.id, OperatorPrincipal(operator).get_id(), next_url)
+        return redirect(url_for("platform.login_code"))
     session.clear()
     login_user(OperatorPrincipal(operator))
-    return redirect(safe_next(request.args.get("next"), url_for("platform.clinics")))
+    return redirect(next_url)
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+def login_code():
+    operator = code_step.pending("operator", lambda id_: db.session.get(Operator, id_),
+                                 lambda account: OperatorPrincipal(account).get_id())
+    if operator is None:
+        code_step.forget()
+        flash(_("The login took too long. Enter your e-mail and password again."))
+        return redirect(url_for("platform.login"))
+    if request.method == "GET":
+        return render_template("platform/login_code.html")
+    cfg = current_app.config
+    if login_blocked("operator_code", operator.email, client_ip(), max_failures=cfg["LOGIN_MAX_FAILURES"],
+                     window_minutes=cfg["LOGIN_WINDOW_MINUTES"]):
+        return render_template("platform/login_code.html",
+                               error=ngettext("Too many failed attempts. Wait %(num)s minute and try again.",
+                                             "Too many failed attempts. Wait %(num)s minutes and try again.",
+                                             cfg["LOGIN_WINDOW_MINUTES"])), 429
+    used = two_factor.verify(operator, (request.form.get("code") or "")[:40])
+    record_login_attempt("operator_code", operator.email, client_ip(), used is not None)
+    db.session.commit()
+    if used is None:
+        return render_template("platform/login_code.html", error=_("Wrong code. Enter the code the app shows now, "
+                                                                   "or one of your recovery codes.")), 401
+    next_url = code_step.next_url() or url_for("platform.clinics")
+    session.clear()
+    login_user(OperatorPrincipal(operator))
+    if used == "recovery":
+        flash(ngettext("You used a recovery code: %(num)s is left. Make new ones in your account's two-factor "
+                       "settings.", "You used a recovery code: %(num)s are left. Make new ones in your account's "
+                       "two-factor settings.", len(operator.recovery_code_hashes)))
+    return redirect(next_url)
+
+
+@bp.route("/account/two-factor", methods=["GET", "POST"])
+def two_factor_settings():
+    operator = current_user.operator
+
+    def record(action: str) -> None:
+        db.session.add(OperatorAction(actor=operator.email, operator_id=operator.id, action=action))
+
+    return two_factor_form(operator, required=_two_factor_required(), template="platform/two_factor.html",
+                           self_url=url_for("platform.two_factor_settings"), record=record)
 
 
 @bp.post("/logout")

@@ -6,7 +6,9 @@ from functools import wraps
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from tenants.resolve import attach_clinic_prefix, current_licence_status
+from app.two_factor import is_enabled
+from tenants.resolve import attach_clinic_prefix, current_licence_status, current_tenant
+from tenants.settings import clinic_settings
 
 bp = Blueprint("workspace", __name__, url_prefix="/c/<slug>")
 attach_clinic_prefix(bp)
@@ -16,7 +18,9 @@ OPEN_ENDPOINTS = {"workspace.accept_invitation"}
 # A member may always turn their own e-mails down: a read-only clinic still receives digests.
 # Patients' data rights (export, deletion) are honoured whatever the licence state.
 READ_ONLY_ALLOWED = {"workspace.set_language", "workspace.notification_settings", "workspace.patient_data",
-                     "workspace.delete_patient_data"}
+                     "workspace.delete_patient_data", "workspace.two_factor_settings"}
+# Where a member without two-factor login may go in a clinic that requires it: to set it up.
+TWO_FACTOR_SETUP_ENDPOINTS = {"workspace.two_factor_settings", "workspace.set_language"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -26,6 +30,9 @@ def _guard():
         return None
     if not current_user.is_authenticated or getattr(current_user, "is_operator", False):
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if request.endpoint not in TWO_FACTOR_SETUP_ENDPOINTS and not is_enabled(current_user.user) \
+            and clinic_settings(current_tenant()).require_two_factor:
+        return redirect(url_for("workspace.two_factor_settings"))
     status = current_licence_status()
     if request.method not in SAFE_METHODS and not status.can_write and request.endpoint not in READ_ONLY_ALLOWED \
             and not request.endpoint.startswith("workspace.export"):

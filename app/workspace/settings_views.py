@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from app import two_factor
 from app.accounts import AccountError, invite, seat_usage
 from app.extensions import db
 from app.mail import try_send
@@ -45,11 +46,16 @@ def clinic_details():
                 errors[key] = _("a whole number from %(lo)s to %(hi)s", lo=lowest, hi=highest)
             else:
                 numbers[key] = number
+        require_two_factor = request.form.get("require_two_factor") == "yes"
+        if require_two_factor and not two_factor.is_enabled(current_user.user):
+            # Otherwise the owner would be sent to set it up the moment the page is saved.
+            errors["require_two_factor"] = _("Turn on two-factor login for yourself first (Settings → "
+                                             "Two-factor login).")
         if errors:
             return render_template("workspace/settings_clinic.html", tenant=tenant, settings=settings,
                                    errors=errors, form=request.form), 400
         tenant.name, tenant.legal_name, tenant.timezone, tenant.language = name, legal_name, timezone, language
-        update_settings(tenant, **numbers)
+        update_settings(tenant, require_two_factor=require_two_factor, **numbers)
         db.session.commit()
         flash(_("Clinic settings saved."))
         return redirect(url_for("workspace.clinic_details"))

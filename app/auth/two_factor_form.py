@@ -1,0 +1,101 @@
+"""The two-factor settings form, for a clinic member's page and an operator's alike.
+
+Actions (the ``action`` field): ``start`` offers a new secret, kept in the signed session (never
+in the database) until ``confirm`` gets a code made with it; ``renew`` makes new recovery codes;
+``disable`` turns it off. Both of the last need a current code or a recovery code.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from flask import flash, make_response, redirect, render_template, request, session
+from flask_babel import gettext as _
+from flask_login import current_user, login_user
+from markupsafe import Markup
+
+from app import two_factor
+from app.collection import svg_markup
+from app.extensions import db
+from app.models.accounts import TwoFactorMixin
+
+SETUP_KEY = "totp_setup"
+SETUP_SECONDS = 600
+
+
+def _page(template: str, account: TwoFactorMixin, required: bool, code: int = 200, *,
+          setup_secret: str | None = None, recovery_codes: list[str] | None = None, error: str | None = None):
+    context = {"enabled": two_factor.is_enabled(account), "account": account, "error": error,
+               "recovery_left": len(account.recovery_code_hashes or []), "recovery_codes": recovery_codes,
+               "required": required}
+    if setup_secret:
+        uri = two_factor.provisioning_uri(setup_secret, account.email)
+        context.update(setup_secret=two_factor.grouped(setup_secret), setup_qr=Markup(svg_markup(uri)))
+    page = make_response(render_template(template, **context), code)
+    page.headers["Cache-Control"] = "no-store"  # secrets and recovery codes are shown here
+    return page
+
+
+def _setup_secret() -> str | None:
+    pending = session.get(SETUP_KEY)
+    if not isinstance(pending, dict) or time.time() - float(pending.get("at") or 0) > SETUP_SECONDS:
+        return None
+    return pending.get("secret")
+
+
+def _keep_this_session() -> None:
+    # The change ends every other session of this person; this one is stored again under the new stamp.
+    login_user(current_user._get_current_object())
+
+
+def two_factor_form(account: TwoFactorMixin, *, required: bool, template: str, self_url: str,
+                    record: Callable[[str], None] | None = None):
+    """Answer a GET or POST of the two-factor settings page of ``account`` (the logged-in person).
+
+    ``record(action)``, if given, is called with ``two_factor_on``, ``recovery_codes_renewed`` or
+    ``two_factor_off`` before the change is committed (the operators' audit log).
+    """
+    record = record or (lambda action: None)
+    def page(*args, **kwargs):
+        return _page(template, account, required, *args, **kwargs)
+
+    if request.method == "GET":
+        return page()
+    action = request.form.get("action")
+    code = (request.form.get("code") or "")[:40]
+    enabled = two_factor.is_enabled(account)
+    if action == "start" and not enabled:
+        secret = two_factor.new_secret()
+        session[SETUP_KEY] = {"secret": secret, "at": time.time()}
+        return page(setup_secret=secret)
+    if action == "confirm" and not enabled:
+        secret = _setup_secret()
+        if secret is None:
+            return page(400, error=_("The set-up took too long. Start again."))
+        try:
+            codes = two_factor.enable(account, secret, code)
+        except two_factor.TwoFactorError as exc:
+            return page(400, setup_secret=secret, error=str(exc))
+        record("two_factor_on")
+        db.session.commit()
+        session.pop(SETUP_KEY, None)
+        _keep_this_session()
+        flash(_("Two-factor login is on. From now on you log in with your password and a code from the app."))
+        return page(recovery_codes=codes)
+    if action in ("renew", "disable") and enabled:
+        if action == "disable" and required:
+            return page(400, error=_("Two-factor login is required here: it cannot be turned off."))
+        if two_factor.verify(account, code) is None:
+            db.session.commit()  # the accepted step or a spent recovery code stays recorded
+            return page(400, error=_("Wrong code. Enter the code the app shows now, or one of your recovery codes."))
+        if action == "renew":
+            codes = two_factor.regenerate_recovery_codes(account)
+            record("recovery_codes_renewed")
+            db.session.commit()
+            return page(recovery_codes=codes)
+        two_factor.disable(account)
+        record("two_factor_off")
+        db.session.commit()
+        _keep_this_session()
+        flash(_("Two-factor login is off."))
+    return redirect(self_url)
