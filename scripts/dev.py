@@ -119,7 +119,9 @@ def start_services(env: dict, children: list) -> None:
         say(f"embedded Redis at {env['REDIS_URL']}")
     if not env.get("SMTP_HOST"):
         mail_dir = ROOT / "instance" / "mail"
-        mail_dir.mkdir(parents=True, exist_ok=True)
+        # A Maildir: the server's handler makes these only when the folder itself is new.
+        for part in ("tmp", "new", "cur"):
+            (mail_dir / part).mkdir(parents=True, exist_ok=True)
         smtp_port = free_port()
         env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port))
         children.append(subprocess.Popen([str(PY), "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}",
