@@ -24,6 +24,10 @@ class AccountError(ValueError):
     """A request about accounts that cannot be honoured; the message says why."""
 
 
+class WrongPassword(AccountError):
+    """The current password given to confirm a change is wrong (a guess worth counting)."""
+
+
 def normalise_email(email: str) -> str:
     """Lower-cased, trimmed e-mail; raises AccountError when it is not one."""
     email = (email or "").strip().lower()
@@ -169,6 +173,23 @@ def finish_password_reset(token: str, new_password: str) -> User:
     reset.used_at = utcnow()
     db.session.flush()
     return user
+
+
+def change_password(account, current: str, new: str, confirm: str) -> None:
+    """Replace the password of a logged-in person (a member or an operator) who knows the current one.
+
+    Flushes nothing itself; the new password's hash changes the session stamp, ending other sessions.
+    """
+    if not verify_password(account.password_hash, current):
+        raise WrongPassword(_l("The current password is wrong."))
+    if new != confirm:
+        raise AccountError(_l("The passwords differ."))
+    problem = password_problem(new)
+    if problem:
+        raise AccountError(_l("password: %(problem)s", problem=problem))
+    if new == current:
+        raise AccountError(_l("The new password is the same as the current one."))
+    account.password_hash = hash_password(new)
 
 
 # --- login throttling ---

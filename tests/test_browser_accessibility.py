@@ -24,7 +24,7 @@ WORKSPACE_PAGES = [
     "questionnaires", "privacy", "visits/imports", "digests", "settings/clinic", "settings/users",
     "settings/branches", "settings/doctors", "settings/consent", "settings/review-sites", "settings/programme",
     "settings/notifications", "settings/licence", "settings/access-log", "settings/api-keys", "settings/webhooks",
-    "settings/two-factor",
+    "settings/security",
 ]
 
 
@@ -108,7 +108,7 @@ def test_every_page_passes_wcag_aa_on_a_phone(chromium, live_server, demo):
 def test_operator_console_passes_wcag_aa(chromium, live_server, demo):
     with _audited_tab(chromium, live_server, "en-GB", 1280) as (page, check):
         _sign_in(page, check, "/platform/login", "operator@vernost.local", "operator-demo-pass", "**/platform/")
-        for path in ("/platform/", "/platform/clinics/new", "/platform/audit", "/platform/account/two-factor"):
+        for path in ("/platform/", "/platform/clinics/new", "/platform/audit", "/platform/account/security"):
             page.goto(path)
             check(path)
         page.goto("/platform/")

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 def test_a_manager_sets_up_two_factor_login_on_a_phone_and_logs_in_with_a_code(chromium, live_server, demo):  # noqa: F811
     with _audited_tab(chromium, live_server, "ru-RU", 375) as (page, check):
         _sign_in(page, check, "/login", "manager@demo-clinic.local", "manager-demo-pass", "**/c/demo/**")
-        page.goto("/c/demo/settings/two-factor")
+        page.goto("/c/demo/settings/security")
         page.click("button[value=start]")
         page.wait_for_selector("#totp-secret")
         assert page.locator(".qr-small svg").is_visible()

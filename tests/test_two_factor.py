@@ -42,7 +42,7 @@ def user_row(app, email: str) -> User:
 
 def turn_on(client, tenant, url: str | None = None) -> tuple[str, list[str]]:
     """Set up two-factor login through the settings page; returns the secret and the recovery codes."""
-    url = url or tenant.url("settings/two-factor")
+    url = url or tenant.url("settings/security")
     html = post(client, url, action="start").get_data(as_text=True)
     assert "<svg" in html  # the QR code to scan
     secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', html).group(1).replace(" ", "")
@@ -69,7 +69,7 @@ def test_a_member_turns_it_on_and_then_logs_in_with_a_code(app, tenant, manager_
     assert owner.totp_secret == secret and owner.totp_enabled_at is not None
     assert codes[0] not in str(owner.recovery_code_hashes)  # stored hashed only
     # The session that turned it on goes on; the page says so.
-    assert "Two-factor login is on" in page(manager_client, tenant.url("settings/two-factor"))
+    assert "Two-factor login is on" in page(manager_client, tenant.url("settings/security"))
 
     # The password alone opens nothing.
     client = app.test_client()
@@ -97,7 +97,7 @@ def test_recovery_codes_work_once_and_can_be_renewed(app, tenant, manager_client
     _, again = log_in_with_code(app, tenant.owner_email, codes[3])
     assert again.status_code == 401
     # New codes need a valid code, and replace the old ones.
-    url = tenant.url("settings/two-factor")
+    url = tenant.url("settings/security")
     assert post(client, url, action="renew", code="nonsense").status_code == 400
     renewed = post(client, url, action="renew", code=codes[5]).get_data(as_text=True)
     fresh = re.findall(r"<li><code>([a-z0-9]{5}-[a-z0-9]{5})</code></li>", renewed)
@@ -142,7 +142,7 @@ def test_turning_it_off_needs_a_code_and_ends_other_sessions(app, tenant, manage
     secret, codes = turn_on(manager_client, tenant)
     other, response = log_in_with_code(app, tenant.owner_email, codes[0])
     assert response.status_code == 302 and other.get(tenant.url("")).status_code == 200
-    url = tenant.url("settings/two-factor")
+    url = tenant.url("settings/security")
     refused = post(manager_client, url, action="disable", code="999999")
     assert refused.status_code == 400 and user_row(app, tenant.owner_email).totp_enabled_at is not None
     next_code = app_code(secret, datetime.now(timezone.utc) + timedelta(seconds=30))
@@ -182,13 +182,13 @@ def test_a_clinic_can_require_it_of_everyone(app, tenant, other_tenant, manager_
     login(client, manager, TEST_PASSWORD)
     for path in ("", "journal", "settings/users", "dashboard"):
         response = client.get(tenant.url(path))
-        assert response.status_code == 302 and response.headers["Location"].endswith("/settings/two-factor")
-    assert "requires two-factor login" in page(client, tenant.url("settings/two-factor"))
+        assert response.status_code == 302 and response.headers["Location"].endswith("/settings/security")
+    assert "requires two-factor login" in page(client, tenant.url("settings/security"))
     assert client.get(other_tenant.url("")).status_code == 200  # the other clinic's own rule applies there
     own_secret, _ = turn_on(client, tenant)
     assert client.get(tenant.url("journal")).status_code == 200
     # Turning it off is refused while the clinic requires it.
-    off = post(client, tenant.url("settings/two-factor"), action="disable", code=app_code(own_secret))
+    off = post(client, tenant.url("settings/security"), action="disable", code=app_code(own_secret))
     assert off.status_code == 400 and user_row(app, manager).totp_enabled_at is not None
     users_page = page(manager_client, tenant.url("settings/users"))
     assert users_page.count("two-factor login</span>") == 2
@@ -225,11 +225,11 @@ def test_operators_must_set_it_up_and_then_log_in_with_a_code(app, tenant, opera
     assert response.status_code == 302
     for path in ("/platform/", "/platform/clinics/new", "/platform/audit"):
         sent = client.get(path)
-        assert sent.status_code == 302 and sent.headers["Location"].endswith("/platform/account/two-factor")
-    assert "Operators must log in with two-factor login" in page(client, "/platform/account/two-factor")
-    secret, codes = turn_on(client, tenant, url="/platform/account/two-factor")
+        assert sent.status_code == 302 and sent.headers["Location"].endswith("/platform/account/security")
+    assert "Operators must log in with two-factor login" in page(client, "/platform/account/security")
+    secret, codes = turn_on(client, tenant, url="/platform/account/security")
     assert client.get("/platform/").status_code == 200
-    off = post(client, "/platform/account/two-factor", action="disable", code=codes[0])
+    off = post(client, "/platform/account/security", action="disable", code=codes[0])
     assert off.status_code == 400  # required: it cannot be turned off
 
     # The next login asks for the code; the password alone reaches nothing.
@@ -264,3 +264,54 @@ def test_lost_phone_and_codes_reset_from_the_command_line(app, tenant, manager_c
     with app.app_context():
         [reset] = db.session.scalars(select(OperatorAction).where(OperatorAction.action == "two_factor_reset")).all()
         assert reset.details == {"account": "staff", "email": tenant.owner_email}
+
+
+def test_a_member_changes_the_password_knowing_the_current_one(app, tenant, manager_client):
+    url = tenant.url("settings/security")
+    other = app.test_client()
+    assert login(other, tenant.owner_email).status_code == 302
+    new = "a-new-long-password-7"
+    cases = [({"current_password": "wrong-password-123", "new_password": new, "new_password_confirm": new},
+              "current password is wrong"),
+             ({"current_password": TEST_PASSWORD, "new_password": new, "new_password_confirm": new + "x"},
+              "passwords differ"),
+             ({"current_password": TEST_PASSWORD, "new_password": "short", "new_password_confirm": "short"},
+              "at least 10"),
+             ({"current_password": TEST_PASSWORD, "new_password": TEST_PASSWORD, "new_password_confirm": TEST_PASSWORD},
+              "same as the current")]
+    for fields, message in cases:
+        refused = post(manager_client, url, action="password", **fields)
+        assert refused.status_code == 400 and message in refused.get_data(as_text=True), message
+    changed = post(manager_client, url, action="password", current_password=TEST_PASSWORD, new_password=new,
+                   new_password_confirm=new)
+    assert changed.status_code == 302
+    assert manager_client.get(tenant.url("")).status_code == 200  # this session goes on
+    assert other.get(tenant.url("")).status_code == 302  # the other one has ended
+    assert login(app.test_client(), tenant.owner_email).status_code == 401
+    assert login(app.test_client(), tenant.owner_email, new).status_code == 302
+
+
+def test_guessing_the_current_password_is_throttled(app, tenant, manager_client):
+    url = tenant.url("settings/security")
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        assert post(manager_client, url, action="password", current_password="guess-guess-1",
+                    new_password="x-new-password-1", new_password_confirm="x-new-password-1").status_code == 400
+    blocked = post(manager_client, url, action="password", current_password=TEST_PASSWORD,
+                   new_password="x-new-password-1", new_password_confirm="x-new-password-1")
+    assert blocked.status_code == 429
+    assert login(app.test_client(), tenant.owner_email).status_code == 302  # the password is unchanged
+
+
+def test_an_operator_changes_the_password(app, operator_client, operator):
+    from app.models import OperatorAction
+
+    new = "operator-new-password-9"
+    changed = post(operator_client, "/platform/account/security", action="password", current_password=TEST_PASSWORD,
+                   new_password=new, new_password_confirm=new)
+    assert changed.status_code == 302 and operator_client.get("/platform/").status_code == 200
+    client = app.test_client()
+    response = client.post("/platform/login", data={"email": operator, "password": new,
+                                                    "csrf_token": csrf_token(client, "/platform/login")})
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(OperatorAction.action).order_by(OperatorAction.id.desc())) == "password_changed"

@@ -13,7 +13,7 @@ from app import two_factor
 from app.accounts import login_blocked, record_login_attempt
 from app.auth import code_step
 from app.auth.principals import OperatorPrincipal
-from app.auth.two_factor_form import two_factor_form
+from app.auth.security_form import security_form
 from app.auth.views import client_ip, safe_next
 from app.charts import bar_chart
 from app.extensions import db
@@ -29,7 +29,7 @@ from tenants.usage import clinic_activity, usage_overview
 bp = Blueprint("platform", __name__, url_prefix="/platform")
 OPEN_ENDPOINTS = {"platform.login", "platform.login_code"}
 # Where an operator without two-factor login may go while it is required: to set it up.
-TWO_FACTOR_SETUP_ENDPOINTS = {"platform.two_factor_settings", "platform.logout"}
+TWO_FACTOR_SETUP_ENDPOINTS = {"platform.security_settings", "platform.logout"}
 
 
 @bp.before_request
@@ -42,7 +42,7 @@ def _operators_only():
         return redirect(url_for("platform.login", next=request.path))
     if request.endpoint not in TWO_FACTOR_SETUP_ENDPOINTS and _two_factor_required() \
             and not two_factor.is_enabled(current_user.operator):
-        return redirect(url_for("platform.two_factor_settings"))
+        return redirect(url_for("platform.security_settings"))
     return None
 
 
@@ -115,15 +115,15 @@ def login_code():
     return redirect(next_url)
 
 
-@bp.route("/account/two-factor", methods=["GET", "POST"])
-def two_factor_settings():
+@bp.route("/account/security", methods=["GET", "POST"])
+def security_settings():
     operator = current_user.operator
 
     def record(action: str) -> None:
         db.session.add(OperatorAction(actor=operator.email, operator_id=operator.id, action=action))
 
-    return two_factor_form(operator, required=_two_factor_required(), template="platform/two_factor.html",
-                           self_url=url_for("platform.two_factor_settings"), record=record)
+    return security_form(operator, required=_two_factor_required(), template="platform/security.html",
+                           self_url=url_for("platform.security_settings"), record=record)
 
 
 @bp.post("/logout")

@@ -4,14 +4,14 @@ from __future__ import annotations
 from flask import url_for
 from flask_login import current_user
 
-from app.auth.two_factor_form import two_factor_form
+from app.auth.security_form import security_form
 from app.workspace.base import bp
 from tenants.resolve import current_tenant
 from tenants.settings import clinic_settings
 
 
-@bp.route("/settings/two-factor", methods=["GET", "POST"])
-def two_factor_settings():
-    return two_factor_form(current_user.user, required=clinic_settings(current_tenant()).require_two_factor,
-                           template="workspace/settings_two_factor.html",
-                           self_url=url_for("workspace.two_factor_settings"))
+@bp.route("/settings/security", methods=["GET", "POST"])
+def security_settings():
+    return security_form(current_user.user, required=clinic_settings(current_tenant()).require_two_factor,
+                           template="workspace/settings_security.html",
+                           self_url=url_for("workspace.security_settings"))

@@ -18,9 +18,9 @@ OPEN_ENDPOINTS = {"workspace.accept_invitation"}
 # A member may always turn their own e-mails down: a read-only clinic still receives digests.
 # Patients' data rights (export, deletion) are honoured whatever the licence state.
 READ_ONLY_ALLOWED = {"workspace.set_language", "workspace.notification_settings", "workspace.patient_data",
-                     "workspace.delete_patient_data", "workspace.two_factor_settings"}
+                     "workspace.delete_patient_data", "workspace.security_settings"}
 # Where a member without two-factor login may go in a clinic that requires it: to set it up.
-TWO_FACTOR_SETUP_ENDPOINTS = {"workspace.two_factor_settings", "workspace.set_language"}
+TWO_FACTOR_SETUP_ENDPOINTS = {"workspace.security_settings", "workspace.set_language"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -32,7 +32,7 @@ def _guard():
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     if request.endpoint not in TWO_FACTOR_SETUP_ENDPOINTS and not is_enabled(current_user.user) \
             and clinic_settings(current_tenant()).require_two_factor:
-        return redirect(url_for("workspace.two_factor_settings"))
+        return redirect(url_for("workspace.security_settings"))
     status = current_licence_status()
     if request.method not in SAFE_METHODS and not status.can_write and request.endpoint not in READ_ONLY_ALLOWED \
             and not request.endpoint.startswith("workspace.export"):

@@ -50,7 +50,7 @@ def clinic_details():
         if require_two_factor and not two_factor.is_enabled(current_user.user):
             # Otherwise the owner would be sent to set it up the moment the page is saved.
             errors["require_two_factor"] = _("Turn on two-factor login for yourself first (Settings → "
-                                             "Two-factor login).")
+                                             "Login security).")
         if errors:
             return render_template("workspace/settings_clinic.html", tenant=tenant, settings=settings,
                                    errors=errors, form=request.form), 400

@@ -1,20 +1,23 @@
-"""The two-factor settings form, for a clinic member's page and an operator's alike.
+"""The login-security page: two-factor login and the password, for a clinic member and an operator alike.
 
 Actions (the ``action`` field): ``start`` offers a new secret, kept in the signed session (never
 in the database) until ``confirm`` gets a code made with it; ``renew`` makes new recovery codes;
-``disable`` turns it off. Both of the last need a current code or a recovery code.
+``disable`` turns two-factor login off (both need a current code or a recovery code);
+``password`` changes the password, given the current one (failures count like the login page's).
 """
 from __future__ import annotations
 
 import time
 from typing import Callable
 
-from flask import flash, make_response, redirect, render_template, request, session
+from flask import current_app, flash, make_response, redirect, render_template, request, session
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_user
 from markupsafe import Markup
 
 from app import two_factor
+from app.accounts import AccountError, WrongPassword, change_password, login_blocked, record_login_attempt
 from app.collection import svg_markup
 from app.extensions import db
 from app.models.accounts import TwoFactorMixin
@@ -24,8 +27,10 @@ SETUP_SECONDS = 600
 
 
 def _page(template: str, account: TwoFactorMixin, required: bool, code: int = 200, *,
-          setup_secret: str | None = None, recovery_codes: list[str] | None = None, error: str | None = None):
+          setup_secret: str | None = None, recovery_codes: list[str] | None = None, error: str | None = None,
+          password_error: str | None = None):
     context = {"enabled": two_factor.is_enabled(account), "account": account, "error": error,
+               "password_error": password_error,
                "recovery_left": len(account.recovery_code_hashes or []), "recovery_codes": recovery_codes,
                "required": required}
     if setup_secret:
@@ -48,7 +53,7 @@ def _keep_this_session() -> None:
     login_user(current_user._get_current_object())
 
 
-def two_factor_form(account: TwoFactorMixin, *, required: bool, template: str, self_url: str,
+def security_form(account: TwoFactorMixin, *, required: bool, template: str, self_url: str,
                     record: Callable[[str], None] | None = None):
     """Answer a GET or POST of the two-factor settings page of ``account`` (the logged-in person).
 
@@ -62,6 +67,8 @@ def two_factor_form(account: TwoFactorMixin, *, required: bool, template: str, s
     if request.method == "GET":
         return page()
     action = request.form.get("action")
+    if action == "password":
+        return _password(account, page, self_url, record)
     code = (request.form.get("code") or "")[:40]
     enabled = two_factor.is_enabled(account)
     if action == "start" and not enabled:
@@ -98,4 +105,31 @@ def two_factor_form(account: TwoFactorMixin, *, required: bool, template: str, s
         db.session.commit()
         _keep_this_session()
         flash(_("Two-factor login is off."))
+    return redirect(self_url)
+
+
+def _password(account: TwoFactorMixin, page, self_url: str, record: Callable[[str], None]):
+    from app.auth.views import client_ip
+
+    cfg = current_app.config
+    realm = "password_change"
+    if login_blocked(realm, account.email, client_ip(), max_failures=cfg["LOGIN_MAX_FAILURES"],
+                     window_minutes=cfg["LOGIN_WINDOW_MINUTES"]):
+        return page(429, password_error=ngettext("Too many failed attempts. Wait %(num)s minute and try again.",
+                                                 "Too many failed attempts. Wait %(num)s minutes and try again.",
+                                                 cfg["LOGIN_WINDOW_MINUTES"]))
+    form = request.form
+    try:
+        change_password(account, form.get("current_password") or "", form.get("new_password") or "",
+                        form.get("new_password_confirm") or "")
+    except WrongPassword as exc:
+        record_login_attempt(realm, account.email, client_ip(), False)
+        db.session.commit()
+        return page(400, password_error=str(exc))
+    except AccountError as exc:
+        return page(400, password_error=str(exc))
+    record("password_changed")
+    db.session.commit()
+    _keep_this_session()
+    flash(_("Your password has been changed. Your other sessions have ended."))
     return redirect(self_url)
