@@ -146,7 +146,8 @@ def _subscribers(event: str) -> list[Webhook]:
     """The current clinic's active webhooks for ``event``, if its licence has the module."""
     hooks = [hook for hook in db.session.scalars(select(Webhook).where(Webhook.active.is_(True)))
              if event == PING or event in (hook.events or [])]
-    if hooks and not has_module(db.session.scalar(select(Licence)), MODULE):
+    if hooks and (not has_module(db.session.scalar(select(Licence)), MODULE)
+                  or db.session.get(Tenant, require_tenant_id()).delete_after is not None):
         return []
     return hooks
 

@@ -26,8 +26,13 @@ def tenant_job(func):
         from app.extensions import db
         from tenants.context import tenant_scope
 
+        from app.models import Tenant
+
         with _ensure_app(), tenant_scope(int(tenant_id)):
             try:
+                if db.session.get(Tenant, int(tenant_id)) is None:
+                    # The clinic was deleted while this job waited: there is nothing left to do.
+                    return None
                 return func(int(tenant_id), *args, **kwargs)
             finally:
                 db.session.remove()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rq import cron
 
-from jobs import digests, metrics, periodic, privacy, scrape, webhooks
+from jobs import digests, metrics, offboarding, periodic, privacy, scrape, webhooks
 
 # Jobs promised while Redis was down reach the queue within a minute of its return.
 cron.register(periodic.sweep_outbox, queue_name="default", interval=30)
@@ -20,6 +20,8 @@ cron.register(digests.dispatch_digests, queue_name="digests", cron="*/15 * * * *
 # Patients' contact details past each clinic's retention period, and old e-mails' bodies, are erased
 # every night.
 cron.register(privacy.nightly_retention, queue_name="default", cron="45 3 * * *")
+# Clinics whose scheduled deletion day has come: every row of theirs goes.
+cron.register(offboarding.delete_due_clinics, queue_name="default", cron="15 4 * * *")
 # Mail retries, alerts held for quiet hours, senders that died: see app/notifications.py.
 cron.register(digests.sweep_notifications, queue_name="default", interval=60)
 # Webhook retries, and deliveries whose job was lost: see app/webhooks.py.

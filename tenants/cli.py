@@ -177,3 +177,36 @@ def reset_two_factor(email, staff):
                                   details={"account": "staff" if staff else "operator", "email": email}))
     db.session.commit()
     click.echo(f"two-factor login of {email} is off; their sessions have ended")
+
+
+@tenants_cli.command("delete")
+@click.argument("slug")
+@click.option("--confirm", "confirm", required=True, help="The clinic's address again, to confirm.")
+@click.option("--days", type=int, default=None, help="Grace period before the data goes (default 30).")
+@click.option("--now", "now_", is_flag=True, help="Delete at once instead of scheduling.")
+@click.option("--cancel", is_flag=True, help="Cancel a scheduled deletion.")
+def delete_(slug, confirm, days, now_, cancel):
+    """Schedule, run or cancel the deletion of a suspended clinic's data."""
+    from tenants.offboarding import DEFAULT_GRACE_DAYS, OffboardingError, cancel_deletion, delete_clinic, \
+        schedule_deletion
+
+    try:
+        with platform_scope():
+            tenant = _tenant(slug)
+            if cancel:
+                cancel_deletion(tenant, actor="cli")
+                db.session.commit()
+                click.echo(f"{slug}: deletion cancelled")
+                return
+            when = schedule_deletion(tenant, confirm=confirm, days=0 if now_ else (days or DEFAULT_GRACE_DAYS),
+                                     actor="cli")
+            db.session.commit()
+            tenant_id = tenant.id
+        if not now_:
+            click.echo(f"{slug}: data will be deleted after {when.isoformat()}")
+            return
+        counts = delete_clinic(tenant_id, actor="cli")
+        click.echo(f"{slug}: deleted {sum(counts.values())} rows " +
+                   json.dumps(counts, sort_keys=True))
+    except OffboardingError as exc:
+        raise click.ClickException(str(exc)) from None

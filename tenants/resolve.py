@@ -10,6 +10,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, g
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from app.extensions import db
@@ -109,6 +110,8 @@ def enter_clinic_by_point(token: str):
     enter_clinic(tenant)
     if not point.active:
         abort(404)
+    if tenant.delete_after is not None:  # the clinic is ending: no new personal data is taken in
+        abort(410, description=_l("This clinic no longer collects feedback here."))
     return point
 
 
@@ -146,7 +149,10 @@ def enter_clinic_by_api_key(token: str):
         tenant_id = db.session.scalar(select(ApiKey.tenant_id).where(ApiKey.key_id == key_id))
     if tenant_id is None:
         return None
-    enter_clinic(db.session.get(Tenant, tenant_id))
+    tenant = db.session.get(Tenant, tenant_id)
+    if tenant.delete_after is not None:  # the clinic is ending: its keys no longer open
+        return None
+    enter_clinic(tenant)
     key = db.session.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
     if key is None or not key.active or not secret_matches(key, secret):
         return None

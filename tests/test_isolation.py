@@ -61,6 +61,17 @@ def test_a_session_is_worthless_in_another_workspace(app, tenant, other_tenant, 
         assert response.status_code == 302 and "/login" in response.headers["Location"], path
 
 
+def test_a_clinic_that_does_not_exist_is_a_404_on_every_route(app, tenant, manager_client):
+    """Also what a deleted clinic's old links and open tabs meet (tenants/offboarding.py)."""
+    anonymous = app.test_client()
+    for rule in workspace_rules(app):
+        if "GET" not in rule.methods:
+            continue
+        path = build_path(app, rule, "no-such-clinic", {name: 1 for name in rule.arguments - {"slug"}})
+        for client in (anonymous, manager_client):
+            assert client.get(path).status_code == 404, path
+
+
 def test_network_manager_reaches_both_clinics(app, tenant, other_tenant):
     email = add_member(app, tenant, "network@example.test", "manager")
     from app.accounts import accept_invitation, invite

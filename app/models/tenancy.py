@@ -24,6 +24,8 @@ class Tenant(db.Model):
     settings: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by an operator on a suspended clinic: from this moment its data may be deleted (tenants.offboarding).
+    delete_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:
         return f"<Tenant {self.slug}>"

@@ -23,6 +23,7 @@ from app.parsing import whole_number
 from app.security import verify_password
 from tenants.context import Scope, set_scope
 from tenants.licensing import MODULES, PLANS, licence_status
+from tenants.offboarding import DEFAULT_GRACE_DAYS, cancel_deletion, schedule_deletion
 from tenants.onboarding import OnboardingError, change_plan, onboard_clinic, renew_licence, set_suspended
 from tenants.usage import clinic_activity, usage_overview
 
@@ -216,7 +217,7 @@ def clinic(tenant_id: int):
                                 ticks=[month[5:] for month, _count in activity.responses_by_month])
     return render_template("platform/clinic.html", tenant=tenant, licence=licence, status=status,
                            actions=actions, plans=PLANS, modules=MODULES, error=None, activity=activity,
-                           responses_chart=responses_chart)
+                           responses_chart=responses_chart, grace_days=DEFAULT_GRACE_DAYS)
 
 
 @bp.post("/clinics/<int:tenant_id>/<action>")
@@ -239,7 +240,15 @@ def clinic_action(tenant_id: int, action: str):
             set_suspended(tenant, True, reason=(request.form.get("reason") or "")[:500], actor=actor,
                           operator_id=operator_id)
         elif action == "reactivate":
+            if tenant.delete_after is not None:
+                raise OnboardingError(_("cancel the scheduled deletion first"))
             set_suspended(tenant, False, actor=actor, operator_id=operator_id)
+        elif action == "schedule_deletion":
+            days = _whole_number_or_error(request.form.get("days"), _("days: between 0 and 365"))
+            schedule_deletion(tenant, confirm=request.form.get("confirm") or "", days=days, actor=actor,
+                              operator_id=operator_id)
+        elif action == "cancel_deletion":
+            cancel_deletion(tenant, actor=actor, operator_id=operator_id)
         else:
             from flask import abort
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.two_factor import is_enabled
@@ -42,6 +42,8 @@ def _guard():
 
 @bp.context_processor
 def _workspace_context():
+    if g.get("tenant") is None:  # no such clinic: the 404 page needs no licence
+        return {}
     return {"licence_status": current_licence_status()}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from functools import wraps
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
@@ -79,7 +79,7 @@ def _choices():
 @bp.context_processor
 def _reputation_card():
     # The dashboard includes workspace/_reputation_card.html; give it its data there and only there.
-    if request.endpoint == "workspace.dashboard":
+    if request.endpoint == "workspace.dashboard" and g.get("tenant") is not None:
         return {"reputation": service.dashboard_card()}
     return {}
 
