@@ -27,6 +27,10 @@ def whole_number(raw: str | None, *, minimum: int = 0, maximum: int = INT_MAX) -
     return value if minimum <= value <= maximum else None
 
 
+def has_control_chars(text: str) -> bool:
+    return _CONTROL_CHARS.search(text) is not None
+
+
 def without_control_chars(text: str) -> str:
     """``text`` with NUL and the other C0 control characters removed (tab and line breaks kept)."""
     return _CONTROL_CHARS.sub("", text) if _CONTROL_CHARS.search(text) else text

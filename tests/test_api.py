@@ -159,10 +159,11 @@ def test_responses_come_page_by_page_without_contact_details(app, tenant):
     recent = client.get("/api/v1/responses", query_string={"since": since}, headers=bearer(token)).json
     assert [r["nps"] for r in recent["responses"]] == [4, 5] and recent["next_after"] is None
     for bad in ("after=-1", "after=x", "limit=0", "limit=501", "since=yesterday",
-                "since=9999-12-31T23:59:59-12:00", "since=0001-01-01T00:00:00%2B14:00"):
+                "since=9999-12-31T23:59:59-12:00", "since=0001-01-01T00:00:00%2B14:00", "after=%00",
+                "since=2026-01-01%01"):
         refused = client.get(f"/api/v1/responses?{bad}", headers=bearer(token))
         assert refused.status_code == 400 and refused.json["error"] == "bad_parameter", bad
-    for period in ("2026-13", "0001-01", "1989-12", "2000-01-01..2026-01-01", "2026-01-01..2025-01-01"):
+    for period in ("2026-13", "0001-01", "1989-12", "2000-01-01..2026-01-01", "2026-01-01..2025-01-01", "%00"):
         refused = client.get(f"/api/v1/metrics?period={period}", headers=bearer(token))
         assert refused.status_code == 400 and refused.json["error"] == "bad_parameter", period
 

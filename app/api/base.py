@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import wraps
+from urllib.parse import unquote
 
 from flask import Blueprint, current_app, g, request
 
 from app.extensions import csrf, db
 from app.models import utcnow
+from app.parsing import has_control_chars
 from app.ratelimit import hit
 from tenants.licensing import has_module
 from tenants.resolve import current_licence_status, enter_clinic_by_api_key
@@ -42,6 +44,9 @@ def _authenticate():
         return api_error(401, "unauthorized", "This API key is unknown or was revoked.",
                          {"WWW-Authenticate": 'Bearer realm="vernost", error="invalid_token"'})
     g.api_key = key
+    if has_control_chars(unquote(request.query_string.decode("latin-1"))):
+        # Web pages drop such characters from what people type; a program gets told instead.
+        return api_error(400, "bad_parameter", "Query parameters may not contain control characters.")
     status = current_licence_status()
     if not has_module(g.get("licence"), "api"):
         return api_error(403, "module_not_licensed", "The clinic's licence does not include the API.")
