@@ -31,7 +31,8 @@ class Case(TenantScoped, db.Model):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), nullable=False)
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), nullable=False,
+                                             index=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="new")
     # auto (risk at submission) | manual (a manager opened it)
     origin: Mapped[str] = mapped_column(String(8), nullable=False, default="auto")
@@ -69,7 +70,7 @@ class CaseEvent(TenantScoped, db.Model):
     __table_args__ = (Index("ix_case_events_tenant_case", "tenant_id", "case_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
     old_value: Mapped[str] = mapped_column(String(200), nullable=False, default="")
@@ -94,7 +95,8 @@ class PublishedReview(TenantScoped, db.Model):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), nullable=False)
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), nullable=False,
+                                             index=True)
     published_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 

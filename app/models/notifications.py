@@ -66,7 +66,7 @@ class MailOutbox(TenantScoped, db.Model):
     language: Mapped[str] = mapped_column(String(8), nullable=False, default="ru")
     # What the message is about (the payload reference).
     digest_run_id: Mapped[int | None] = mapped_column(ForeignKey("digest_runs.id", ondelete="CASCADE"), index=True)
-    response_id: Mapped[int | None] = mapped_column(ForeignKey("responses.id", ondelete="SET NULL"))
+    response_id: Mapped[int | None] = mapped_column(ForeignKey("responses.id", ondelete="SET NULL"), index=True)
     subject: Mapped[str] = mapped_column(String(300), nullable=False)
     text_body: Mapped[str] = mapped_column(Text, nullable=False)
     html_body: Mapped[str] = mapped_column(Text, nullable=False, default="")
