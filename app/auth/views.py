@@ -121,27 +121,11 @@ def login_code():
         return redirect(url_for("auth.login"))
     if request.method == "GET":
         return render_template("auth/login_code.html")
-    cfg = current_app.config
-    if login_blocked("staff_code", user.email, client_ip(), max_failures=cfg["LOGIN_MAX_FAILURES"],
-                     window_minutes=cfg["LOGIN_WINDOW_MINUTES"]):
-        return render_template("auth/login_code.html",
-                               error=ngettext("Too many failed attempts. Wait %(num)s minute and try again.",
-                                             "Too many failed attempts. Wait %(num)s minutes and try again.",
-                                             cfg["LOGIN_WINDOW_MINUTES"])), 429
-    used = two_factor.verify(user, (request.form.get("code") or "")[:40])
-    record_login_attempt("staff_code", user.email, client_ip(), used is not None)
-    if used is None:
-        db.session.commit()
-        return render_template("auth/login_code.html", error=_("Wrong code. Enter the code the app shows now, "
-                                                               "or one of your recovery codes.")), 401
-    next_url = code_step.next_url() or None
-    notice = None
-    if used == "recovery":
-        left = len(user.recovery_code_hashes)
-        notice = ngettext("You used a recovery code: %(num)s is left. Make new ones in your account's two-factor "
-                       "settings.", "You used a recovery code: %(num)s are left. Make new ones in your account's "
-                       "two-factor settings.", left)
-    return _finish_login(user, next_url, notice)
+    used, refused = code_step.check_posted_code("staff_code", user, "auth/login_code.html")
+    if refused:
+        return refused
+    notice = code_step.recovery_notice(user) if used == "recovery" else None
+    return _finish_login(user, code_step.next_url() or None, notice)
 
 
 @bp.post("/logout")

@@ -93,26 +93,14 @@ def login_code():
         return redirect(url_for("platform.login"))
     if request.method == "GET":
         return render_template("platform/login_code.html")
-    cfg = current_app.config
-    if login_blocked("operator_code", operator.email, client_ip(), max_failures=cfg["LOGIN_MAX_FAILURES"],
-                     window_minutes=cfg["LOGIN_WINDOW_MINUTES"]):
-        return render_template("platform/login_code.html",
-                               error=ngettext("Too many failed attempts. Wait %(num)s minute and try again.",
-                                             "Too many failed attempts. Wait %(num)s minutes and try again.",
-                                             cfg["LOGIN_WINDOW_MINUTES"])), 429
-    used = two_factor.verify(operator, (request.form.get("code") or "")[:40])
-    record_login_attempt("operator_code", operator.email, client_ip(), used is not None)
-    db.session.commit()
-    if used is None:
-        return render_template("platform/login_code.html", error=_("Wrong code. Enter the code the app shows now, "
-                                                                   "or one of your recovery codes.")), 401
+    used, refused = code_step.check_posted_code("operator_code", operator, "platform/login_code.html")
+    if refused:
+        return refused
     next_url = code_step.next_url() or url_for("platform.clinics")
     session.clear()
     login_user(OperatorPrincipal(operator))
     if used == "recovery":
-        flash(ngettext("You used a recovery code: %(num)s is left. Make new ones in your account's two-factor "
-                       "settings.", "You used a recovery code: %(num)s are left. Make new ones in your account's "
-                       "two-factor settings.", len(operator.recovery_code_hashes)))
+        flash(code_step.recovery_notice(operator))
     return redirect(next_url)
 
 
