@@ -128,6 +128,16 @@ def generate(engine, tenant_id: int, responses: int, visits: int, patients: int,
             WHERE p.id = f.patient_id AND p.tenant_id = :t"""), params)
 
 
+def build_clinics(app, engine, clinics: int, responses: int, visits: int) -> dict[str, int]:
+    """``clinics`` clinics: the large one (``BIG``) with the sizes given, the others small; their ids by slug."""
+    ids = onboard(app, clinics)
+    generate(engine, ids[BIG], responses, visits, max(1, visits // 4))
+    for index, (slug, tenant_id) in enumerate(ids.items()):
+        if slug != BIG:
+            generate(engine, tenant_id, 2000, 500, 150, seed_offset=index)
+    return ids
+
+
 def analyze(engine) -> None:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))
@@ -216,12 +226,8 @@ def main(argv=None) -> int:
         upgrade()
     engine = create_engine(url)
     t0 = time.perf_counter()
-    ids = onboard(app, args.clinics)
+    ids = build_clinics(app, engine, args.clinics, args.responses, args.visits)
     big = ids[BIG]
-    generate(engine, big, args.responses, args.visits, max(1, args.visits // 4))
-    for index, (slug, tenant_id) in enumerate(ids.items()):
-        if slug != BIG:
-            generate(engine, tenant_id, 2000, 500, 150, seed_offset=index)
     analyze(engine)
     generation = time.perf_counter() - t0
 

@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._stack import fresh_database, print_results, require_loopback
-from bench.bench_metrics import BIG, analyze, generate, onboard
+from bench.bench_metrics import BIG, analyze, build_clinics
 
 DB_NAME = "bench_offboarding"
 
@@ -78,12 +78,8 @@ def main(argv=None) -> int:
         tables = [table.name for table in _tenant_tables()]
     engine = create_engine(url)
     started = time.perf_counter()
-    ids = onboard(app, args.clinics)
+    ids = build_clinics(app, engine, args.clinics, args.responses, args.visits)
     big = ids[BIG]
-    generate(engine, big, args.responses, args.visits, max(1, args.visits // 4))
-    for index, (slug, tenant_id) in enumerate(ids.items()):
-        if slug != BIG:
-            generate(engine, tenant_id, 2000, 500, 150, seed_offset=index)
     for tenant_id in ids.values():
         add_cases(engine, tenant_id)
     analyze(engine)
