@@ -75,6 +75,12 @@ def is_enabled(account: TwoFactorMixin) -> bool:
     return account.totp_enabled_at is not None and bool(account.totp_secret)
 
 
+def begin_setup(account: TwoFactorMixin) -> str:
+    """A new secret for ``account``, stored but not in force until ``enable`` confirms a code made with it."""
+    account.totp_secret, account.totp_enabled_at = new_secret(), None
+    return account.totp_secret
+
+
 def enable(account: TwoFactorMixin, secret: str, code: str, now: datetime | None = None) -> list[str]:
     """Turn two-factor login on with ``secret`` once ``code`` proves the app has it; returns recovery codes."""
     now = now or utcnow()

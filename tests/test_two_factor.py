@@ -46,6 +46,8 @@ def turn_on(client, tenant, url: str | None = None) -> tuple[str, list[str]]:
     html = post(client, url, action="start").get_data(as_text=True)
     assert "<svg" in html  # the QR code to scan
     secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', html).group(1).replace(" ", "")
+    with client.session_transaction() as session:  # the cookie, readable by its holder, never carries it
+        assert secret not in repr(dict(session))
     wrong = post(client, url, action="confirm", code="000000" if app_code(secret) != "000000" else "111111")
     assert wrong.status_code == 400 and "does not match" in wrong.get_data(as_text=True)
     done = post(client, url, action="confirm", code=app_code(secret))

@@ -1,16 +1,15 @@
 """The login-security page: two-factor login and the password, for a clinic member and an operator alike.
 
-Actions (the ``action`` field): ``start`` offers a new secret, kept in the signed session (never
-in the database) until ``confirm`` gets a code made with it; ``renew`` makes new recovery codes;
-``disable`` turns two-factor login off (both need a current code or a recovery code);
+Actions (the ``action`` field): ``start`` offers a new secret, kept on the server beside the account
+(not in the cookie) but not in force until ``confirm`` gets a code made with it; ``renew`` makes new
+recovery codes; ``disable`` turns two-factor login off (both need a current code or a recovery code);
 ``password`` changes the password, given the current one (failures count like the login page's).
 """
 from __future__ import annotations
 
-import time
 from typing import Callable
 
-from flask import current_app, flash, make_response, redirect, render_template, request, session
+from flask import current_app, flash, make_response, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_user
@@ -21,9 +20,6 @@ from app.accounts import AccountError, WrongPassword, change_password, login_blo
 from app.collection import svg_markup
 from app.extensions import db
 from app.models.accounts import TwoFactorMixin
-
-SETUP_KEY = "totp_setup"
-SETUP_SECONDS = 600
 
 
 def _page(template: str, account: TwoFactorMixin, required: bool, code: int = 200, *,
@@ -39,13 +35,6 @@ def _page(template: str, account: TwoFactorMixin, required: bool, code: int = 20
     page = make_response(render_template(template, **context), code)
     page.headers["Cache-Control"] = "no-store"  # secrets and recovery codes are shown here
     return page
-
-
-def _setup_secret() -> str | None:
-    pending = session.get(SETUP_KEY)
-    if not isinstance(pending, dict) or time.time() - float(pending.get("at") or 0) > SETUP_SECONDS:
-        return None
-    return pending.get("secret")
 
 
 def _keep_this_session() -> None:
@@ -72,12 +61,12 @@ def security_form(account: TwoFactorMixin, *, required: bool, template: str, sel
     code = (request.form.get("code") or "")[:40]
     enabled = two_factor.is_enabled(account)
     if action == "start" and not enabled:
-        secret = two_factor.new_secret()
-        session[SETUP_KEY] = {"secret": secret, "at": time.time()}
+        secret = two_factor.begin_setup(account)
+        db.session.commit()
         return page(setup_secret=secret)
     if action == "confirm" and not enabled:
-        secret = _setup_secret()
-        if secret is None:
+        secret = account.totp_secret
+        if not secret:
             return page(400, error=_("The set-up took too long. Start again."))
         try:
             codes = two_factor.enable(account, secret, code)
@@ -85,7 +74,6 @@ def security_form(account: TwoFactorMixin, *, required: bool, template: str, sel
             return page(400, setup_secret=secret, error=str(exc))
         record("two_factor_on")
         db.session.commit()
-        session.pop(SETUP_KEY, None)
         _keep_this_session()
         flash(_("Two-factor login is on. From now on you log in with your password and a code from the app."))
         return page(recovery_codes=codes)

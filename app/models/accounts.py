@@ -15,7 +15,7 @@ ROLES = ("owner", "manager", "viewer")
 class TwoFactorMixin:
     """Columns of a second login step with codes from an authenticator app (see app.two_factor)."""
 
-    # Base32 TOTP secret; set once the person has confirmed a code made with it.
+    # Base32 TOTP secret; in force only once totp_enabled_at is set (a code made with it confirmed).
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The last 30-second step whose code was accepted: a code seen once is not accepted again.
