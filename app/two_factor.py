@@ -15,6 +15,7 @@ from datetime import datetime
 import pyotp
 from flask_babel import lazy_gettext as _l
 
+from app.extensions import db
 from app.models import utcnow
 from app.models.accounts import TwoFactorMixin
 from app.security import token_hash
@@ -100,9 +101,12 @@ def disable(account: TwoFactorMixin) -> None:
 
 def verify(account: TwoFactorMixin, code: str, now: datetime | None = None) -> str | None:
     """``"app"`` for a fresh authenticator code, ``"recovery"`` for an unused recovery code (now spent),
-    or None. The caller commits."""
+    or None. The caller commits (which also releases the row lock taken here)."""
     if not is_enabled(account):
         return None
+    # Hold the account's row until the caller commits: two requests racing with one code (or one
+    # recovery code) are served one after the other, and the second finds it spent.
+    db.session.refresh(account, with_for_update=True)
     step = matching_step(account.totp_secret, code, now or utcnow(), after_step=account.totp_last_step)
     if step is not None:
         account.totp_last_step = step

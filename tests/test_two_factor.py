@@ -317,3 +317,33 @@ def test_an_operator_changes_the_password(app, operator_client, operator):
     assert response.status_code == 302
     with app.app_context():
         assert db.session.scalar(select(OperatorAction.action).order_by(OperatorAction.id.desc())) == "password_changed"
+
+
+def test_one_code_posted_twice_at_once_opens_one_login(app, tenant, manager_client):
+    """Two requests racing with the same code: the account's row is held from check to commit, so
+    the second finds the step spent (PostgreSQL; SQLite has no row locks)."""
+    import threading
+
+    import pytest
+
+    if app.config["DIALECT"] != "postgresql":
+        pytest.skip("row locks exist on PostgreSQL only (set VERNOST_TEST_DATABASE_URL)")
+    secret, _ = turn_on(manager_client, tenant)
+    code = app_code(secret, datetime.now(timezone.utc) + timedelta(seconds=30))
+    barrier, results = threading.Barrier(2), []
+
+    def attempt():
+        with app.app_context():
+            user = db.session.scalar(select(User).where(User.email == tenant.owner_email))
+            barrier.wait()
+            used = two_factor.verify(user, code)
+            time.sleep(0.2)  # hold the lock a while: the other request must wait, not read past it
+            db.session.commit()
+            results.append(used)
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(results, key=str) == [None, "app"]
