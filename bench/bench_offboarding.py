@@ -6,9 +6,11 @@ one critical answer in ten (each with an event), the others with 2,000 answers a
 each, cases likewise. Then, in the same run:
 
 1. baseline: reading every row of the large clinic once (``count(*)`` of each of its tables);
-2. deleting a small clinic, then the large one, through the product's own path, and the ratio of
+2. the large clinic's whole export (``app.clinic_export``, the ZIP its owner downloads before the
+   end): seconds, rows a second and megabytes;
+3. deleting a small clinic, then the large one, through the product's own path, and the ratio of
    the large deletion to the baseline;
-3. a check that every other clinic still has exactly the rows it had.
+4. a check that every other clinic still has exactly the rows it had.
 
     python bench/bench_offboarding.py [--owner-url postgresql://postgres@127.0.0.1:5432/postgres]
                                       [--responses 1000000] [--visits 200000] [--clinics 20] [--json]
@@ -69,13 +71,13 @@ def main(argv=None) -> int:
 
     from app import create_app
     from app.extensions import db
-    from tenants.offboarding import _tenant_tables, delete_clinic
+    from tenants.offboarding import delete_clinic, tenant_tables
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "MIGRATION_DATABASE_URL": url, "REDIS_URL": args.redis_url,
                       "TESTING": True, "SERVER_NAME": None})
     with app.app_context():
         upgrade()
-        tables = [table.name for table in _tenant_tables()]
+        tables = [table.name for table in tenant_tables()]
     engine = create_engine(url)
     started = time.perf_counter()
     ids = build_clinics(app, engine, args.clinics, args.responses, args.visits)
@@ -94,6 +96,18 @@ def main(argv=None) -> int:
               if tenant_id not in (big, small)}
     results.update(large_clinic_rows=sum(big_rows.values()), responses=big_rows["responses"],
                    cases=big_rows["cases"], read_every_row_baseline_s=round(baseline, 3))
+
+    from app.clinic_export import stream_export
+    from app.models import Tenant
+
+    with app.app_context():
+        tenant = db.session.get(Tenant, big)
+        started = time.perf_counter()
+        size = sum(len(chunk) for chunk in stream_export(tenant))
+        exported = time.perf_counter() - started
+        db.session.remove()
+    results.update(export_s=round(exported, 1), export_mb=round(size / 1e6, 1),
+                   export_rows_per_s=int(sum(big_rows.values()) / exported))
 
     with app.app_context():
         started = time.perf_counter()

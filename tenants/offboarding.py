@@ -53,7 +53,7 @@ def cancel_deletion(tenant: Tenant, *, actor: str, operator_id: int | None = Non
     log_operator_action(actor, "clinic.deletion_cancelled", tenant_id=tenant.id, operator_id=operator_id)
 
 
-def _tenant_tables():
+def tenant_tables():
     """Every table holding a clinic's rows, children before parents."""
     return [table for table in reversed(db.metadata.sorted_tables)
             if "tenant_id" in table.c and table.name != "operator_actions"]
@@ -69,7 +69,7 @@ def delete_clinic(tenant_id: int, *, actor: str, operator_id: int | None = None)
     counts: dict[str, int] = {}
     with tenant_scope(tenant_id):
         member_ids = set(db.session.scalars(select(Membership.user_id)))
-        for table in _tenant_tables():
+        for table in tenant_tables():
             result = db.session.execute(delete(table).where(table.c.tenant_id == tenant_id))
             if result.rowcount:
                 counts[table.name] = result.rowcount
@@ -98,6 +98,6 @@ def rows_of(tenant_id: int) -> int:
     """How many rows the clinic holds in all its tables (for checks and the console)."""
     total = 0
     with tenant_scope(tenant_id):
-        for table in _tenant_tables():
+        for table in tenant_tables():
             total += db.session.scalar(select(func.count()).select_from(table).where(table.c.tenant_id == tenant_id))
     return total

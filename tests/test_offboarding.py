@@ -11,7 +11,7 @@ from app.extensions import db
 from app.models import CollectionPoint, Membership, OperatorAction, Tenant, User, utcnow
 from jobs.offboarding import delete_due_clinics
 from tenants.context import platform_scope, tenant_scope
-from tenants.offboarding import _tenant_tables, rows_of
+from tenants.offboarding import tenant_tables, rows_of
 from tenants.onboarding import set_suspended
 from app.accounts import accept_invitation, invite
 from tests.conftest import form_token, login
@@ -41,7 +41,7 @@ def rows_left(app, tenant_id: int) -> dict[str, int]:
     with app.app_context(), platform_scope():
         counts = {table.name: db.session.scalar(select(func.count()).select_from(table)
                                                 .where(table.c.tenant_id == tenant_id))
-                  for table in _tenant_tables()}
+                  for table in tenant_tables()}
     return {name: count for name, count in counts.items() if count}
 
 

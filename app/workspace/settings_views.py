@@ -1,13 +1,15 @@
 """Clinic settings: details, branches, doctors, people and licence."""
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import Response, current_app, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from app import two_factor
 from app.accounts import AccountError, invite, seat_usage
+from app.audit import log_access
+from app.clinic_export import stream_export
 from app.extensions import db
 from app.mail import try_send
 from app.models import ROLES, Branch, Doctor, Invitation, Membership, User, utcnow
@@ -243,6 +245,18 @@ def change_member(membership_id: int):
     db.session.commit()
     flash(_("Saved."))
     return redirect(url_for("workspace.users"))
+
+
+@bp.get("/export/everything.zip")
+@requires("manage_clinic")
+def export_everything():
+    """All of the clinic's data as one ZIP of CSV files (``app.clinic_export``), streamed; in the access log."""
+    tenant = current_tenant()
+    log_access(current_user.user.id, "export", "clinic", tenant.id, {"what": "everything"})
+    db.session.commit()
+    filename = f"vernost-{tenant.slug}-{utcnow().date().isoformat()}.zip"
+    return Response(stream_with_context(stream_export(tenant)), mimetype="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
 
 
 @bp.get("/settings/licence")
