@@ -71,6 +71,7 @@ def test_a_demo_clinic_is_scheduled_closed_and_then_deleted_to_the_last_row(app,
     scheduled = console_action(operator_client, demo, "schedule_deletion", days="30", confirm="demo")
     page = operator_client.get(scheduled.headers["Location"]).get_data(as_text=True)
     assert "will be deleted on" in page and "Cancel the deletion" in page
+    assert "deleted on" in operator_client.get("/platform/").get_data(as_text=True)  # the list says so too
     refused = console_action(operator_client, demo, "reactivate")
     assert "cancel the scheduled deletion first" in operator_client.get(refused.headers["Location"]).get_data(as_text=True)
 
