@@ -135,7 +135,12 @@ def stream_export(tenant) -> Iterator[bytes]:
     generator enters the clinic's scope itself.
     """
     with tenant_scope(tenant.id):
-        yield from _archive(tenant)
+        try:
+            yield from _archive(tenant)
+        finally:
+            # Also when the download is cut short: the open read must not hold its transaction
+            # (and its locks) until the request's teardown.
+            db.session.rollback()
 
 
 def _archive(tenant) -> Iterator[bytes]:
