@@ -127,20 +127,17 @@ def _people(tenant_id: int) -> Iterator[list]:
         yield [_cell(value) for value in row]
 
 
-def stream_export(tenant) -> Iterator[bytes]:
-    """The ZIP archive of ``tenant`` (the request's clinic), in chunks, with the rows written per file in
-    ``counts.json``.
+def stream_export(app, tenant_id: int) -> Iterator[bytes]:
+    """The ZIP archive of clinic ``tenant_id`` in chunks, with the rows written per file in ``counts.json``.
 
-    The response is iterated after the view has returned, outside the request's scope, so the
-    generator enters the clinic's scope itself.
+    A response body is read after its request has ended, so the generator brings its own app
+    context and enters the clinic's scope itself; nothing runs, and nothing is held, until the
+    server starts reading, and a download cut short closes both.
     """
-    with tenant_scope(tenant.id):
-        try:
-            yield from _archive(tenant)
-        finally:
-            # Also when the download is cut short: the open read must not hold its transaction
-            # (and its locks) until the request's teardown.
-            db.session.rollback()
+    from app.models import Tenant
+
+    with app.app_context(), tenant_scope(tenant_id):
+        yield from _archive(db.session.get(Tenant, tenant_id))
 
 
 def _archive(tenant) -> Iterator[bytes]:

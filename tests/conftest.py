@@ -124,7 +124,13 @@ def _clean_state(request):
         return
     application = request.getfixturevalue("app")
     yield
+    from flask import has_app_context
+
     from app.extensions import db
+
+    # A context left pushed (say, by a streamed download nobody read to its end) would hand its `g`,
+    # with the logged-in user, to every later test's requests: fail here, where it happened.
+    assert not has_app_context(), "the test left an app or request context pushed"
 
     with application.app_context():
         db.session.remove()

@@ -1,7 +1,7 @@
 """Clinic settings: details, branches, doctors, people and licence."""
 from __future__ import annotations
 
-from flask import Response, current_app, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -255,7 +255,7 @@ def export_everything():
     log_access(current_user.user.id, "export", "clinic", tenant.id, {"what": "everything"})
     db.session.commit()
     filename = f"vernost-{tenant.slug}-{utcnow().date().isoformat()}.zip"
-    return Response(stream_with_context(stream_export(tenant)), mimetype="application/zip",
+    return Response(stream_export(current_app._get_current_object(), tenant.id), mimetype="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
 
 
