@@ -22,6 +22,13 @@ def app_code(secret: str, at: datetime | None = None) -> str:
     return pyotp.TOTP(secret).at(at or datetime.now(timezone.utc))
 
 
+def next_code(app, email: str, secret: str) -> str:
+    """The phone's code for the step after the last one accepted (the set-up's): within the drift
+    allowed for a minute after it, and not yet used, whichever side of a 30-second edge the test is."""
+    step = user_row(app, email).totp_last_step + 1
+    return pyotp.TOTP(secret).at(step * two_factor.STEP_SECONDS)
+
+
 def page(client, url: str) -> str:
     response = client.get(url)
     assert response.status_code == 200, response.status_code
@@ -78,16 +85,19 @@ def test_a_member_turns_it_on_and_then_logs_in_with_a_code(app, tenant, manager_
     assert login(client, tenant.owner_email).headers["Location"].endswith("/login/code")
     assert client.get(tenant.url("")).status_code == 302
     assert post(client, "/login/code", code="12345").status_code == 401
-    # The set-up used this 30-second step's code, and a code is accepted once: the phone's next
-    # code (the step after, within the drift allowed) opens the workspace.
-    now = datetime.now(timezone.utc) + timedelta(seconds=30)
-    assert post(client, "/login/code", code=app_code(secret, now - timedelta(seconds=30))).status_code == 401
-    response = post(client, "/login/code", code=app_code(secret, now))
+    # The set-up used its step's code, and a code is accepted once: the phone's next code (the
+    # step after, within the drift allowed) opens the workspace.
+    used_step = user_row(app, tenant.owner_email).totp_last_step
+    used = pyotp.TOTP(secret).at(used_step * two_factor.STEP_SECONDS)
+    assert post(client, "/login/code", code=used).status_code == 401
+    code = next_code(app, tenant.owner_email, secret)
+    response = post(client, "/login/code", code=code)
     assert response.status_code == 302 and response.headers["Location"].endswith(tenant.url(""))
     assert client.get(tenant.url("")).status_code == 200
-    _, replay = log_in_with_code(app, tenant.owner_email, app_code(secret, now))
+    _, replay = log_in_with_code(app, tenant.owner_email, code)
     assert replay.status_code == 401
-    _, stale = log_in_with_code(app, tenant.owner_email, app_code(secret, now - timedelta(seconds=120)))
+    stale_code = pyotp.TOTP(secret).at((used_step - 3) * two_factor.STEP_SECONDS)
+    _, stale = log_in_with_code(app, tenant.owner_email, stale_code)
     assert stale.status_code == 401
 
 
@@ -147,8 +157,7 @@ def test_turning_it_off_needs_a_code_and_ends_other_sessions(app, tenant, manage
     url = tenant.url("settings/security")
     refused = post(manager_client, url, action="disable", code="999999")
     assert refused.status_code == 400 and user_row(app, tenant.owner_email).totp_enabled_at is not None
-    next_code = app_code(secret, datetime.now(timezone.utc) + timedelta(seconds=30))
-    assert post(manager_client, url, action="disable", code=next_code).status_code == 302
+    assert post(manager_client, url, action="disable", code=next_code(app, tenant.owner_email, secret)).status_code == 302
     owner = user_row(app, tenant.owner_email)
     assert owner.totp_secret is None and owner.recovery_code_hashes == []
     assert manager_client.get(tenant.url("")).status_code == 200  # this session goes on
@@ -329,7 +338,7 @@ def test_one_code_posted_twice_at_once_opens_one_login(app, tenant, manager_clie
     if app.config["DIALECT"] != "postgresql":
         pytest.skip("row locks exist on PostgreSQL only (set VERNOST_TEST_DATABASE_URL)")
     secret, _ = turn_on(manager_client, tenant)
-    code = app_code(secret, datetime.now(timezone.utc) + timedelta(seconds=30))
+    code = next_code(app, tenant.owner_email, secret)
     barrier, results = threading.Barrier(2), []
 
     def attempt():
@@ -347,3 +356,13 @@ def test_one_code_posted_twice_at_once_opens_one_login(app, tenant, manager_clie
     for thread in threads:
         thread.join(10)
     assert sorted(results, key=str) == [None, "app"]
+
+
+def test_guessing_codes_to_turn_it_off_is_throttled(app, tenant, manager_client):
+    secret, _ = turn_on(manager_client, tenant)
+    url = tenant.url("settings/security")
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        assert post(manager_client, url, action="disable", code="000001").status_code == 400
+    code = next_code(app, tenant.owner_email, secret)
+    assert post(manager_client, url, action="disable", code=code).status_code == 429
+    assert user_row(app, tenant.owner_email).totp_enabled_at is not None

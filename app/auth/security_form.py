@@ -80,8 +80,11 @@ def security_form(account: TwoFactorMixin, *, required: bool, template: str, sel
     if action in ("renew", "disable") and enabled:
         if action == "disable" and required:
             return page(400, error=_("Two-factor login is required here: it cannot be turned off."))
+        if _blocked("2fa_change", account):
+            return page(429, error=_too_many())
         if two_factor.verify(account, code) is None:
-            db.session.commit()  # the accepted step or a spent recovery code stays recorded
+            # Counted like a login's: a stolen session must not try every code to turn the second step off.
+            _record_failure("2fa_change", account)
             return page(400, error=_("Wrong code. Enter the code the app shows now, or one of your recovery codes."))
         if action == "renew":
             codes = two_factor.regenerate_recovery_codes(account)
@@ -96,23 +99,36 @@ def security_form(account: TwoFactorMixin, *, required: bool, template: str, sel
     return redirect(self_url)
 
 
-def _password(account: TwoFactorMixin, page, self_url: str, record: Callable[[str], None]):
+def _blocked(realm: str, account: TwoFactorMixin) -> bool:
     from app.auth.views import client_ip
 
     cfg = current_app.config
-    realm = "password_change"
-    if login_blocked(realm, account.email, client_ip(), max_failures=cfg["LOGIN_MAX_FAILURES"],
-                     window_minutes=cfg["LOGIN_WINDOW_MINUTES"]):
-        return page(429, password_error=ngettext("Too many failed attempts. Wait %(num)s minute and try again.",
-                                                 "Too many failed attempts. Wait %(num)s minutes and try again.",
-                                                 cfg["LOGIN_WINDOW_MINUTES"]))
+    return login_blocked(realm, account.email, client_ip(), max_failures=cfg["LOGIN_MAX_FAILURES"],
+                         window_minutes=cfg["LOGIN_WINDOW_MINUTES"])
+
+
+def _record_failure(realm: str, account: TwoFactorMixin) -> None:
+    from app.auth.views import client_ip
+
+    record_login_attempt(realm, account.email, client_ip(), False)
+    db.session.commit()  # with it, the step or recovery code a check may have spent
+
+
+def _too_many() -> str:
+    minutes = current_app.config["LOGIN_WINDOW_MINUTES"]
+    return ngettext("Too many failed attempts. Wait %(num)s minute and try again.",
+                    "Too many failed attempts. Wait %(num)s minutes and try again.", minutes)
+
+
+def _password(account: TwoFactorMixin, page, self_url: str, record: Callable[[str], None]):
+    if _blocked("password_change", account):
+        return page(429, password_error=_too_many())
     form = request.form
     try:
         change_password(account, form.get("current_password") or "", form.get("new_password") or "",
                         form.get("new_password_confirm") or "")
     except WrongPassword as exc:
-        record_login_attempt(realm, account.email, client_ip(), False)
-        db.session.commit()
+        _record_failure("password_change", account)
         return page(400, password_error=str(exc))
     except AccountError as exc:
         return page(400, password_error=str(exc))
