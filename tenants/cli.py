@@ -198,7 +198,7 @@ def delete_(slug, confirm, days, now_, cancel):
                 db.session.commit()
                 click.echo(f"{slug}: deletion cancelled")
                 return
-            when = schedule_deletion(tenant, confirm=confirm, days=0 if now_ else (days or DEFAULT_GRACE_DAYS),
+            when = schedule_deletion(tenant, confirm=confirm, days=0 if now_ else (DEFAULT_GRACE_DAYS if days is None else days),
                                      actor="cli")
             db.session.commit()
             tenant_id = tenant.id

@@ -60,11 +60,16 @@ def tenant_tables():
 
 
 def delete_clinic(tenant_id: int, *, actor: str, operator_id: int | None = None) -> dict[str, int]:
-    """Delete every row of the clinic and the clinic itself; returns rows deleted per table. Commits."""
+    """Delete every row of the clinic and the clinic itself; returns rows deleted per table. Commits.
+
+    Only a clinic whose scheduled deletion moment has come: nothing deletes a clinic by mistake.
+    """
     with platform_scope():
         tenant = db.session.get(Tenant, tenant_id)
         if tenant is None:
             raise OffboardingError(_l("There is no such clinic."))
+        if tenant.delete_after is None or tenant.delete_after > utcnow():
+            raise OffboardingError(_l("This clinic's deletion is not due."))
         slug, name = tenant.slug, tenant.name
     counts: dict[str, int] = {}
     with tenant_scope(tenant_id):
@@ -95,7 +100,7 @@ def due_for_deletion(now: datetime | None = None) -> list[int]:
 
 
 def rows_of(tenant_id: int) -> int:
-    """How many rows the clinic holds in all its tables (for checks and the console)."""
+    """How many rows the clinic holds in all its tables (for checks)."""
     total = 0
     with tenant_scope(tenant_id):
         for table in tenant_tables():

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
+from app.accounts import accept_invitation, invite
 from app.api_keys import issue_key
 from app.extensions import db
 from app.models import CollectionPoint, Membership, OperatorAction, Tenant, User, utcnow
 from jobs.offboarding import delete_due_clinics
 from tenants.context import platform_scope, tenant_scope
-from tenants.offboarding import tenant_tables, rows_of
+from tenants.offboarding import OffboardingError, delete_clinic, due_for_deletion, rows_of, tenant_tables
 from tenants.onboarding import set_suspended
-from app.accounts import accept_invitation, invite
 from tests.conftest import form_token, login
 from tests.factories import make_api_key, make_case, make_point, make_response, make_webhook
 from tests.test_api import bearer, grant_api
@@ -122,10 +123,18 @@ def test_the_command_line_schedules_cancels_and_deletes_at_once(app, runner, ten
     suspend(app, tenant.id)
     result = runner.invoke(args=["tenants", "delete", tenant.slug, "--confirm", tenant.slug, "--days", "7"])
     assert result.exit_code == 0 and "will be deleted after" in result.output
+    with app.app_context():  # scheduled a week ahead: the deletion itself refuses to run early
+        with pytest.raises(OffboardingError):
+            delete_clinic(tenant.id, actor="test")
     result = runner.invoke(args=["tenants", "delete", tenant.slug, "--confirm", tenant.slug, "--cancel"])
     assert result.exit_code == 0
     with app.app_context(), platform_scope():
         assert db.session.get(Tenant, tenant.id).delete_after is None
+    result = runner.invoke(args=["tenants", "delete", tenant.slug, "--confirm", tenant.slug, "--days", "0"])
+    assert result.exit_code == 0  # zero days means due at once, for the next nightly run
+    with app.app_context():
+        assert due_for_deletion() == [tenant.id]
+    runner.invoke(args=["tenants", "delete", tenant.slug, "--confirm", tenant.slug, "--cancel"])
     result = runner.invoke(args=["tenants", "delete", tenant.slug, "--confirm", "other", "--now"])
     assert result.exit_code != 0 and clinic_id(app, tenant.slug) is not None
     result = runner.invoke(args=["tenants", "delete", tenant.slug, "--confirm", tenant.slug, "--now"])
