@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import ROLES, Invitation, Licence, LoginAttempt, Membership, PasswordReset, User, utcnow
+from app.models import ROLES, Invitation, Licence, LoginAttempt, Membership, Operator, PasswordReset, User, utcnow
 from app.security import hash_password, new_token, password_problem, token_hash, verify_password
 from tenants.context import require_tenant_id
 
@@ -106,11 +106,15 @@ def accept_invitation(token: str, *, full_name: str, password: str | None) -> Me
     """Use an invitation: create or reuse the user, add the membership, burn the link.
 
     A person who already has an account (a network clinic's manager) keeps their
-    password; a new person must set one.
+    password and must give it: the link is seen by whoever sent it too, and must not open
+    someone's account in their other clinics. A new person must set one.
     """
     invitation = find_open_invitation(token)
     user = db.session.scalar(select(User).where(User.email == invitation.email))
-    if user is None:
+    if user is not None:
+        if not user.is_active or not password or not verify_password(user.password_hash, password):
+            raise AccountError(_l("this e-mail already has an account: enter its password"))
+    else:
         if not password:
             raise AccountError(_l("choose a password"))
         problem = password_problem(password)
@@ -120,9 +124,6 @@ def accept_invitation(token: str, *, full_name: str, password: str | None) -> Me
                     password_hash=hash_password(password))
         db.session.add(user)
         db.session.flush()
-    elif password:
-        if not verify_password(user.password_hash, password):
-            raise AccountError(_l("this e-mail already has an account: enter its password"))
     usage = seat_usage()
     if usage.used >= usage.seats:
         raise AccountError(_l("no free seats under the clinic's licence"))
@@ -208,3 +209,33 @@ def login_blocked(realm: str, email: str, ip: str, *, max_failures: int, window_
 def record_login_attempt(realm: str, email: str, ip: str, succeeded: bool) -> None:
     """Remember a login try for throttling."""
     db.session.add(LoginAttempt(realm=realm, email=email[:254], ip=ip[:64], succeeded=succeeded))
+
+
+# --- operators ---
+
+@dataclass(frozen=True)
+class OperatorRow:
+    operator: Operator
+    two_factor: bool
+    last_sign_in: datetime | None
+
+
+def operator_roster() -> list[OperatorRow]:
+    """Every operator with whether two-factor login protects them and when they last signed in.
+
+    Operators reach every clinic, so who among them still signs in with a password alone, and
+    whose account has gone unused, is worth seeing at a glance.
+    """
+    from app.two_factor import is_enabled
+
+    last = {(realm, email): at for realm, email, at in db.session.execute(
+        select(LoginAttempt.realm, LoginAttempt.email, func.max(LoginAttempt.at))
+        .where(LoginAttempt.realm.in_(("operator", "operator_code")), LoginAttempt.succeeded.is_(True))
+        .group_by(LoginAttempt.realm, LoginAttempt.email))}
+    rows = []
+    for operator in db.session.scalars(select(Operator).order_by(Operator.is_active.desc(), Operator.email)):
+        protected = is_enabled(operator)
+        # With two-factor login a password alone opens nothing: the sign-in is the accepted code.
+        rows.append(OperatorRow(operator, protected,
+                                last.get(("operator_code" if protected else "operator", operator.email))))
+    return rows

@@ -110,7 +110,7 @@ def show(slug: str, period_text: str | None, as_json: bool) -> None:
     except (ValueError, OverflowError) as exc:
         raise click.BadParameter(str(exc), param_hint="--period") from exc
     if not reportable(period):
-        raise click.BadParameter("at most five years, from 1990", param_hint="--period")
+        raise click.BadParameter("at most five years, between 1990 and 2999", param_hint="--period")
     with tenant_scope(tenant.id):
         data = overview_json(db.session.get(Tenant, tenant.id), period)
     if as_json:

@@ -65,6 +65,11 @@ def _event(case: Case, actor_id: int | None, kind: str, old: str = "", new: str 
     return event
 
 
+def record_consent_withdrawn(case: Case, now: datetime | None = None) -> None:
+    """The patient took back their consent through their own link: nobody may call them now."""
+    _event(case, None, "withdrawn", now=now)
+
+
 def open_case(response: Response, settings: ClinicSettings, *, actor_id: int | None = None,
               origin: str = "auto", now: datetime | None = None) -> Case:
     """The response's case, opened now if it has none (idempotent)."""
@@ -123,8 +128,9 @@ def clinic_members() -> list[tuple[int, str]]:
 def assign(case: Case, user_id: int | None, actor_id: int | None, now: datetime | None = None) -> None:
     """Give a case to a member of the clinic (None: nobody)."""
     if user_id is not None:
-        member = db.session.scalar(select(Membership.id).where(Membership.user_id == user_id))
-        if member is None:
+        member = db.session.scalar(select(Membership.id).join(User, User.id == Membership.user_id)
+                                   .where(Membership.user_id == user_id, User.is_active.is_(True)))
+        if member is None:  # not of this clinic, or an account switched off: nobody would do the work
             raise CaseError(_l("The assignee must be a member of the clinic."))
     if user_id == case.assignee_user_id:
         return

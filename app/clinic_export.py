@@ -23,6 +23,7 @@ from sqlalchemy import JSON, LargeBinary, Text, cast, select
 
 from app.extensions import db
 from app.models import Membership, User
+from app.spreadsheet import safe_cell
 from tenants.context import tenant_scope
 from tenants.offboarding import tenant_tables
 
@@ -36,7 +37,9 @@ README = """Vernost: everything {name} ({slug}) held on {when}.
 One CSV file (UTF-8, comma-separated, a header row) per kind of record; each row keeps its id,
 and columns ending in _id refer to the id in the file of that name (response_id to
 responses.csv, case_id to cases.csv, user_id to people.csv). Times are UTC in ISO 8601;
-lists and maps (answers, ratings per aspect, settings) are JSON.
+lists and maps (answers, ratings per aspect, settings) are JSON. Text that begins with = + - @
+(or a tab) has an apostrophe put in front, so a spreadsheet shows it and does not run it as a
+formula; take it off when loading the files into another system.
 
 people.csv lists the clinic's members. Secrets (passwords, keys, link tokens) are not included.
 The files hold patients' personal data where they left it with their consent: keep them as
@@ -93,6 +96,11 @@ def _plain(value):
     return "" if value is None else value
 
 
+def _text(value):
+    # Patients' and reviewers' words: never a formula in the spreadsheet that opens the file.
+    return "" if value is None else safe_cell(value)
+
+
 def _converters(columns) -> list:
     """One converter per column, chosen once from its type: millions of cells skip the type tests.
 
@@ -107,8 +115,8 @@ def _converters(columns) -> list:
             python_type = column.type.python_type
         except NotImplementedError:
             python_type = object
-        simple = python_type in (int, str, float) and not issubclass(python_type, bool)
-        converters.append(_plain if simple else _cell)
+        simple = python_type in (int, float) and not issubclass(python_type, bool)
+        converters.append(_text if python_type is str else _plain if simple else _cell)
     return converters
 
 
@@ -128,7 +136,7 @@ def _people(tenant_id: int) -> Iterator[list]:
              .join(Membership, Membership.user_id == User.id).where(Membership.tenant_id == tenant_id)
              .order_by(User.id))
     for row in db.session.execute(query):
-        yield [_cell(value) for value in row]
+        yield [safe_cell(_cell(value)) for value in row]
 
 
 def stream_export(app, tenant_id: int) -> Iterator[bytes]:

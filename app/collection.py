@@ -20,6 +20,8 @@ _TOKEN_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no look-alikes (l/1, o/0
 SCANS_KEY = "vernost:scans"
 # A batch being written; a flush that died leaves it here and the next one finishes it first.
 SCANS_FLUSHING_KEY = "vernost:scans:flushing"
+# One flush at a time: two would both write the same batch before either removed it.
+SCANS_FLUSH_LOCK = "vernost:scans:flush-lock"
 
 log = logging.getLogger(__name__)
 
@@ -88,16 +90,29 @@ def flush_scans() -> int:
     fresh hash meanwhile); each (clinic, point) is written in that clinic's scope
     and committed, then removed from the batch. A crash between the commit and
     the removal can count that point's batch twice: a page-open statistic, not a
-    patient's answer.
+    patient's answer. One flush runs at a time (a Redis lock); another returns 0.
     """
+    client = redis_client()
+    lock = client.lock(SCANS_FLUSH_LOCK, timeout=600, blocking=False)
+    if not lock.acquire():
+        return 0  # another flush is writing; its batch is not ours to write again
+    try:
+        return _flush_batch(client)
+    finally:
+        try:
+            lock.release()
+        except redis.exceptions.LockError:
+            log.warning("the scan flush outlived its lock")
+
+
+def _flush_batch(client) -> int:
     from tenants.context import tenant_scope
 
-    client = redis_client()
-    if not client.exists(SCANS_FLUSHING_KEY):
-        try:
-            client.rename(SCANS_KEY, SCANS_FLUSHING_KEY)
-        except redis.ResponseError:
-            return 0  # no opens since the last flush
+    try:
+        # RENAMENX: a batch left by a flush that died is finished first, never overwritten.
+        client.renamenx(SCANS_KEY, SCANS_FLUSHING_KEY)
+    except redis.ResponseError:
+        pass  # no opens since the last flush
     written = 0
     for field, value in client.hgetall(SCANS_FLUSHING_KEY).items():
         try:

@@ -78,9 +78,11 @@ def plan_claims(now: datetime) -> list[dict]:
         clinics = db.session.execute(
             select(Tenant.id, Tenant.timezone, Tenant.settings, Tenant.created_at, Licence)
             .outerjoin(Licence, Licence.tenant_id == Tenant.id)).all()
-        # One row per clinic: the end of its latest digest period (where the next one starts).
+        # One row per clinic: the end of its latest digest period (where the next one starts); a
+        # digest given up on covered nothing, so the next one takes its hours over.
         last_end = dict(db.session.execute(
-            select(DigestRun.tenant_id, func.max(DigestRun.period_end)).group_by(DigestRun.tenant_id)).all())
+            select(DigestRun.tenant_id, func.max(DigestRun.period_end)).where(DigestRun.status != "failed")
+            .group_by(DigestRun.tenant_id)).all())
         last_date = dict(db.session.execute(
             select(DigestRun.tenant_id, func.max(DigestRun.local_date)).group_by(DigestRun.tenant_id)).all())
     rows = []
@@ -145,7 +147,8 @@ def claim_manual_digest(tenant: Tenant, now: datetime | None = None) -> ClaimedD
     local_date = now.astimezone(ZoneInfo(tenant.timezone)).date()
     with platform_scope():
         previous_end = db.session.scalar(
-            select(func.max(DigestRun.period_end)).where(DigestRun.tenant_id == tenant.id))
+            select(func.max(DigestRun.period_end)).where(DigestRun.tenant_id == tenant.id,
+                                                         DigestRun.status != "failed"))
     scheduled = scheduled_instant(local_date, tenant.timezone, hour)
     row = {"tenant_id": tenant.id, "local_date": local_date, "scheduled_for": scheduled, "claimed_at": now,
            "late": False, "period_start": previous_end if previous_end is not None else now - timedelta(days=1),

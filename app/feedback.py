@@ -16,7 +16,7 @@ from app.cases import open_case_if_at_risk
 from app.extensions import db
 from app.models import CollectionPoint, ConsentText, Response, ResponseRating, Tenant, utcnow
 from app.parsing import whole_number
-from app.questionnaires import ParsedAnswers, parse_answers, published_version
+from app.questionnaires import ParsedAnswers, answered_version, parse_answers
 from app.risk import classify_response
 from app.security import new_token
 from jobs.outbox import defer
@@ -78,7 +78,7 @@ def submit_response(point: CollectionPoint, form, language: str) -> Submission:
     if existing is not None:
         return Submission(response=existing, duplicate=True)
 
-    version = published_version(point.questionnaire_id)
+    version = answered_version(point, form.get("version"))
     if version is None:
         return Submission(errors={"form": "This questionnaire is not available." if en else "Анкета недоступна."})
     parsed: ParsedAnswers = parse_answers(version.questions, form, language)
@@ -120,7 +120,8 @@ def submit_response(point: CollectionPoint, form, language: str) -> Submission:
         response.contact_email = contact["contact_email"]
         response.consent_text_id, response.consent_at = consent.id, utcnow()
     status_token = None
-    if urgent:
+    if urgent or has_contact or response.publish_consent:
+        # The patient's private link: the red button's progress, and the consents they can take back.
         status_token, response.status_token_hash = new_token()
     response.ratings = [ResponseRating(aspect=a, score=s) for a, s in sorted(parsed.ratings.items())]
     db.session.add(response)
@@ -142,9 +143,11 @@ def submit_response(point: CollectionPoint, form, language: str) -> Submission:
     # A critical alert must find its case already open.
     open_case_if_at_risk(response, settings)
     # Counting the completion is left to the follow-up job: it keeps the point's row off the hot path.
+    # The reference is in the job ids because SQLite gives a deleted newest row's id to the next
+    # row: "response 7" alone could name a job of an answer a patient has since deleted.
     promised = [defer("default", "jobs.feedback.response_received", response.id,
-                      job_id=make_job_id(point.tenant_id, "response", response.id))]
+                      job_id=make_job_id(point.tenant_id, "response", response.id, response.reference))]
     if verdict.level == "critical":
         promised.append(defer("alerts", "jobs.alerts.alert_critical_response", response.id,
-                              job_id=make_job_id(point.tenant_id, "alert", response.id)))
+                              job_id=make_job_id(point.tenant_id, "alert", response.id, response.reference)))
     return Submission(response=response, status_token=status_token, promised=promised)

@@ -41,6 +41,10 @@ TERMS = {
     "mapping": _lp("import status", "columns to map"), "queued": _lp("import status", "queued"),
     "running": _lp("import status", "importing"), "done": _lp("import status", "done"),
     "failed": _lp("import status", "failed"),
+    # Daily digests and their e-mails.
+    "claimed": _lp("digest status", "being prepared"), "built": _lp("digest status", "prepared"),
+    "pending": _lp("mail status", "waiting"), "sending": _lp("mail status", "sending"),
+    "sent": _lp("mail status", "sent"), "cancelled": _lp("mail status", "cancelled"),
 }
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
@@ -20,7 +21,9 @@ from app.models import Case, Response, utcnow
 from app.parsing import whole_number
 
 PERIODS = ("today", "7d", "30d", "90d", "custom")
-RISKS = ("ok", "at_risk", "critical")
+# Dates a journal filter accepts: any a clinic has answers for, with room for the day after.
+EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+RISKS = ("ok", "at_risk", "critical", "flagged")  # flagged: at risk or critical, as the overviews count them
 CASE_FILTERS = ("none", "any", "open", "overdue", "new", "in_progress", "waiting", "resolved")
 NPS_BANDS = ("promoter", "passive", "detractor", "none")
 PAGE_SIZE = 25
@@ -73,14 +76,14 @@ def _int(args, name: str) -> int | None:
         return None
     value = whole_number(raw)
     if value is None:
-        raise FilterError(f"{name} must be a number")
+        raise FilterError(_l("%(name)s must be a number", name=name))
     return value
 
 
 def _choice(args, name: str, allowed: tuple[str, ...]) -> str:
     raw = (args.get(name) or "").strip()
     if raw and raw not in allowed:
-        raise FilterError(f"{name} must be one of: {', '.join(allowed)}")
+        raise FilterError(_l("%(name)s must be one of: %(allowed)s", name=name, allowed=", ".join(allowed)))
     return raw
 
 
@@ -89,9 +92,12 @@ def _date(args, name: str) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
-        raise FilterError(f"{name} must be a date (YYYY-MM-DD)") from None
+        raise FilterError(_l("%(name)s must be a date (YYYY-MM-DD)", name=name)) from None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:  # the day after 9999-12-31 does not exist
+        raise FilterError(_l("%(name)s must be a date (YYYY-MM-DD)", name=name))
+    return day
 
 
 def parse_filters(args) -> JournalFilters:
@@ -101,10 +107,10 @@ def parse_filters(args) -> JournalFilters:
     if (date_from or date_to) and not period:
         period = "custom"
     if date_from and date_to and date_from > date_to:
-        raise FilterError("date_from is after date_to")
+        raise FilterError(_l("The first day is after the last."))
     q = (args.get("q") or "").strip()
     if len(q) > 200:
-        raise FilterError("the search text is too long")
+        raise FilterError(_l("The search text is too long."))
     return JournalFilters(
         period=period, date_from=date_from if period == "custom" else None,
         date_to=date_to if period == "custom" else None,
@@ -154,7 +160,9 @@ def filtered_query(filters: JournalFilters, tz: str, now: datetime | None = None
         query = query.where(Response.doctor_id == filters.doctor)
     if filters.point is not None:
         query = query.where(Response.collection_point_id == filters.point)
-    if filters.risk:
+    if filters.risk == "flagged":
+        query = query.where(Response.risk_level.in_(("at_risk", "critical")))
+    elif filters.risk:
         query = query.where(Response.risk_level == filters.risk)
     if filters.nps == "promoter":
         query = query.where(Response.nps >= 9)
@@ -196,11 +204,14 @@ def encode_cursor(response: Response) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     """Inverse of encode_cursor; raises FilterError for anything else."""
     try:
-        micros, response_id = cursor.split("_", 1)
+        micros, raw_id = cursor.split("_", 1)
         moment = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=int(micros))
-        return moment, int(response_id)
     except (ValueError, OverflowError):
-        raise FilterError("bad page position") from None
+        raise FilterError(_l("bad page position")) from None
+    response_id = whole_number(raw_id)  # an id the database's integer column can hold
+    if response_id is None:
+        raise FilterError(_l("bad page position"))
+    return moment, response_id
 
 
 def _with_entry_data(query):

@@ -57,5 +57,6 @@ def try_send(to: str, subject: str, text: str, html: str | None = None) -> bool:
         deliver(build_message(to, subject, text, html))
         return True
     except MailError as exc:
-        log.warning("mail to a %s address not sent: %s", to.rsplit("@", 1)[-1], exc)
+        # A refusal names the address; the log gets its domain only.
+        log.warning("mail to a %s address not sent: %s", to.rsplit("@", 1)[-1], str(exc).replace(to, "<recipient>"))
         return False

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db, redis_client
 from app.mail import MailError, build_message, deliver
-from app.models import DigestRun, MailOutbox, utcnow
+from app.models import DigestRun, MailOutbox, Membership, User, utcnow
 from tenants.context import platform_scope, require_tenant_id
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,10 @@ LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 10
 # A job enqueued but not yet run is not enqueued again for this long.
 REENQUEUE_AFTER = timedelta(minutes=5)
-# A claimed digest whose build job never finished is rebuilt after this long.
+# A claimed digest whose build job never finished is rebuilt after this long...
 STALE_RUN_AFTER = timedelta(minutes=5)
+# ...and given up after this long: a build that fails every time must not be retried for ever.
+GIVE_UP_RUN_AFTER = timedelta(hours=6)
 MARKER_TTL = timedelta(days=14)
 QUEUE_FOR_KIND = {"alert": "alerts", "digest": "digests"}
 
@@ -98,7 +100,8 @@ def _claim(outbox_id: int, now: datetime) -> bool:
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """What one delivery attempt did: ``sent``, ``already_sent``, ``retry``, ``failed`` or ``not_claimed``."""
+    """What one delivery attempt did: ``sent``, ``already_sent``, ``retry``, ``failed``, ``cancelled`` or
+    ``not_claimed``."""
 
     outcome: str
     error: str = ""
@@ -116,6 +119,12 @@ def deliver_outbox_message(outbox_id: int, now: datetime | None = None, config: 
     row = db.session.get(MailOutbox, outbox_id)
     if row is None or row.tenant_id != tenant_id:
         return DeliveryResult("not_claimed")
+    if not _recipient_still_wanted(row):
+        # Held for quiet hours or waiting for the mail server, it may outlive the reason it was
+        # written: whoever left the clinic, or turned alerts off, must not get a patient's phone.
+        row.status, row.lease_until, row.last_error = "cancelled", None, "the recipient no longer takes these e-mails"
+        db.session.commit()
+        return DeliveryResult("cancelled")
     marker = accepted_marker_key(tenant_id, row.message_id)
     try:
         accepted_before = redis_client().exists(marker)
@@ -142,6 +151,19 @@ def deliver_outbox_message(outbox_id: int, now: datetime | None = None, config: 
         log.warning("mail %s accepted but its marker was not written: %s", row.id, exc)
     _mark_sent(row, now)
     return DeliveryResult("sent")
+
+
+def _recipient_still_wanted(row: MailOutbox) -> bool:
+    """Whether the member a message was written for still takes it: an alert, still on duty; any
+    message, still an active member of the clinic. Messages written for an address alone go."""
+    if row.user_id is None:
+        return True
+    if row.kind == "alert":
+        from app.alerts import on_duty_recipients
+
+        return any(recipient.user_id == row.user_id for recipient in on_duty_recipients())
+    return db.session.scalar(select(Membership.id).join(User, User.id == Membership.user_id)
+                             .where(Membership.user_id == row.user_id, User.is_active.is_(True))) is not None
 
 
 def _mark_sent(row: MailOutbox, now: datetime) -> None:
@@ -229,11 +251,27 @@ def stale_digest_runs(now: datetime) -> list[tuple[int, int]]:
     return [tuple(r) for r in rows]
 
 
+def give_up_stale_digest_runs(now: datetime) -> int:
+    """Mark digests whose build has failed for ``GIVE_UP_RUN_AFTER`` as failed; returns how many.
+
+    The digests page shows them so, and the day's next digest covers the same hours again.
+    """
+    with platform_scope():
+        given_up = db.session.execute(
+            update(DigestRun).where(DigestRun.status == "claimed", DigestRun.claimed_at < now - GIVE_UP_RUN_AFTER)
+            .values(status="failed").execution_options(synchronize_session=False)).rowcount
+        db.session.commit()
+    if given_up:
+        log.error("digests: %s digest runs could not be built for %s and were given up", given_up, GIVE_UP_RUN_AFTER)
+    return given_up
+
+
 def sweep_mail(now: datetime | None = None) -> int:
     """Scheduler: enqueue every message due now and rebuild stuck digests; returns messages enqueued."""
     from jobs.queues import enqueue, make_job_id
 
     now = now or utcnow()
+    give_up_stale_digest_runs(now)
     for tenant_id, run_id in stale_digest_runs(now):
         try:
             enqueue("digests", "jobs.digests.build_digest", tenant_id, run_id,

@@ -18,18 +18,23 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from html import escape
+from types import SimpleNamespace
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from app.audit import log_access
 from app.extensions import db
-from app.models import OPEN_CASE_STATUSES, Case, CaseEvent, MailOutbox, Response
+from app.models import OPEN_CASE_STATUSES, Case, CaseEvent, MailOutbox, Response, Tenant
+from app.spreadsheet import safe_cell
 
 MAX_MATCHES = 500
 EXPORT_FIELDS = ("reference", "submitted_at", "language", "collection_point", "branch", "doctor", "nps",
                  "would_return", "ratings", "comment", "answers", "contact_name", "contact_phone", "contact_email",
-                 "consent_at", "publish_consent", "urgent", "case_status", "case_resolution", "case_resolved_at")
+                 "consent_at", "consent_withdrawn_at", "publish_consent", "urgent", "case_status", "case_resolution",
+                 "case_resolved_at")
 
 
 class PatientQueryError(ValueError):
@@ -49,18 +54,18 @@ def parse_patient_query(args) -> PatientQuery | None:
     if not given:
         return None
     if len(given) > 1:
-        raise PatientQueryError("give one of phone, e-mail or reference")
+        raise PatientQueryError(_l("Give one of phone, e-mail or reference."))
     kind, value = next(iter(given.items()))
     if len(value) > 254:
-        raise PatientQueryError("too long")
+        raise PatientQueryError(_l("That is too long."))
     if kind == "phone":
         digits = re.sub(r"\D", "", value)
         if not 6 <= len(digits) <= 20:
-            raise PatientQueryError("a phone number has 6 to 20 digits")
+            raise PatientQueryError(_l("A phone number has 6 to 20 digits."))
         return PatientQuery(kind, digits)
     if kind == "email":
         if "@" not in value:
-            raise PatientQueryError("not an e-mail address")
+            raise PatientQueryError(_l("That is not an e-mail address."))
         return PatientQuery(kind, value.lower())
     return PatientQuery(kind, value.upper())
 
@@ -76,9 +81,15 @@ def find_patient_responses(query: PatientQuery) -> list[Response]:
     """The current clinic's responses matching the patient's identifier, newest first."""
     statement = select(Response)
     if query.kind == "phone":
-        # The last 10 digits decide, so "+7 900…" and "8 900…" find the same patient.
-        statement = statement.where(Response.contact_phone.is_not(None),
-                                    _digits(Response.contact_phone).like("%" + query.value[-10:]))
+        digits = _digits(Response.contact_phone)
+        if len(query.value) >= 10:
+            # The last 10 digits decide, so "+7 900…" and "8 900…" find the same patient.
+            matches = digits.like("%" + query.value[-10:])
+        else:
+            # Fewer digits are a whole short number, not the end of any longer one: "123-45-67"
+            # must not find, export and delete every patient whose number ends that way.
+            matches = digits == query.value
+        statement = statement.where(Response.contact_phone.is_not(None), matches)
     elif query.kind == "email":
         statement = statement.where(func.lower(Response.contact_email) == query.value)
     else:
@@ -107,6 +118,7 @@ def export_record(response: Response) -> dict:
         "contact_phone": response.contact_phone,
         "contact_email": response.contact_email,
         "consent_at": response.consent_at.isoformat() if response.consent_at else None,
+        "consent_withdrawn_at": response.consent_withdrawn_at.isoformat() if response.consent_withdrawn_at else None,
         "publish_consent": response.publish_consent,
         "urgent": response.urgent,
         "case_status": case.status if case else None,
@@ -129,18 +141,101 @@ def export_csv(responses: list[Response]) -> str:
         record = export_record(response)
         for key in ("ratings", "answers"):
             record[key] = json.dumps(record[key], ensure_ascii=False)
-        # A cell starting with = + - @ would run as a formula in a spreadsheet.
-        writer.writerow({k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v) for k, v in record.items()})
+        writer.writerow({key: safe_cell(value) for key, value in record.items()})
     return out.getvalue()
 
 
 def delete_responses(responses: list[Response]) -> list[str]:
-    """Hard-delete the responses with their ratings, cases, history and publication; returns their references."""
+    """Hard-delete the responses with their ratings, cases, history and publication; returns their references.
+
+    The clinic's copies of e-mails that quoted the patient's contact details lose them, and the
+    months the responses belonged to are marked for the metrics to be computed again.
+    """
+    from app.analytics.refresh import mark_dirty
+
     references = [r.reference for r in responses]
+    tenant = db.session.get(Tenant, responses[0].tenant_id) if responses else None
+    months = {r.submitted_at for r in responses}
     for response in responses:
+        _erase_from_mail(response)
         db.session.delete(response)
     db.session.flush()
+    for instant in months:
+        mark_dirty(tenant, instant)
     return references
+
+
+# --------------------------------------------------------------------------- the patient's own link
+
+def withdraw_consent(response: Response, now: datetime) -> bool:
+    """The patient takes back every consent given with ``response``; False if already done.
+
+    Their name, phone and e-mail go, here and wherever they were copied: the comment, the
+    case's notes, contact log and resolution, the clinic's copies of alerts and digests. The
+    comment comes off the public widget. The answers stay, anonymous, and so does the record
+    of the consent once given (its text version and time), which shows the earlier processing
+    was lawful. An open case is told that the patient can no longer be called back. Caller commits.
+    """
+    from app.cases import record_consent_withdrawn
+    from app.publishing import unpublish
+
+    if response.consent_withdrawn_at is not None:
+        return False
+    _erase_from_mail(response)
+    _mask_contacts_in_texts([SimpleNamespace(id=response.id, contact_name=response.contact_name,
+                                             comment=response.comment, answers=response.answers)])
+    db.session.refresh(response)  # the masking above wrote with UPDATE statements
+    had_contact = response.has_contact
+    response.contact_name = response.contact_phone = response.contact_email = None
+    response.publish_consent = False
+    unpublish(response)
+    response.consent_withdrawn_at = now
+    if response.case is not None:
+        record_consent_withdrawn(response.case, now)
+    log_access(None, "withdraw_consent", "response", response.id,
+               {"by": "patient", "references": [response.reference], "contacts": had_contact})
+    return True
+
+
+def delete_at_patients_request(response: Response) -> str:
+    """The patient deletes their response for good through their private link; returns its reference."""
+    (reference,) = delete_responses([response])
+    log_access(None, "delete", "patient_request", reference, {"by": "patient", "references": [reference]})
+    return reference
+
+
+def masked_contacts(response: Response) -> dict[str, str]:
+    """What the patient's link shows of their contact details: enough to recognise, not to read off."""
+    shown = {}
+    if response.contact_name:
+        shown["name"] = response.contact_name.strip()[:1] + "***"
+    if response.contact_phone:
+        digits = re.sub(r"\D", "", response.contact_phone)
+        shown["phone"] = "*** " + digits[-2:]
+    if response.contact_email:
+        local, _, domain = response.contact_email.partition("@")
+        shown["email"] = f"{local[:1]}***@{domain}"
+    return shown
+
+
+def _erase_from_mail(response: Response) -> None:
+    """Take the response's contact details out of every copy of e-mail the clinic keeps.
+
+    Alerts name the response; digests quote several, so every body holding one of the exact
+    values (as typed, or as HTML shows it) loses it, and nothing else is changed.
+    """
+    values = [v for v in (response.contact_phone, response.contact_email, response.contact_name) if v and len(v) >= 3]
+    if not values:
+        return
+    variants = sorted({form for value in values for form in (value, escape(value))}, key=len, reverse=True)
+    holds = or_(*(column.contains(value) for value in variants
+                  for column in (MailOutbox.text_body, MailOutbox.html_body)))
+    for mail in db.session.execute(select(MailOutbox.id, MailOutbox.text_body, MailOutbox.html_body)
+                                   .where(holds)).all():
+        text, html = mail.text_body, mail.html_body
+        for value in variants:
+            text, html = text.replace(value, MASK), html.replace(value, MASK)
+        db.session.execute(update(MailOutbox).where(MailOutbox.id == mail.id).values(text_body=text, html_body=html))
 
 
 # --------------------------------------------------------------------------- retention
@@ -167,7 +262,8 @@ def erase_expired_contacts(months: int, now: datetime) -> list[str]:
     erased: list[str] = []
     while True:
         rows = db.session.execute(select(Response.id, Response.reference, Response.contact_name,
-                                         Response.contact_phone, Response.contact_email, Response.comment)
+                                         Response.contact_phone, Response.contact_email, Response.comment,
+                                         Response.answers)
                                   .where(Response.submitted_at < cutoff, Response.retention_applied_at.is_(None),
                                          ~open_case.exists())
                                   .order_by(Response.submitted_at, Response.id).limit(RETENTION_BATCH)).all()
@@ -186,9 +282,13 @@ def erase_expired_contacts(months: int, now: datetime) -> list[str]:
 
 
 # Seven or more digits, possibly split by spaces, dashes, dots or brackets: a phone number, not a date or a price.
-_PHONE_RE = re.compile(r"\+?\(?\d(?:[\s().\-]{0,3}\d){6,}")
+# The digits are taken whole (an atomic group): "1 250 000 руб" is a price, and must not become
+# a phone by giving back its last digits to escape the currency after it.
+_PHONE_RE = re.compile(r"(?>\+?\(?\d(?:[\s().\-]{0,3}\d){6,})(?!\s*(?:руб|р\.|р\b|₽|rub|usd|eur|\$|€))",
+                       re.IGNORECASE)
 # "12.03.2024", "12/03/24", "2024-03-12": a date in a note is not a phone number ("12-03-24" may be one).
-_DATE_RE = re.compile(r"\b(?:\d{1,2}([./])\d{1,2}\1\d{2,4}|\d{4}-\d{1,2}-\d{1,2})\b")
+# Bounded by non-digits, not word edges: "12.03.2024г." and "2024-03-12T10:00" are dates too.
+_DATE_RE = re.compile(r"(?<!\d)(?:\d{1,2}([./])\d{1,2}\1\d{2,4}|\d{4}([-./])\d{1,2}\2\d{1,2})(?!\d)")
 _EMAIL_RE = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
 MASK = "***"
 
@@ -230,9 +330,16 @@ def _mask_contacts_in_texts(rows) -> set[int]:
     by_id = {row.id: row for row in rows}
     changed: set[int] = set()
     for row in rows:
+        values = {}
         masked = mask_contact_details(row.comment or "")
         if masked != (row.comment or ""):
-            db.session.execute(update(Response).where(Response.id == row.id).values(comment=masked))
+            values["comment"] = masked
+        # The answers keep each text question's own copy of what the comment joins together.
+        answers = _masked_answers(row.answers)
+        if answers is not None:
+            values["answers"] = answers
+        if values:
+            db.session.execute(update(Response).where(Response.id == row.id).values(**values))
             changed.add(row.id)
     cases = db.session.execute(select(Case.id, Case.response_id, Case.resolution)
                                .where(Case.response_id.in_(by_id))).all()
@@ -252,6 +359,14 @@ def _mask_contacts_in_texts(rows) -> set[int]:
             db.session.execute(update(CaseEvent).where(CaseEvent.id == event.id).values(text=masked))
             changed.add(response_of_case[event.case_id].id)
     return changed
+
+
+def _masked_answers(answers) -> dict | None:
+    """The answers with phone numbers and e-mails masked in their texts; None when nothing changed."""
+    if not isinstance(answers, dict):
+        return None
+    masked = {key: mask_contact_details(value) if isinstance(value, str) else value for key, value in answers.items()}
+    return masked if masked != answers else None
 
 
 def forget_old_mail_bodies(now: datetime, days: int = MAIL_BODY_DAYS) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 import hashlib
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.extensions import db
 from app.models import PublishedReview, Response, utcnow
@@ -58,10 +58,9 @@ def widget_reviews(limit: int = WIDGET_LIMIT) -> list[PublicReview]:
     return [PublicReview(r.comment, r.nps, r.submitted_at) for r in rows if r.publish_consent]
 
 
-def widget_etag() -> str:
-    """A validator that changes whenever the set of published reviews changes."""
-    count, newest, last_id = db.session.execute(
-        select(func.count(PublishedReview.id), func.max(PublishedReview.published_at),
-               func.sum(PublishedReview.id))).one()
-    raw = f"{count}:{newest.isoformat() if newest else ''}:{last_id or 0}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:20]
+def widget_etag(reviews: list[PublicReview], *shown_with) -> str:
+    """A validator of exactly what the widget shows: the reviews' words and scores, and ``shown_with``
+    (the clinic's name, language and time zone). An edited comment (contacts masked at the end of
+    the retention period) or a renamed clinic must not be answered "not modified"."""
+    raw = repr([(r.comment, r.nps, r.submitted_at.isoformat()) for r in reviews] + [str(v) for v in shown_with])
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]

@@ -11,6 +11,7 @@ import copy
 import re
 from dataclasses import dataclass, field
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from app.extensions import db
@@ -97,48 +98,50 @@ def rating_aspect_labels(language: str) -> dict[str, str]:
 def validate_questions(questions: list[dict]) -> list[dict]:
     """Check and normalise a list of question dicts; raises QuestionnaireError."""
     if not isinstance(questions, list) or not questions:
-        raise QuestionnaireError("a questionnaire needs at least one question")
+        raise QuestionnaireError(_l("A questionnaire needs at least one question."))
     if len(questions) > MAX_QUESTIONS:
-        raise QuestionnaireError(f"at most {MAX_QUESTIONS} questions")
+        raise QuestionnaireError(_l("At most %(n)s questions.", n=MAX_QUESTIONS))
     seen, cleaned = set(), []
     for q in questions:
         if not isinstance(q, dict):
-            raise QuestionnaireError("each question must be an object with a key and a type")
+            raise QuestionnaireError(_l("Each question must be an object with a key and a type."))
         key, qtype = q.get("key", ""), q.get("type")
         if not isinstance(key, str) or not KEY_RE.match(key):
-            raise QuestionnaireError(f"question key {key!r}: lower-case letters, digits and _")
+            raise QuestionnaireError(_l("Question key %(key)r: lower-case letters, digits and _.", key=key))
         if key in seen:
-            raise QuestionnaireError(f"question key {key!r} is used twice")
+            raise QuestionnaireError(_l("Question key %(key)r is used twice.", key=key))
         seen.add(key)
         if qtype not in QUESTION_TYPES:
-            raise QuestionnaireError(f"question {key}: unknown type {qtype!r}")
+            raise QuestionnaireError(_l("Question %(key)s: unknown type %(type)r.", key=key, type=qtype))
         labels = {lang: str(q.get("label", {}).get(lang, "")).strip()[:500] for lang in LANGUAGES}
         if not any(labels.values()):
-            raise QuestionnaireError(f"question {key}: needs a label")
+            raise QuestionnaireError(_l("Question %(key)s needs a label.", key=key))
         item = {"key": key, "type": qtype, "required": bool(q.get("required")), "label": labels}
         if qtype in ("single", "multiple"):
             options = q.get("options") or []
             if not 2 <= len(options) <= MAX_OPTIONS:
-                raise QuestionnaireError(f"question {key}: 2 to {MAX_OPTIONS} options")
+                raise QuestionnaireError(_l("Question %(key)s: 2 to %(n)s options.", key=key, n=MAX_OPTIONS))
             option_keys = set()
             item["options"] = []
             for o in options:
                 okey = o.get("key", "")
                 if not KEY_RE.match(okey) or okey in option_keys:
-                    raise QuestionnaireError(f"question {key}: bad or repeated option key {okey!r}")
+                    raise QuestionnaireError(_l("Question %(key)s: bad or repeated option key %(option)r.",
+                                                 key=key, option=okey))
                 option_keys.add(okey)
                 olabels = {lang: str(o.get("label", {}).get(lang, "")).strip()[:200] for lang in LANGUAGES}
                 if not any(olabels.values()):
-                    raise QuestionnaireError(f"question {key}: option {okey} needs a label")
+                    raise QuestionnaireError(_l("Question %(key)s: option %(option)s needs a label.",
+                                                 key=key, option=okey))
                 item["options"].append({"key": okey, "label": olabels})
         if qtype == "rating":
             aspect = q.get("aspect") or key.removeprefix("rating_")
             if not KEY_RE.match(aspect):
-                raise QuestionnaireError(f"question {key}: bad aspect {aspect!r}")
+                raise QuestionnaireError(_l("Question %(key)s: bad aspect %(aspect)r.", key=key, aspect=aspect))
             item["aspect"] = aspect
         cleaned.append(item)
     if sum(1 for q in cleaned if q["type"] == "nps") > 1:
-        raise QuestionnaireError("only one NPS question per questionnaire")
+        raise QuestionnaireError(_l("Only one NPS question per questionnaire."))
     return cleaned
 
 
@@ -159,6 +162,24 @@ def published_version(questionnaire_id: int) -> QuestionnaireVersion | None:
     """The version patients answer now."""
     return db.session.scalar(select(QuestionnaireVersion).where(
         QuestionnaireVersion.questionnaire_id == questionnaire_id, QuestionnaireVersion.status == "published"))
+
+
+def answered_version(point, shown: str | None) -> QuestionnaireVersion | None:
+    """The version a patient's form showed (its hidden ``version``), else the published one.
+
+    A manager may publish a new version while a patient is filling in the old one: their answers
+    are read against the questions they saw, or a question removed in between would drop its
+    answer silently (and a low score with it). Only a published or archived version of the
+    point's own questionnaire is taken.
+    """
+    current = published_version(point.questionnaire_id)
+    shown_id = whole_number(shown) if isinstance(shown, str) else None
+    if shown_id is None or current is None or shown_id == current.id:
+        return current
+    seen = db.session.scalar(select(QuestionnaireVersion).where(
+        QuestionnaireVersion.id == shown_id, QuestionnaireVersion.questionnaire_id == point.questionnaire_id,
+        QuestionnaireVersion.status.in_(("published", "archived"))))
+    return seen or current
 
 
 def working_draft(questionnaire: Questionnaire) -> QuestionnaireVersion:
@@ -200,7 +221,7 @@ def new_consent_version(language: str, text: str) -> ConsentText:
     """Save a new consent text version; earlier versions stay for the responses that accepted them."""
     text = (text or "").strip()
     if language not in LANGUAGES or not 20 <= len(text) <= 5000:
-        raise QuestionnaireError("consent text: 20 to 5000 characters, language ru or en")
+        raise QuestionnaireError(_l("A consent text has 20 to 5000 characters, in Russian or English."))
     latest = db.session.scalar(select(ConsentText.version).where(ConsentText.language == language)
                                .order_by(ConsentText.version.desc()))
     consent = ConsentText(language=language, version=(latest or 0) + 1, text=text)
@@ -287,7 +308,7 @@ def create_questionnaire(name: str) -> Questionnaire:
     """A new questionnaire of the current clinic, with a draft holding one NPS question."""
     name = (name or "").strip()[:200]
     if not name:
-        raise QuestionnaireError("a questionnaire needs a name")
+        raise QuestionnaireError(_l("A questionnaire needs a name."))
     questionnaire = Questionnaire(name=name, is_default=False)
     db.session.add(questionnaire)
     db.session.flush()
@@ -328,13 +349,14 @@ def add_question(questionnaire: Questionnaire, qtype: str, *, label_ru: str = ""
     needs an aspect key (what the 1–5 score is about, e.g. ``parking``).
     """
     if qtype not in QUESTION_TYPES:
-        raise QuestionnaireError(f"unknown question type {qtype!r}")
+        raise QuestionnaireError(_l("Unknown question type %(type)r.", type=qtype))
     draft = working_draft(questionnaire)
     questions = copy.deepcopy(draft.questions)
     aspect = (aspect or "").strip().lower()
     if qtype == "rating":
         if not KEY_RE.match(aspect):
-            raise QuestionnaireError("a rating question needs an aspect key: lower-case latin letters, digits and _")
+            raise QuestionnaireError(
+                _l("A rating question needs an aspect key: lower-case latin letters, digits and _."))
         key = _new_key(questions, f"rating_{aspect}"[:40])
     else:
         key = _new_key(questions, "comment" if qtype == "text" else qtype)
@@ -358,7 +380,7 @@ def _index(questions: list[dict], key: str) -> int:
     for i, q in enumerate(questions):
         if q["key"] == key:
             return i
-    raise QuestionnaireError(f"no question {key!r} in the draft")
+    raise QuestionnaireError(_l("No question %(key)r in the draft.", key=key))
 
 
 def update_question(questionnaire: Questionnaire, key: str, *, label_ru: str, label_en: str, required: bool,

@@ -6,6 +6,8 @@ sites' rules.
 """
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 from app.urls import split_url
 from tenants.settings import update_settings
 
@@ -24,14 +26,14 @@ def clean_review_links(rows: list[tuple[str, str]]) -> list[dict]:
         if not name and not url:
             continue
         if not name:
-            raise ReviewLinkError(f"give the link {url} a name")
+            raise ReviewLinkError(_l("Give the link %(url)s a name.", url=url))
         parts = split_url(url)
         if parts is None or parts.scheme != "https" or not parts.hostname or "." not in parts.hostname \
                 or any(c.isspace() for c in url):
-            raise ReviewLinkError(f"{name}: the address must be a full https:// link")
+            raise ReviewLinkError(_l("%(name)s: the address must be a full https:// link.", name=name))
         links.append({"name": name, "url": url})
     if len(links) > MAX_LINKS:
-        raise ReviewLinkError(f"at most {MAX_LINKS} review sites")
+        raise ReviewLinkError(_l("At most %(n)s review sites.", n=MAX_LINKS))
     return links
 
 

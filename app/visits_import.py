@@ -171,6 +171,9 @@ def _xlsx_rows(content: bytes) -> list[list]:
         raise ImportFileError(N_("The file is not a readable XLSX workbook.")) from exc
     try:
         sheet = workbook.worksheets[0]
+        # Read-only mode trusts the sheet's declared size, which some generators leave stale:
+        # rows and columns past it would be dropped without a word.
+        sheet.reset_dimensions()
         return [list(row) for row in sheet.iter_rows(values_only=True)]
     finally:
         workbook.close()
@@ -246,6 +249,10 @@ def parse_money(value) -> int:
         if "," in text and "." in text:
             text = text.replace(",", "") if text.rfind(".") > text.rfind(",") else \
                 text.replace(".", "").replace(",", ".")
+        elif re.fullmatch(r"\d{1,3}(,\d{3})+", text):
+            # "1,500": thousands or one and a half? A CRM in English means the first, one in Russian
+            # the second; guessing would be wrong by a factor of a thousand for someone.
+            raise ValueError(N_("ambiguous amount: write 1500 or 1500,00"))
         else:
             text = text.replace(",", ".")
         try:
@@ -298,8 +305,13 @@ def parse_row(line: int, raw: dict, today: date) -> tuple[dict, list[RowError]]:
     except ValueError as exc:
         bad("visited_on", str(exc))
     for name in ("amount", "bonuses_awarded", "bonuses_redeemed"):
+        value = raw.get(name)
+        if name == "amount" and (value is None or (isinstance(value, str) and not value.strip())):
+            # Required: an empty cell is a gap in the export, not a free visit, which would pull revenue down.
+            bad(name, N_("the amount is empty: write 0 for a free visit"))
+            continue
         try:
-            out[name] = parse_money(raw.get(name))
+            out[name] = parse_money(value)
         except ValueError as exc:
             bad(name, str(exc))
     out["branch"] = _text(raw.get("branch"))[:200]

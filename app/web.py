@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit
 
-from flask import Flask, g, make_response, render_template, request
+from flask import Flask, g, make_response, redirect, render_template, request
 
 # Scripts and styles come only from our own static files; the few pages that carry their
 # own <style> (the QR poster and the printable report) mark it with this request's nonce.
@@ -23,6 +24,29 @@ def render(page: str, fragment: str | None = None, status: int = 200, **context)
     response = make_response(body, status)
     response.vary.add("HX-Request")
     return response
+
+
+def leave_for(url: str, htmx_status: int = 401):
+    """Send the browser to ``url``: a redirect, or for an htmx request an ``HX-Redirect``.
+
+    htmx follows a plain redirect itself and would paste the page it leads to (the login page,
+    when a session has ended) into the fragment it was loading.
+    """
+    if request.headers.get("HX-Request") == "true":
+        response = make_response("", htmx_status)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def page_path() -> str:
+    """The path and query of the page the person is on: for htmx, the page, not the fragment."""
+    current = request.headers.get("HX-Current-URL") if request.headers.get("HX-Request") == "true" else None
+    if current:
+        parts = urlsplit(current)
+        if parts.netloc == request.host and parts.path.startswith("/"):
+            return parts.path + (f"?{parts.query}" if parts.query else "")
+    return request.full_path.rstrip("?")
 
 
 def csp_nonce() -> str:

@@ -108,6 +108,10 @@ def check_destination(url: str, allow_private: bool) -> str:
         raise WebhookError(_l("The address must start with https:// and name a server."))
     if parts.username or parts.password:
         raise WebhookError(_l("Put no password in the address: the signature proves who is sending."))
+    try:
+        httpx.URL(url).host  # what the sender will read: a host it refuses ("a..b", bad IDNA) fails here
+    except (httpx.InvalidURL, UnicodeError):
+        raise WebhookError(_l("The address must start with https:// and name a server.")) from None
     if not allow_private:
         if parts.scheme != "https":
             raise WebhookError(_l("Events carry patients' words: the address must use https://."))
@@ -253,10 +257,13 @@ def deliver(delivery_id: int, now: datetime | None = None) -> str:
     db.session.commit()  # the lease is visible before the receiver is called
     delivery = db.session.get(WebhookDelivery, delivery_id)
     hook = delivery.webhook
-    payload = build_payload(delivery) if hook.active else None
+    # A clinic whose deletion is scheduled sends nothing more, even what was queued before.
+    ending = db.session.get(Tenant, delivery.tenant_id).delete_after is not None
+    payload = build_payload(delivery) if hook.active and not ending else None
     if payload is None:
         delivery.state, delivery.next_attempt_at = "skipped", None
-        delivery.last_error = "webhook switched off" if not hook.active else "the answer or case no longer exists"
+        delivery.last_error = ("the clinic is ending" if ending else "webhook switched off" if not hook.active
+                               else "the answer or case no longer exists")
         db.session.commit()
         return "skipped"
     allow_private = _allow_private()
@@ -280,6 +287,9 @@ def deliver(delivery_id: int, now: datetime | None = None) -> str:
         if refused_as_private(exc):  # the name changed to a private address between check and connect
             return _give_up(delivery, hook, str(PRIVATE_NETWORK))
         error = f"could not connect ({type(exc).__name__})"
+    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        # An address saved before the check above refused it: no retry can reach it.
+        return _give_up(delivery, hook, f"the address cannot be used ({type(exc).__name__})")
     delivery.duration_ms = int(1000 * (time.perf_counter() - started))
     if not error:
         delivery.state, delivery.delivered_at, delivery.next_attempt_at, delivery.last_error = \

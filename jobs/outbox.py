@@ -17,7 +17,7 @@ from datetime import timedelta
 
 import redis
 from rq.job import Job
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from app.extensions import db, redis_client
 from app.models import PendingJob, utcnow
@@ -25,6 +25,9 @@ from jobs.queues import enqueue, func_path
 from tenants.context import platform_scope, require_tenant_id
 
 log = logging.getLogger(__name__)
+
+# An enqueued row has done its work; it is kept a week for "was this job ever sent?", then goes.
+KEEP_ENQUEUED = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ def sweep_outbox(older_than_seconds: int = 15, limit: int = 2000) -> int:
                     break
                 sent += 1
             row.enqueued_at = utcnow()
+        db.session.execute(delete(PendingJob).where(PendingJob.enqueued_at < utcnow() - KEEP_ENQUEUED))
         db.session.commit()
     return sent
 

@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> None:
 
     queues = (argv if argv is not None else sys.argv[1:]) or list(QUEUES)
     app = create_app()
-    build_worker(app, queues).work(with_scheduler=False)
+    # RQ's scheduler (one per queue at a time, under a lock) puts failed jobs with retries left
+    # back in their queue when their wait is over; without it they would stay parked for ever.
+    build_worker(app, queues).work(with_scheduler=True)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 
 import click
 from flask import current_app, url_for
@@ -14,8 +14,9 @@ from app.models import Operator, Tenant
 from app.security import hash_password, password_problem
 from app.collection import default_point
 from tenants.context import platform_scope, tenant_scope
-from tenants.licensing import PLANS, licence_status
+from tenants.licensing import PLANS
 from tenants.onboarding import OnboardingError, change_plan, onboard_clinic, renew_licence, set_suspended
+from tenants.resolve import clinic_licence_status
 from tenants.usage import usage_overview
 
 tenants_cli = AppGroup("tenants", help="Onboard and manage clinics.")
@@ -77,10 +78,9 @@ def list_(as_json):
     month_start = datetime.now(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     with platform_scope():
         rows = usage_overview(month_start)
-    grace = current_app.config["LICENCE_GRACE_DAYS"]
     out = []
     for row in rows:
-        status = licence_status(row.licence, date.today(), grace)
+        status = clinic_licence_status(row.tenant, row.licence)
         out.append({
             "id": row.tenant.id, "slug": row.tenant.slug, "name": row.tenant.name,
             "plan": row.licence.plan if row.licence else None,
@@ -151,6 +151,35 @@ def create_operator(email, name, password):
     click.echo(f"operator {email} created")
 
 
+
+
+@operators_cli.command("list")
+def list_operators():
+    """Every operator: e-mail, two-factor login, last sign-in, whether the account is on."""
+    from app.accounts import operator_roster
+
+    for row in operator_roster():
+        seen = row.last_sign_in.strftime("%Y-%m-%d %H:%M UTC") if row.last_sign_in else "never signed in"
+        click.echo(f"{row.operator.email}\t2fa {'on' if row.two_factor else 'OFF'}\t{seen}\t"
+                   f"{'active' if row.operator.is_active else 'switched off'}")
+
+
+@operators_cli.command("deactivate")
+@click.argument("email")
+@click.option("--undo", is_flag=True, help="Switch the account back on.")
+def deactivate_operator(email, undo):
+    """Switch an operator's account off (their sessions end at once), or back on with --undo."""
+    from app.models import OperatorAction
+
+    email = email.strip().lower()
+    operator = db.session.scalar(select(Operator).where(Operator.email == email))
+    if operator is None:
+        raise click.ClickException(f"no operator {email}")
+    operator.is_active = bool(undo)
+    db.session.add(OperatorAction(actor="cli", action="operator_activated" if undo else "operator_deactivated",
+                                  details={"email": email}))
+    db.session.commit()
+    click.echo(f"operator {email} {'is active again' if undo else 'is switched off; their sessions have ended'}")
 
 
 @operators_cli.command("reset-two-factor")

@@ -63,12 +63,17 @@ def clinic_local_now(tenant: Tenant | None = None) -> datetime:
     return datetime.now(ZoneInfo(tenant.timezone))
 
 
+def clinic_licence_status(tenant: Tenant, licence) -> LicenceStatus:
+    """A clinic's licence state on its own calendar: the console and the workspace agree near midnight."""
+    return licence_status(licence, clinic_local_now(tenant).date(), current_app.config["LICENCE_GRACE_DAYS"])
+
+
 def current_licence_status() -> LicenceStatus:
     """The current clinic's licence state today (its local date), cached per request."""
     cached = g.get("licence_status")
     if cached is None:
         licence = db.session.scalar(select(Licence))
-        cached = licence_status(licence, clinic_local_now().date(), current_app.config["LICENCE_GRACE_DAYS"])
+        cached = clinic_licence_status(current_tenant(), licence)
         g.licence_status = cached
         g.licence = licence
     return cached

@@ -403,6 +403,48 @@ def test_xlsx_import(app, tenant):
         assert db.session.scalar(select(func.sum(Visit.amount_kopecks))) == 150050 + 70000
 
 
+def test_xlsx_with_a_stale_declared_size_loses_no_rows(app, tenant):
+    """Some generators write a sheet's size once and never update it; read-only openpyxl trusts it."""
+    import io
+    import re as regex
+    import zipfile
+
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["patient", "date", "amount"])
+    for n in range(1, 11):
+        sheet.append([f"P{n}", date(2025, 3, n), 100 * n])
+    saved = io.BytesIO()
+    workbook.save(saved)
+    stale = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(saved.getvalue())) as source, zipfile.ZipFile(stale, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data, replaced = regex.subn(rb'<dimension ref="[^"]+"', b'<dimension ref="A1:B5"', data)
+                assert replaced == 1
+            target.writestr(item, data)
+    report, visits = import_text(app, tenant.id, stale.getvalue(), name="export.xlsx")
+    assert report.ok and visits == 10
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.scalar(select(func.sum(Visit.amount_kopecks))) == 100 * 55 * 100
+
+
+def test_an_empty_amount_is_a_clear_error_not_a_free_visit(app, tenant):
+    report, visits = import_text(app, tenant.id, "patient;date;amount;bonuses_awarded\nA;2025-03-01;;\nB;2025-03-02;0;\n")
+    assert not report.ok and visits == 0
+    assert [(e.line, e.field, e.message) for e in report.errors] == \
+        [(2, "amount", "the amount is empty: write 0 for a free visit")]
+    from app.visits_import import parse_money
+
+    assert (parse_money("1,500.00"), parse_money("1 500,50"), parse_money("1,5")) == (150000, 150050, 150)
+    for ambiguous in ("1,500", "12,345,678"):
+        with pytest.raises(ValueError, match="ambiguous"):
+            parse_money(ambiguous)
+
+
 def test_not_a_workbook(app, tenant):
     from app.visits_import import ImportFileError
 
@@ -531,6 +573,33 @@ def test_refresh_sums_stored_months_into_quarter_and_year(app, tenant):
             assert stored[("clinic", "all")]["responses"] == 3
 
 
+def test_an_answer_arriving_while_its_month_is_computed_keeps_the_month_dirty(app, tenant, monkeypatch):
+    """The refresh clears only marks older than its start; a second mark of the same month is newer."""
+    import time
+
+    import app.analytics.refresh as refresh
+
+    add_responses(app, tenant.id, [{"nps": 9, "at": at("2025-03-05 09:00")}])
+    with app.app_context(), tenant_scope(tenant.id):
+        tenant_row = db.session.get(Tenant, tenant.id)
+        refresh.mark_dirty(tenant_row, at("2025-03-05 09:00"))
+        db.session.commit()
+        real = refresh.store_period
+
+        def store_while_an_answer_arrives(tenant_arg, period, survey=None):
+            result = real(tenant_arg, period, survey)
+            if period.label == "2025-03":  # an answer for March comes in while March is being computed
+                time.sleep(0.01)
+                refresh.mark_dirty(tenant_arg, at("2025-03-06 09:00"))  # what its submission does
+                db.session.commit()
+            return result
+
+        monkeypatch.setattr(refresh, "store_period", store_while_an_answer_arrives)
+        refresh.refresh_dirty(tenant_row)
+        left = set(db.session.scalars(select(DirtyPeriod.period)))
+    assert left == {"2025-03", "2025-Q1", "2025"}  # the next refresh counts the second answer
+
+
 def test_refresh_counts_from_responses_when_a_month_snapshot_is_missing(app, tenant):
     from app.analytics.refresh import mark_dirty, refresh_dirty
 
@@ -572,3 +641,29 @@ def test_metrics_show_json_and_visits_import_cli(app, tenant, tmp_path):
     for bad in ("March", "0001-01", "1989-12"):
         assert runner.invoke(args=["metrics", "show", "--tenant", "alpha", "--period", bad]).exit_code == 2, bad
     assert runner.invoke(args=["metrics", "show", "--tenant", "nope"]).exit_code == 1
+
+
+def test_ltv_comes_from_the_last_whole_year(app, tenant):
+    """Not from the year still running, whose revenue and retention are only partly in."""
+    from app.analytics.read import annual_ltv
+    from app.metrics import Period
+    from app.metrics.ltv import ltv
+
+    rows = ["patient;date;service;amount",
+            "A;2023-03-01;x;1000", "B;2023-04-01;x;1000", "C;2023-05-01;x;1000", "D;2023-06-01;x;1000",
+            "A;2024-03-01;x;3000", "B;2024-04-01;x;1000", "E;2024-05-01;x;2000",
+            "A;2025-01-05;x;100"]
+    report, _ = import_text(app, tenant.id, "\n".join(rows) + "\n")
+    assert report.ok
+    for label in ("2023", "2024", "2025", "2024-06", "2025-01"):
+        compute(app, tenant.id, label)
+    with app.app_context(), tenant_scope(tenant.id):
+        clinic = db.session.get(Tenant, tenant.id)
+        # 2024: revenue 6000 over 3 patients; 2 of 2023's 4 patients came back → churn 0.5, lifetime 2 years.
+        expected_2024 = ltv(2000.0, 0.5).ltv
+        mid_january = date(2025, 1, 15)
+        assert annual_ltv(clinic, Period.parse("2025-01"), today=mid_january).ltv == expected_2024 == 4000
+        assert annual_ltv(clinic, Period.parse("2025"), today=mid_january).ltv == expected_2024
+        assert annual_ltv(clinic, Period.parse("2024"), today=mid_january).ltv == expected_2024
+        # June 2024 knew only 2023, which has no year before it: no churn, no LTV.
+        assert annual_ltv(clinic, Period.parse("2024-06"), today=mid_january) is None

@@ -163,7 +163,8 @@ def test_responses_come_page_by_page_without_contact_details(app, tenant):
                 "since=2026-01-01%01"):
         refused = client.get(f"/api/v1/responses?{bad}", headers=bearer(token))
         assert refused.status_code == 400 and refused.json["error"] == "bad_parameter", bad
-    for period in ("2026-13", "0001-01", "1989-12", "2000-01-01..2026-01-01", "2026-01-01..2025-01-01", "%00"):
+    for period in ("2026-13", "0001-01", "1989-12", "2000-01-01..2026-01-01", "2026-01-01..2025-01-01", "%00",
+                   "9999-12", "9999-12-30..9999-12-30", "9999-12-31..9999-12-31", "3000"):
         refused = client.get(f"/api/v1/metrics?period={period}", headers=bearer(token))
         assert refused.status_code == 400 and refused.json["error"] == "bad_parameter", period
 
@@ -191,7 +192,8 @@ def test_visits_are_pushed_all_or_nothing_and_counted_once(app, tenant):
         visit("P-4"), visit("P-5", amount="a lot"), visit("", "2099-01-01"), {"patient": "P-6", "colour": "red"}, 7]})
     assert bad.status_code == 422 and bad.json["error"] == "invalid_visits"
     problems = {(e["index"], e["field"]) for e in bad.json["errors"]}
-    assert {(1, "amount"), (2, "patient"), (2, "visited_on"), (3, "colour"), (3, "visited_on"), (4, None)} <= problems
+    assert {(1, "amount"), (2, "patient"), (2, "visited_on"), (3, "colour"), (3, "visited_on"), (3, "amount"),
+            (4, None)} <= problems  # P-6 has no amount: required, not a free visit
     assert (0, "patient") not in problems
     assert count_visits(app, tenant.id) == 4  # nothing of the bad batch was written
 

@@ -5,11 +5,11 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
 from app.accounts import invite
 from app.extensions import db
-from app.models import Invitation, User, utcnow
+from app.models import Invitation, LoginAttempt, User, utcnow
 from tenants.context import tenant_scope
 from tests.conftest import TEST_PASSWORD, add_member, csrf_token, form_token, login
 from tests.smtp_sink import smtp_sink  # noqa: F401  (fixture)
@@ -61,6 +61,68 @@ def test_expired_invitation_is_refused(app, tenant, client):
 def test_invitation_link_only_works_in_its_own_clinic(app, tenant, other_tenant, client):
     _, token = _invite(app, tenant)
     assert client.get(other_tenant.url(f"invite/{token}")).status_code == 410
+
+
+def test_an_invitation_to_someone_with_an_account_needs_their_password(app, tenant, other_tenant):
+    """The inviting owner sees the link too: it must not open the invitee's account in other clinics."""
+    from datetime import datetime, timezone
+
+    import pyotp
+
+    from app import two_factor
+
+    # alpha's owner invites beta's owner, then tries the link without, and with a wrong, password.
+    _, token = _invite(app, tenant, email=other_tenant.owner_email, role="viewer")
+    intruder = app.test_client()
+    for password in ("", "not-their-password-1"):
+        refused = _accept(intruder, tenant, token, password=password)
+        assert refused.status_code == 400 and "enter its password" in refused.get_data(as_text=True)
+    assert intruder.get(other_tenant.url("settings/users")).status_code == 302  # not logged in anywhere
+    with app.app_context(), tenant_scope(tenant.id):
+        waiting = select(Invitation.accepted_at).where(Invitation.email == other_tenant.owner_email)
+        assert db.session.scalar(waiting) is None  # the link still waits for its owner
+    # Guesses here count like guesses at the login page.
+    app.config["LOGIN_MAX_FAILURES"], saved = 3, app.config["LOGIN_MAX_FAILURES"]
+    try:
+        assert _accept(intruder, tenant, token, password="third-wrong-guess-1").status_code == 400
+        assert _accept(intruder, tenant, token, password=TEST_PASSWORD).status_code == 429
+    finally:
+        app.config["LOGIN_MAX_FAILURES"] = saved
+    with app.app_context():
+        db.session.execute(delete(LoginAttempt))
+        db.session.commit()
+
+    # With two-factor login on, the right password leads to the code step, not into the workspace.
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == other_tenant.owner_email))
+        secret = two_factor.new_secret()
+        user.totp_secret, user.totp_enabled_at = secret, utcnow()
+        db.session.commit()
+    person = app.test_client()
+    accepted = _accept(person, tenant, token, password=TEST_PASSWORD)
+    assert accepted.status_code == 302 and accepted.headers["Location"].endswith("/login/code")
+    assert person.get(tenant.url()).status_code == 302
+    code = pyotp.TOTP(secret).at(datetime.now(timezone.utc))
+    entered = person.post("/login/code", data={"code": code, "csrf_token": csrf_token(person, "/login/code")})
+    assert entered.status_code == 302 and entered.headers["Location"].endswith(tenant.url())
+    assert person.get(tenant.url()).status_code == 200 and person.get(other_tenant.url()).status_code == 200
+
+
+def test_a_closed_clinic_takes_no_new_members(app, tenant, client):
+    from app.models import Licence, Membership
+
+    _, token = _invite(app, tenant)
+    with app.app_context(), tenant_scope(tenant.id):
+        db.session.scalar(select(Licence)).suspended = True
+        db.session.commit()
+    page = client.get(tenant.url(f"invite/{token}"))
+    assert page.status_code == 403 and "closed to new members" in page.get_data(as_text=True)
+    posted = client.post(tenant.url(f"invite/{token}"), data={"password": "a-long-password-1",
+                                                             "password_confirm": "a-long-password-1",
+                                                             "csrf_token": csrf_token(client, "/login")})
+    assert posted.status_code == 403
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.scalar(select(func.count()).select_from(Membership)) == 1
 
 
 def test_weak_password_is_refused_and_nothing_is_created(app, tenant, client):
@@ -217,3 +279,22 @@ def test_reset_link_is_sent_even_when_redis_is_down(app, tenant, smtp_sink):
     finally:
         app.extensions["vernost_redis"] = saved
     assert response.status_code == 200 and len(smtp_sink.to(tenant.owner_email)) == 1
+
+
+def test_an_htmx_request_after_the_session_ended_sends_the_browser_to_the_login(app, tenant, manager_client):
+    """htmx would follow a redirect and paste the login page into the fragment it was loading."""
+    page_url = f"http://localhost{tenant.url('journal')}?risk=critical"
+    htmx = {"HX-Request": "true", "HX-Current-URL": page_url}
+    assert manager_client.get(tenant.url("journal"), headers=htmx).status_code == 200
+    manager_client.post("/logout", data={"csrf_token": csrf_token(manager_client, tenant.url(""))})
+    answer = manager_client.get(tenant.url("journal") + "?cursor=1_1", headers=htmx)
+    assert answer.status_code == 401 and answer.get_data() == b""
+    target = answer.headers["HX-Redirect"]
+    assert target == "/login?next=/c/alpha/journal?risk%3Dcritical"  # back to the page, not the fragment
+    # A page from another site named in the header is not where the login sends anyone back.
+    foreign = manager_client.get(tenant.url("journal"), headers={"HX-Request": "true",
+                                                                 "HX-Current-URL": "https://evil.example/x"})
+    assert "evil" not in foreign.headers["HX-Redirect"]
+    # Without htmx, a plain redirect as before.
+    plain = manager_client.get(tenant.url("journal"))
+    assert plain.status_code == 302 and "HX-Redirect" not in plain.headers

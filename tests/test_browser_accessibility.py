@@ -108,7 +108,8 @@ def test_every_page_passes_wcag_aa_on_a_phone(chromium, live_server, demo):
 def test_operator_console_passes_wcag_aa(chromium, live_server, demo):
     with _audited_tab(chromium, live_server, "en-GB", 1280) as (page, check):
         _sign_in(page, check, "/platform/login", "operator@vernost.local", "operator-demo-pass", "**/platform/")
-        for path in ("/platform/", "/platform/clinics/new", "/platform/audit", "/platform/account/security"):
+        for path in ("/platform/", "/platform/clinics/new", "/platform/audit", "/platform/operators",
+                     "/platform/account/security"):
             page.goto(path)
             check(path)
         page.goto("/platform/")

@@ -135,3 +135,20 @@ def test_a_case_status_change_redraws_the_entry_in_the_open_journal(app, tenant,
     page.wait_for_selector(f"#r-{response_id}:has-text('Case: in progress')", timeout=3000)
     assert page.evaluate("window.__notReloaded") is True
     assert page.locator("article.entry").count() == 1  # redrawn in place, not added again
+
+
+def test_a_click_after_the_session_ended_opens_the_login_page_not_a_fragment_of_it(app, tenant, page):
+    for n in range(30):
+        make_response(app, tenant.id, comment=f"Visit {n}")
+    _log_in(page, tenant)
+    page.goto(f"/c/{tenant.slug}/journal?comment=yes")
+    page.context.clear_cookies()  # logged out elsewhere, or the session ran out
+    page.click("text=Older responses")
+    page.wait_for_url(re.compile(r".*/login\?next=.*"))
+    assert page.url.endswith(f"/login?next=/c/{tenant.slug}/journal?comment%3Dyes")
+    assert page.locator("#load-more form, #load-more input[name=password]").count() == 0
+    assert page.locator("input[name=password]").count() == 1  # one login form: the page, not a pasted copy
+    page.fill("#email", tenant.owner_email)
+    page.fill("#password", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**/c/{tenant.slug}/journal?comment=yes")

@@ -114,3 +114,56 @@ def test_go_back_on_an_error_page_returns_to_the_page_before(app, tenant, page):
     page.click("a[data-back]")
     page.wait_for_url(f"**/q/{token}?lang=en")
     assert page.locator("button[type=submit]").count() == 1
+
+
+def test_patient_takes_back_consent_then_deletes_the_feedback_on_a_phone(app, tenant, chromium, live_server):
+    """From the thank-you page's link, at 360 px, each page checked by axe against WCAG 2.1 AA."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe, problems = Axe(), []
+
+    def check(label):
+        violations = axe.run(page, options={"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21aa"]}})
+        problems.extend(f"{label}: {v['id']}: {v['help']}" for v in violations.response["violations"])
+        _no_horizontal_scroll(page)
+
+    token = point_token(app, tenant.id)
+    context = chromium.new_context(base_url=live_server, locale="ru-RU", viewport={"width": 360, "height": 740},
+                                   is_mobile=True, has_touch=True)
+    refused = refused_by_csp(context)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        page.goto(f"/q/{token}")
+        page.tap("label.pick:has(input[name=q_nps][value='4'])")
+        page.fill("input[name=contact_name]", "Мария Иванова")
+        page.fill("input[name=contact_phone]", "+7 916 555-44-33")
+        page.check("input[name=consent]")
+        page.click("button.send")
+        page.wait_for_url(re.compile(r".*/thanks.*"))
+        check("thank-you page with the link")
+        page.click("#status-link")
+        page.wait_for_url(re.compile(r".*/s/[^/]+$"))
+        assert "М***" in page.inner_text("#your-data") and "*** 33" in page.inner_text("#your-data")
+        check("the patient's page")
+        save_screenshot(page, "patient-own-link-360-ru")
+
+        page.check("#your-data input[name=confirm]")
+        page.click("#your-data button[type=submit]")
+        page.wait_for_url(re.compile(r".*done=withdrawn"))
+        assert "Согласие отозвано" in page.inner_text("main")
+        assert "Вы отозвали согласие" in page.inner_text("#consent-state")
+        check("after withdrawing")
+
+        page.check("form[action$='/delete'] input[name=confirm]")
+        page.click("form[action$='/delete'] button[type=submit]")
+        page.wait_for_selector("#deleted-text")
+        assert page.inner_text("h1") == "Ваш отзыв удалён"
+        check("after deleting")
+        save_screenshot(page, "patient-deleted-360-ru")
+    finally:
+        context.close()
+    assert not refused, refused[:3]
+    assert not problems, "\n".join(problems)
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.scalar(select(Response)) is None

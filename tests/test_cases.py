@@ -141,6 +141,38 @@ def test_case_lifecycle_with_history_and_patient_status(app, tenant, manager_cli
         assert db.session.get(Case, case_id).resolved_at is None
 
 
+def test_a_form_drawn_before_a_colleague_resolved_the_case_does_not_reopen_it(app, tenant, manager_client):
+    colleague = add_member(app, tenant, "colleague@alpha.test", "manager")
+    case_id = make_case(app, tenant.id)
+    mine = manager_client.get(tenant.url(f"cases/{case_id}")).get_data(as_text=True)  # drawn while "new"
+    theirs = app.test_client()
+    login(theirs, colleague)
+    their_page = theirs.get(tenant.url(f"cases/{case_id}")).get_data(as_text=True)
+    assert 'name="expected_status" value="new"' in their_page
+    resolved = theirs.post(tenant.url(f"cases/{case_id}/resolve"), data={
+        "csrf_token": form_token(their_page), "expected_status": "new", "resolution": "Called back; sorted"})
+    assert resolved.status_code == 302
+
+    stale = manager_client.post(tenant.url(f"cases/{case_id}/status"), data={
+        "csrf_token": form_token(mine), "expected_status": "new", "status": "in_progress"})
+    assert stale.status_code == 409 and "Someone changed this case" in stale.get_data(as_text=True)
+    assert "Called back; sorted" in stale.get_data(as_text=True)  # the page shows the case as it is now
+    with app.app_context(), tenant_scope(tenant.id):
+        case = db.session.get(Case, case_id)
+        assert (case.status, case.resolution) == ("resolved", "Called back; sorted") and case.resolved_at
+        assert [(e.kind, e.old_value, e.new_value) for e in case.events if e.kind == "status"] == \
+            [("status", "new", "resolved")]
+    # Reopening on purpose, from the page showing it resolved, still works.
+    fresh = manager_client.get(tenant.url(f"cases/{case_id}")).get_data(as_text=True)
+    assert ">Reopen<" in fresh
+    reopened = manager_client.post(tenant.url(f"cases/{case_id}/status"), data={
+        "csrf_token": form_token(fresh), "expected_status": "resolved", "status": "in_progress"})
+    assert reopened.status_code == 302
+    with app.app_context(), tenant_scope(tenant.id):
+        case = db.session.get(Case, case_id)
+        assert case.status == "in_progress" and case.resolved_at is None
+
+
 @pytest.mark.parametrize("action, data", [
     ("status", {"status": "resolved"}), ("status", {"status": "closed"}), ("assign", {"assignee": "999999"}),
     ("assign", {"assignee": "abc"}), ("contact", {"outcome": "telepathy"}), ("note", {"text": "  "}),
@@ -163,10 +195,16 @@ def test_a_member_of_another_clinic_cannot_be_assigned(app, tenant, other_tenant
 
 
 def test_manager_makes_any_response_a_case(app, tenant, manager_client):
+    from app.live import current_marker
+
     response_id = make_response(app, tenant.id, nps=9)
     token = form_token(manager_client.get(tenant.url(f"journal/{response_id}")).get_data(as_text=True))
+    with app.app_context():
+        before = current_marker(tenant.id)
     created = manager_client.post(tenant.url(f"journal/{response_id}/case"), data={"csrf_token": token})
     assert created.status_code == 302 and "/cases/" in created.headers["Location"]
+    with app.app_context():
+        assert current_marker(tenant.id) != before  # open journals learn of the new case badge
     again = manager_client.post(tenant.url(f"journal/{response_id}/case"), data={"csrf_token": token})
     assert again.headers["Location"] == created.headers["Location"]
     with app.app_context(), tenant_scope(tenant.id):
@@ -212,3 +250,27 @@ def test_clinic_settings_change_future_deadlines(app, tenant, client):
         case = db.session.scalar(select(Case))
         assert clinic_settings(db.session.get(Tenant, tenant.id)).critical_case_hours == 2
         assert case.deadline_at - case.created_at == timedelta(hours=2)
+
+
+def test_a_switched_off_account_cannot_be_given_a_case(app, tenant, manager_client):
+    colleague = add_member(app, tenant, "leaver@alpha.test", "manager")
+    case_id = make_case(app, tenant.id)
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == colleague))
+        user.is_active, user_id = False, user.id
+        db.session.commit()
+    page = manager_client.get(tenant.url(f"cases/{case_id}")).get_data(as_text=True)
+    assert f'value="{user_id}"' not in page  # not offered
+    refused = manager_client.post(tenant.url(f"cases/{case_id}/assign"),
+                                  data={"csrf_token": form_token(page), "assignee": str(user_id)})
+    assert refused.status_code == 400 and "must be a member" in refused.get_data(as_text=True)
+
+
+def test_a_form_naming_no_known_status_is_refused_not_mistaken_for_a_colleagues_change(app, tenant, manager_client):
+    case_id = make_case(app, tenant.id)
+    page = manager_client.get(tenant.url(f"cases/{case_id}")).get_data(as_text=True)
+    refused = manager_client.post(tenant.url(f"cases/{case_id}/note"), data={
+        "csrf_token": form_token(page), "expected_status": "<script>", "text": "Called the patient"})
+    assert refused.status_code == 400 and "not one of ours" in refused.get_data(as_text=True)
+    with app.app_context(), tenant_scope(tenant.id):
+        assert [e.kind for e in db.session.get(Case, case_id).events if e.kind == "note"] == []

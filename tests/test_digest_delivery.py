@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import redis
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import create_engine, delete, select, text, update
 from sqlalchemy.engine import make_url
 
 from app.extensions import db
@@ -358,3 +358,67 @@ def test_suspended_clinic_gets_no_alerts(app, tenant, smtp_sink):
         assert alert_critical_response(tenant.id, response_id) == 0
     run_worker(app)
     assert smtp_sink.messages == [] and _outbox(app) == []
+
+
+def test_an_invitation_refused_by_the_mail_server_logs_the_domain_not_the_address(app, smtp_sink, caplog):
+    from app.mail import try_send
+
+    smtp_sink.handler.rcpt_reply = "550 5.1.1 no such mailbox"
+    with app.app_context(), caplog.at_level("WARNING"):
+        assert try_send("anna.petrova@clinic.test", "Invitation", "Join us") is False
+    assert "clinic.test" in caplog.text and "anna.petrova" not in caplog.text
+
+
+def test_a_digest_that_never_builds_is_given_up_and_the_next_one_covers_its_hours(app, tenant, smtp_sink,
+                                                                                 manager_client):
+    from app.extensions import redis_client
+    from app.models import DigestRun
+
+    _one_digest(app, tenant)
+    with app.app_context():
+        assert dispatch(NOON_UTC) == 1
+    run_worker(app)  # day 1: built and sent
+    with app.app_context():
+        assert dispatch(NOON_UTC + timedelta(days=1)) == 1  # day 2: claimed, but its build never runs
+        redis_client().flushdb()  # the queued build is lost with Redis
+        for hours in (1, 3, 5):  # rebuilt by the sweep meanwhile (lost again here), not for ever
+            sweep_mail(NOON_UTC + timedelta(days=1, hours=hours))
+            redis_client().flushdb()
+        sweep_mail(NOON_UTC + timedelta(days=1, hours=7))
+        assert dispatch(NOON_UTC + timedelta(days=2)) == 1
+    with app.app_context(), tenant_scope(tenant.id):
+        runs = db.session.scalars(select(DigestRun).order_by(DigestRun.local_date)).all()
+    assert [run.status for run in runs] == ["built", "failed", "claimed"]
+    assert runs[2].period_start == runs[0].period_end  # day 3 reports day 2's hours too
+    html = manager_client.get(tenant.url("digests")).get_data(as_text=True)
+    assert 'badge suspended">failed<' in html and ">prepared<" in html
+
+
+def test_an_alert_held_for_quiet_hours_is_not_sent_to_someone_who_left_meanwhile(app, tenant, smtp_sink):
+    from tests.conftest import add_member
+
+    from app.models import Membership, User
+    from jobs.alerts import alert_critical_response
+
+    night_owl = add_member(app, tenant, "night@alpha.test", "manager")
+    now = datetime.now(UTC)
+    local_hour = now.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Moscow")).hour
+    with app.app_context(), tenant_scope(tenant.id):
+        owl_id = db.session.scalar(select(User.id).where(User.email == night_owl))
+        db.session.execute(update(Membership).where(Membership.user_id == owl_id).values(
+            quiet_hours_start=local_hour, quiet_hours_end=(local_hour + 2) % 24))
+        db.session.commit()
+    response_id = add_response(app, tenant.id, submitted_at=now, risk="critical", nps=0, comment="Held",
+                               phone="+79001112233")
+    with app.app_context():
+        alert_critical_response(tenant.id, response_id)
+    [held] = [row for row in _outbox(app) if row.recipient == night_owl]
+    assert held.held_for_quiet_hours and "+79001112233" in held.text_body
+    with app.app_context(), tenant_scope(tenant.id):  # the owner removes the member during the night
+        db.session.execute(delete(Membership).where(Membership.user_id == owl_id))
+        db.session.commit()
+    with app.app_context(), tenant_scope(tenant.id):
+        assert deliver_outbox_message(held.id, now=held.next_attempt_at + timedelta(seconds=1)).outcome == "cancelled"
+    assert smtp_sink.to(night_owl) == []
+    [row] = [row for row in _outbox(app) if row.recipient == night_owl]
+    assert row.status == "cancelled"

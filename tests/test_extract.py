@@ -563,6 +563,9 @@ def test_normalise_rating():
         ("il y a 3 heures", "2026-07-20"),
         ("2 часа назад", "2026-07-20"),  # no review is that old: no date rather than a crash
         ("999999999 месяцев назад", None),
+        ("полгода назад", "2026-01-20"),  # was read as a year ago
+        ("полтора года назад", "2025-01-20"),
+        ("полтора месяца назад", "2026-06-08"),
     ],
 )
 def test_review_dates(shown, expected):
@@ -648,3 +651,56 @@ if given is not None:
         except LayoutChanged:
             return
         assert isinstance(page, ExtractedPage)
+
+
+def test_two_patients_with_the_same_words_stay_two_reviews():
+    """Pairing the schema.org copy of a review with its HTML card is one to one, and the authors agree."""
+    from app.reputation.extract import ExtractedReview, _merge_reviews
+
+    def review(author, text, rating, site_id=None):
+        return ExtractedReview(author=author, date=None, rating=rating, text=text, site_review_id=site_id)
+
+    schema = [review("Ann", "Great service", 5.0), review("Bob", "Great service!", 2.0)]
+    cards = [review("Ann", "Great service", None, "aaa111"), review("Bob", "Great service!", None, "bbb222")]
+    merged = _merge_reviews(schema, cards)
+    assert [(r.author, r.rating, r.site_review_id) for r in merged] == [("Ann", 5.0, "aaa111"), ("Bob", 2.0, "bbb222")]
+    # Without ids the key tells short texts apart by author and rating; a long text is itself enough.
+    keys = {review_key("zoon", None, "Спасибо!", author=a, rating=r) for a, r in (("Анна", 5), ("Борис", 1))}
+    assert len(keys) == 2
+    assert review_key("zoon", None, "Спасибо!", author="Анна", rating=5) == \
+        review_key("zoon", None, "спасибо", author="анна", rating=5.0)  # the same review read twice
+    long_text = "Врач внимательно выслушала, всё объяснила и назначила лечение, которое помогло"
+    assert review_key("zoon", None, long_text, author="Анна") == review_key("zoon", None, long_text, author="")
+
+
+def test_keys_fit_their_column_whatever_the_site_and_id():
+    site, long_id = "reviews.some-very-long-regional-clinic-portal.example", "https://x.example/" + "r" * 200
+    key = review_key(site, long_id, "text")
+    assert len(key) <= 120 and key == review_key(site, long_id, "other text")
+    assert key != review_key(site, long_id + "2", "text")
+    assert review_key("zoon", "12345", "") == "zoon:id:12345"  # short ids keep their readable key
+
+
+def test_a_clinic_page_embedding_a_map_or_widget_is_not_that_site():
+    embed = ("<iframe src='https://www.google.com/maps/embed?pb=1'></iframe>"
+             "<div class='trustpilot-widget' data-url='https://www.trustpilot.com/review/x'></div>")
+    data = {"@context": "https://schema.org", "@type": "MedicalClinic", "name": "Здоровье",
+            "aggregateRating": {"@type": "AggregateRating", "ratingValue": "4.8", "reviewCount": "120"}}
+    page = extract_page(_html(embed, f"<script type='application/ld+json'>{json.dumps(data)}</script>"),
+                        url="https://clinic-zdorovie.ru/otzyvy")
+    assert page.site == "clinic-zdorovie.ru"
+    assert (page.aggregate.rating, page.aggregate.count) == (4.8, 120)
+
+
+def test_a_pathological_selector_regex_is_cut_short():
+    """A regex that backtracks for ever stops at its time limit instead of holding the worker."""
+    import time
+
+    config = validate_selector_config({"review": "div.r", "author": "b", "text": {"select": "p", "regex": "^(a|aa)+$"}})
+    body = "".join(f"<div class='r'><b>Anna {n}</b><p>{'a' * 60}b</p></div>" for n in range(3))
+    started = time.monotonic()
+    try:
+        extract_page(_html(body), url="https://reviews.example/clinic", selector_config=config)
+    except LayoutChanged:
+        pass  # no text matched: the page reads as changed, which is the honest answer
+    assert time.monotonic() - started < 10  # three searches of 0.5 s at most; unbounded, hours

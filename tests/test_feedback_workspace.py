@@ -104,6 +104,12 @@ def test_editor_builds_every_question_type_and_a_patient_answers_them(app, tenan
         assert response.risk_level == "at_risk"
         old_response_id = response.id
 
+    # A patient opens the form now, and is still answering it when version 2 comes out.
+    from tests.feedback_helpers import form_fields
+
+    slow_patient = app.test_client()
+    stale_fields = form_fields(slow_patient.get(f"/q/{token}?lang=en").get_data(as_text=True))
+
     # Edit again: drop the parking question, rename an option, publish version 2.
     assert _post(manager_client, editor, {"action": "remove", "key": "rating_parking"}).status_code == 302
     assert _post(manager_client, editor, {
@@ -116,6 +122,14 @@ def test_editor_builds_every_question_type_and_a_patient_answers_them(app, tenan
     form = client.get(f"/q/{token}?lang=en").get_data(as_text=True)
     assert "Parking" not in form and "Where did you hear of us?" in form
     assert submit(client, token, {"q_nps": "10", "q_single": "option_1"}, lang="en").status_code == 302
+    # The slow patient's answers are read with the questions they saw: the parking score of 1 is kept.
+    sent = slow_patient.post(f"/q/{token}?lang=en", data={**stale_fields, "q_nps": "8", "q_rating_parking": "1",
+                                                          "q_single": "option_2"})
+    assert sent.status_code == 302
+    with app.app_context(), tenant_scope(tenant.id):
+        late = db.session.scalar(select(Response).where(Response.nps == 8))
+        assert db.session.get(QuestionnaireVersion, late.questionnaire_version_id).number == 1
+        assert late.answers["rating_parking"] == 1 and late.risk_level == "at_risk"
 
     from app.questionnaires import answered_questions
 
@@ -129,14 +143,14 @@ def test_editor_builds_every_question_type_and_a_patient_answers_them(app, tenan
         rows = dict(answered_questions(old, "en"))
         assert rows["Parking"] == "2/5" and rows["How did you find us?"] == "An advert"
         assert rows["What did you like?"] == "The doctor, Cleanliness" and rows["Will you come again?"] == "No"
-        new = db.session.scalar(select(Response).where(Response.id != old_response_id))
+        new = db.session.scalar(select(Response).where(Response.nps == 10))
         assert versions[new.questionnaire_version_id].number == 2
         assert dict(answered_questions(new, "en"))["Where did you hear of us?"] == "Friends"
 
     # Version history shows each version with its responses; an old version can be viewed.
     page = manager_client.get(editor).get_data(as_text=True)
     counts = re.findall(r'<td class="responses">(\d+)</td>', page)
-    assert counts == ["1", "1"]
+    assert counts == ["1", "2"]  # version 2, then version 1 with the slow patient's answer
     old_view = manager_client.get(f"{editor}/preview?version=1&lang=en").get_data(as_text=True)
     assert "Parking" in old_view and "How did you find us?" in old_view
 

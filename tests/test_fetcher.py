@@ -130,6 +130,19 @@ def test_pagination_loop_and_other_host_are_not_followed(site):
     assert len(away.pages) == 1 and any("another host" in w for w in away.warnings)
 
 
+def test_redirect_to_the_canonical_host_keeps_paginating(site):
+    # Entered as localhost, the site moves the reader to 127.0.0.1: its next pages live there.
+    entered = site.url("/start").replace("127.0.0.1", "localhost")
+    site.routes["/start"] = Reply(301, b"", {"Location": site.url("/r")})
+    site.routes["/r"] = Reply(body=review_page(["первый"], "/r?page=2"))
+    site.routes["/r?page=2"] = Reply(body=review_page(["второй"]))
+    result = fetch_source(entered, fetcher=make_fetcher(), max_pages=5)
+    assert result.status == OK and result.complete, result.reason
+    assert [review.text for review in result.reviews] == ["первый", "второй"]
+    assert [page.url for page in result.pages] == [entered, site.url("/r?page=2")]
+    assert not any("another host" in warning for warning in result.warnings)
+
+
 # --------------------------------------------------------------------------- robots.txt
 
 
@@ -143,6 +156,40 @@ def test_robots_disallow_is_respected_and_cached(site):
     assert "/private/reviews" not in site.hits
     assert fetch_source(site.url("/public"), fetcher=fetcher).status == OK
     assert site.hits["/robots.txt"] == 1
+
+
+@pytest.mark.parametrize(
+    ("robots", "path", "allowed"),
+    [
+        ("\ufeffUser-agent: *\nDisallow: /\n", "/reviews", False),  # a BOM before the first line
+        ("User-agent: *\nAllow: /\nDisallow: /private\n", "/private", False),  # the longest match wins
+        ("User-agent: *\nAllow: /\nDisallow: /private\n", "/public", True),
+        ("User-agent: *\nDisallow: /*2\n", "/p2", False),
+        ("User-agent: *\nDisallow: /*2\n", "/p1", True),
+        ("User-agent: *\nDisallow: /*?page=\n", "/reviews?page=2", False),
+        ("User-agent: *\nDisallow: /*?page=\n", "/reviews", True),
+        ("User-agent: *\nDisallow: /*.php$\n", "/list.php", False),
+        ("User-agent: *\nDisallow: /*.php$\n", "/list.php5", True),
+        ("User-agent: *\nAllow: /private/open\nDisallow: /private\n", "/private/open/reviews", True),
+    ],
+)
+def test_robots_rules_follow_rfc_9309(site, robots, path, allowed):
+    site.routes["/robots.txt"] = Reply(body=robots.encode("utf-8"), headers={"Content-Type": "text/plain"})
+    assert make_fetcher().robots_allows(site.url(path))[0] is allowed
+
+
+def test_robots_with_a_bom_or_a_stray_byte_still_gives_its_rules_and_crawl_delay(site):
+    site.routes["/robots.txt"] = Reply(
+        body=b"\xef\xbb\xbfUser-agent: *\nCrawl-delay: 4\nDisallow: /caf\xe9\nDisallow: /*?page=\n",
+        headers={"Content-Type": "text/plain"},
+    )
+    site.routes["/a"] = Reply(body=review_page(["первый"], "/a?page=2"))
+    fake = FakeTime()
+    result = fetch_source(site.url("/a"), fetcher=make_fetcher(fake, delay=0.5), max_pages=5)
+    assert result.status == OK and not result.complete
+    assert result.pages[1].status == BLOCKED_BY_ROBOTS
+    assert "/a?page=2" not in site.hits
+    assert fake.waits == [4.0]  # robots -> /a at Crawl-delay apart; page 2 was never requested
 
 
 def test_unreachable_robots_means_disallow_and_missing_robots_means_allow(site):
@@ -300,6 +347,25 @@ def test_conditional_get_with_etag_gives_not_modified(site):
     assert second.state["etag"] == '"v1"'
 
 
+def test_a_failed_later_page_is_fetched_again_on_the_next_run(site):
+    def etagged(handler: Handler) -> Reply:
+        if handler.headers.get("If-None-Match") == '"v1"':
+            return Reply(304, b"", {"ETag": '"v1"'})
+        return Reply(200, review_page(["первый"], "/e?page=2"),
+                     {"ETag": '"v1"', "Last-Modified": "Tue, 01 Oct 2024 10:00:00 GMT"})
+
+    site.routes["/e"] = etagged
+    site.routes["/e?page=2"] = [Reply(503, b""), Reply(503, b""), Reply(body=review_page(["второй"]))]
+    first = fetch_source(site.url("/e"), fetcher=make_fetcher(max_retries=1))
+    assert first.status == OK and not first.complete and "page 2" in first.reason
+    assert not {"etag", "last_modified", "content_hash"} & set(first.state)
+
+    second = fetch_source(site.url("/e"), state=first.state, fetcher=make_fetcher(max_retries=1))
+    assert second.status == OK and second.complete, second.reason
+    assert [review.text for review in second.reviews] == ["первый", "второй"]
+    assert second.state["etag"] == '"v1"'  # complete again: the next run may skip an unchanged page
+
+
 def test_identical_content_without_validators_is_not_modified(site):
     site.routes["/same"] = Reply(body=review_page(["то же самое"]))
     first = fetch_source(site.url("/same"), fetcher=make_fetcher())
@@ -353,6 +419,21 @@ def test_parse_retry_after():
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == pytest.approx(10.0)
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
     assert parse_retry_after("²") is None  # str.isdigit says yes, float() says no
+
+
+def test_a_stray_byte_does_not_make_a_utf8_page_single_byte(site):
+    texts = [f"Отзыв номер {index}: врач внимательно выслушал, всё объяснил и назначил лечение, которое помогло."
+             for index in range(12)]
+    page = review_page(texts)
+    site.routes["/stray"] = Reply(body=page.replace("Отзывы".encode(), "Отзывы".encode() + b"\xff"))
+    result = fetch_source(site.url("/stray"), fetcher=make_fetcher())
+    assert result.status == OK and result.pages[0].encoding == "utf-8"
+    assert [review.text for review in result.reviews] == texts
+
+    # Real windows-1251 bytes under a UTF-8 claim fail UTF-8 everywhere and stay windows-1251.
+    site.routes["/cp1251"] = Reply(body=page.decode("utf-8").encode("cp1251"))
+    legacy = fetch_source(site.url("/cp1251"), fetcher=make_fetcher())
+    assert legacy.pages[0].encoding == "cp1251" and [review.text for review in legacy.reviews] == texts
 
 
 # --------------------------------------------------------------------------- the saved pages over loopback

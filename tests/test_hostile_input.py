@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from app.analytics.pdf import chromium_path
 from app.extensions import db
 from app.parsing import whole_number
 from tenants.context import tenant_scope
@@ -25,6 +26,8 @@ APP_DIR = Path(__file__).resolve().parent.parent / "app"
 HOSTILE = [
     "", " ", "²", "١٢", "-1", "0", "99999999999999999999999", "1e309", "nan", "2024-02-30", "9999-99-99",
     "http://[", "\x00", "<script>alert(1)</script>", "' OR 1=1 --", "%", "[]", "x" * 3000, "Ω≈ç√ 😀",
+    # The calendar's last day (no day follows it) and a page position past any integer column.
+    "9999-12-31", "9999-12-30..9999-12-30", "9999-12-31..9999-12-31", "1_99999999999999999999",
 ]
 
 _LOOKUP = re.compile(r"""\b(?:args|form|values)\s*(?:\.get(?:list)?\(\s*|\[\s*)["']([A-Za-z0-9_.\[\]-]{1,40})["']""")
@@ -60,7 +63,7 @@ def _path(app, rule, values):
         return url_for(rule.endpoint, **{name: values.get(name, "x") for name in rule.arguments})
 
 
-def _hit(client, method, path, failures, **kwargs):
+def _hit(client, method, path, failures, allowed=(), **kwargs):
     try:
         response = client.open(path, method=method, **kwargs)
     except Exception as exc:  # noqa: BLE001 - collected and reported below
@@ -68,7 +71,7 @@ def _hit(client, method, path, failures, **kwargs):
         return None
     # 409 comes from the database refusing a write (see app/errors.py): one request at a time,
     # it means a form let through something it should have refused with a message.
-    if response.status_code >= 500 or response.status_code == 409:
+    if (response.status_code >= 500 or response.status_code == 409) and response.status_code not in allowed:
         failures.append(f"{method} {path}: {response.status_code}")
     return response
 
@@ -93,10 +96,12 @@ def test_workspace_routes_survive_hostile_input(app, tenant, manager_client, nam
     for rule in rules:
         if "GET" in rule.methods:
             path = _path(app, rule, ids)
+            # Without Chromium the PDF route says so with a 503 and points to the printable page.
+            allowed = (503,) if rule.endpoint == "workspace.export_report_pdf" and not chromium_path() else ()
             for index, query in enumerate(_query_sets(names)):
                 # Every other request as htmx asks for a fragment, with a language header nobody sends.
                 headers = {"HX-Request": "true", "Accept-Language": "xx;q=abc, ²;q=-1, *"} if index % 2 else {}
-                _hit(manager_client, "GET", path, failures, query_string=query, headers=headers)
+                _hit(manager_client, "GET", path, failures, allowed, query_string=query, headers=headers)
                 requests += 1
     token = form_token(manager_client.get(tenant.url("settings/clinic")).get_data(as_text=True))
     # Form posts last, destructive ones too: they may remove what a later post names (404 is fine).

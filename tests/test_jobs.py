@@ -54,3 +54,22 @@ def test_redis_down_keeps_the_job_pending_until_the_sweep(app, tenant):
     _run_worker(app)
     with app.app_context(), tenant_scope(tenant.id):
         assert db.session.scalars(select(Branch.name)).all() == ["Saved while Redis was down"]
+
+
+def test_the_sweep_forgets_rows_enqueued_more_than_a_week_ago(app, tenant):
+    from datetime import timedelta
+
+    from app.models import utcnow
+    from jobs.periodic import sweep_outbox
+
+    with app.app_context(), tenant_scope(tenant.id):
+        for n, age in enumerate((timedelta(days=8), timedelta(days=6))):
+            db.session.add(PendingJob(queue="default", func="x.y", args=[], job_id=make_job_id(tenant.id, "old", n),
+                                      created_at=utcnow() - age, enqueued_at=utcnow() - age))
+        defer("default", add_branch_job, "Still waiting", job_id=make_job_id(tenant.id, "test", 3))
+        db.session.commit()
+    with app.app_context():
+        sweep_outbox(older_than_seconds=3600)  # too young to enqueue: it must stay as it is
+        with platform_scope():
+            left = db.session.execute(select(PendingJob.job_id, PendingJob.enqueued_at)).all()
+    assert sorted(job_id for job_id, _ in left) == [make_job_id(tenant.id, "old", 1), make_job_id(tenant.id, "test", 3)]

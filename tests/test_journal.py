@@ -169,6 +169,25 @@ def test_live_updates_return_only_new_entries_and_204_otherwise(app, tenant, man
     assert manager_client.get(tenant.url("journal/updates?after=x")).status_code == 400
 
 
+def test_a_catch_up_with_more_than_it_carries_asks_the_page_to_reload(app, tenant, manager_client):
+    """A tab asleep through 100+ answers must not jump its position past the ones it was not sent."""
+    from app.journal import MAX_PAGE_SIZE
+
+    after = make_response(app, tenant.id, comment="Seen before the nap")
+    for n in range(5):
+        make_response(app, tenant.id, comment=f"Few {n}")
+    few = manager_client.get(tenant.url(f"journal/updates?after={after}")).get_data(as_text=True)
+    assert len([i for i in _ids(few) if i > after]) == 5 and "journal-reload" not in few
+    for n in range(MAX_PAGE_SIZE):
+        make_response(app, tenant.id, comment=f"Many {n}")
+    from app.live import mark_changed
+
+    with app.app_context():
+        mark_changed(tenant.id)  # as every submission does
+    many = manager_client.get(tenant.url(f"journal/updates?after={after}")).get_data(as_text=True)
+    assert 'id="journal-reload"' in many and len(_ids(many)) == MAX_PAGE_SIZE
+
+
 def test_live_updates_bring_back_shown_entries_whose_case_changed(app, tenant, manager_client):
     from app.models import Case
 
@@ -311,6 +330,20 @@ def test_published_praise_appears_on_the_embeddable_widget(app, tenant, manager_
     body = widget.get_data(as_text=True)
     assert widget.status_code == 200 and "Thank you, Dr Lee!" in body
     assert "555-66-77" not in body and "Nice but private" not in body
+    # The words shown change (contacts masked at the end of retention, the clinic renamed): not "not modified".
+    etag = widget.headers["ETag"]
+    with app.app_context(), tenant_scope(tenant.id):
+        db.session.get(Response, praise).comment = "Thank you, Dr ***!"
+        db.session.commit()
+    widget = client.get(f"/w/{tenant.slug}/reviews", headers={"If-None-Match": etag})
+    assert widget.status_code == 200 and "Thank you, Dr ***!" in widget.get_data(as_text=True)
+    etag = widget.headers["ETag"]
+    with app.app_context():
+        from app.models import Tenant
+
+        db.session.get(Tenant, tenant.id).name = "Clinic Alpha Plus"
+        db.session.commit()
+    assert client.get(f"/w/{tenant.slug}/reviews", headers={"If-None-Match": etag}).status_code == 200
     assert client.get("/w/nope/reviews").status_code == 404
     # Everywhere else framing stays forbidden.
     assert client.get("/login").headers["X-Frame-Options"] == "DENY"

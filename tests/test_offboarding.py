@@ -56,7 +56,7 @@ def test_a_demo_clinic_is_scheduled_closed_and_then_deleted_to_the_last_row(app,
     make_api_key(app, other_tenant.id)
     with app.app_context(), tenant_scope(other_tenant.id):
         _, invitation = invite("manager@demo-clinic.local", "viewer", ttl_hours=1)
-        accept_invitation(invitation, full_name="", password=None)  # an existing account keeps its password
+        accept_invitation(invitation, full_name="", password="manager-demo-pass")  # an existing account: its password
         db.session.commit()
     with app.app_context():
         other_rows = rows_of(other_tenant.id)

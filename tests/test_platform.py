@@ -158,3 +158,36 @@ def test_cli_creates_an_operator_who_can_log_in(app, runner):
     token = form_token(c.get("/platform/login").get_data(as_text=True))
     assert c.post("/platform/login", data={"email": "new-op@vernost.test", "password": "operator-pass-123",
                                            "csrf_token": token}).status_code == 302
+
+
+def test_the_console_judges_a_licence_on_the_clinics_own_calendar(app, operator_client):
+    """Near midnight the console must say what the clinic's workspace says.
+
+    Kiritimati runs 14 hours ahead of UTC, Etc/GMT+12 twelve behind: at any hour at least one of
+    them is on another date than the server, so a console using the server's date gets one wrong.
+    """
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from tests.conftest import make_clinic
+
+    ahead, behind = make_clinic(app, "ahead", timezone="Pacific/Kiritimati"), \
+        make_clinic(app, "behind", timezone="Etc/GMT+12")
+    local_today = {slug: datetime.now(ZoneInfo(tz)).date() for slug, tz in
+                   (("ahead", "Pacific/Kiritimati"), ("behind", "Etc/GMT+12"))}
+    with app.app_context(), platform_scope():
+        # "ahead" ended yesterday on its calendar; "behind" ends today on its own.
+        db.session.scalar(select(Licence).where(Licence.tenant_id == ahead.id)).ends_on = \
+            local_today["ahead"] - timedelta(days=1)
+        db.session.scalar(select(Licence).where(Licence.tenant_id == behind.id)).ends_on = local_today["behind"]
+        db.session.commit()
+    html = operator_client.get("/platform/").get_data(as_text=True)
+    state = {slug: re.search(rf'<div class="muted small">{slug}</div></td>\s*<td><span class="badge (\w+)"', html)[1]
+             for slug in ("ahead", "behind")}
+    assert state == {"ahead": "grace", "behind": "active"}
+    for clinic, expected in ((ahead, "grace"), (behind, "active")):
+        page = operator_client.get(f"/platform/clinics/{clinic.id}").get_data(as_text=True)
+        assert f'badge {expected}' in page
+    listed = {row["slug"]: row for row in json.loads(app.test_cli_runner().invoke(
+        args=["tenants", "list", "--json"]).output)}
+    assert (listed["ahead"]["licence"], listed["behind"]["licence"]) == ("grace", "active")

@@ -244,6 +244,7 @@ def test_retention_also_erases_contacts_copied_into_case_notes_and_the_comment(a
         with app.app_context(), tenant_scope(clinic_id):
             response = db.session.get(Response, response_id)
             response.contact_name = name
+            response.answers = {"nps": 3, "comment": comment}
             case = open_case(response, clinic_settings(db.session.get(Tenant, clinic_id)), now=submitted_at)
             add_note(case, note, None, now=submitted_at)
             log_contact(case, "reached", "Анна довольна, ждёт звонка на 8 (900) 100-00-07", None, now=submitted_at)
@@ -269,6 +270,8 @@ def test_retention_also_erases_contacts_copied_into_case_notes_and_the_comment(a
 
     comment, resolution, notes, kinds = texts(tenant.id, old)
     assert comment == "Звоните мне: ***. Врач Смирнова хорошая"  # the doctor's name is the feedback
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.get(Response, old).answers == {"nps": 3, "comment": comment}  # the answers' copy too
     assert resolution == "Перезвонили ***, вопрос решён"
     assert notes == [("note", "Позвонила *** *** на *** 12.03.2024, просила писать на ***"),
                      ("contact", "*** довольна, ждёт звонка на ***"),
@@ -343,3 +346,20 @@ def test_masking_contact_details_keeps_dates_and_prices():
     assert mask_contact_details("+7 900 12-03-24, 12/03/24, чек 3500 руб.") == "***, 12/03/24, чек 3500 руб."
     assert mask_contact_details("") == "" and mask_contact_details("Ни слова о контактах", "Ян") == \
         "Ни слова о контактах"
+    # Dates run into letters and times, dotted ISO dates, and prices of seven digits stay as they are.
+    for kept in ("Перезвонили 12.03.2024г.", "приём 2024-03-12T10:00", "2024.03.12", "стоимость 1 250 000 руб",
+                 "paid 1250000₽", "итого 2 500 000 р."):
+        assert mask_contact_details(kept) == kept, kept
+    assert mask_contact_details("Звоните 8 (900) 123 45 67 после 12.03.2024г.") == "Звоните *** после 12.03.2024г."
+
+
+def test_a_short_number_finds_only_that_number_not_every_number_ending_in_it(app, tenant, other_tenant,
+                                                                              manager_client):
+    _setup(app, tenant, other_tenant)
+    make_response(app, tenant.id, nps=7, contact_phone="123-45-67", comment="A city number")
+    found = _post(manager_client, tenant, "privacy", phone="123-45-67").get_data(as_text=True)
+    assert "A city number" in found and "Better now" not in found
+    assert _post(manager_client, tenant, "privacy/delete", phone="123 45 67", confirm="yes").status_code == 302
+    with app.app_context(), tenant_scope(tenant.id):
+        left = set(db.session.scalars(select(Response.comment)))
+    assert "A city number" not in left and {"Better now", "=cmd|calc", "Someone else"} <= left

@@ -141,6 +141,19 @@ def test_scrape_job_reads_saved_pages_then_rescrape_adds_nothing(app, tenant, ot
     assert all(status == "ok" for status, _ in sources.values())
 
 
+def test_a_category_list_of_many_clinics_adds_no_reviews_and_says_why(app, tenant, manager_client, site,
+                                                                     fast_fetch):
+    """Zoon's list of a district's polyclinics carries other clinics' reviews: none may count as this one's."""
+    site.routes["/list"] = Reply(200, saved("zoon/krasnodar-polikliniki-list.html"), {"Content-Type": "text/html"})
+    source_id = add_source(app, tenant.id, site.url("/list"), site="zoon")
+    run_scrape_job(app, tenant.id)
+    sources, reviews, runs = clinic_state(app, tenant.id)
+    assert reviews == 0 and sources[source_id][0] == "several_businesses"
+    assert runs == [("done", 1, 1, 1, 0)]
+    page = manager_client.get(tenant.url("reputation/sources")).get_data(as_text=True)
+    assert "lists several clinics" in page and "add your clinic's own page" in page
+
+
 def test_conditional_get_304_brings_nothing_new(app, tenant, site, fast_fetch):
     body = own_page([("a1", "Anna", 5, "Very attentive doctor, thank you."), ("a2", "Boris", 2, "Waited an hour.")])
 
@@ -607,3 +620,13 @@ def test_dashboard_shows_the_reputation_card(app, tenant, manager_client):
         db.session.commit()
     html = manager_client.get(tenant.url("dashboard")).get_data(as_text=True)
     assert "Web reputation index" in html and "reputation-card" in html
+
+
+def test_short_or_missing_texts_of_different_patients_are_all_kept(app, tenant, manager_client):
+    """Ratings without words, and ten patients' "Спасибо!", are different reviews; the same file twice adds none."""
+    csv = ("date,rating,text,author\n2025-01-10,5,,Анна\n2025-01-10,1,,Борис\n2025-01-10,3,,Вера\n"
+           "2025-01-11,5,Спасибо!,Галина\n2025-01-12,1,спасибо,Дмитрий\n")
+    assert _import(manager_client, tenant, file=(io.BytesIO(csv.encode()), "r.csv")).status_code == 302
+    assert _count(app, tenant.id) == 5
+    assert _import(manager_client, tenant, file=(io.BytesIO(csv.encode()), "r.csv")).status_code == 302
+    assert _count(app, tenant.id) == 5

@@ -366,3 +366,38 @@ def test_guessing_codes_to_turn_it_off_is_throttled(app, tenant, manager_client)
     code = next_code(app, tenant.owner_email, secret)
     assert post(manager_client, url, action="disable", code=code).status_code == 429
     assert user_row(app, tenant.owner_email).totp_enabled_at is not None
+
+
+def test_operators_see_who_of_them_uses_it_and_accounts_are_switched_off(app, tenant, operator, operator_client):
+    from app.models import Operator, OperatorAction
+
+    with app.app_context():
+        db.session.add(Operator(email="idle@vernost.test", full_name="", password_hash=hash_password(TEST_PASSWORD)))
+        db.session.commit()
+    turn_on(operator_client, tenant, url="/platform/account/security")
+    # Signing in again, with the code: that is the sign-in the roster shows.
+    with app.app_context():
+        secret = db.session.scalar(select(Operator).where(Operator.email == operator)).totp_secret
+        step = db.session.scalar(select(Operator).where(Operator.email == operator)).totp_last_step
+    client, _ = operator_login(app, operator)
+    assert post(client, "/platform/login/code", code=pyotp.TOTP(secret).at((step + 1) * 30)).status_code == 302
+
+    html = page(client, "/platform/operators")
+    rows = dict(re.findall(r"<tr>\s*<td>([^<]+).*?</td>\s*<td>(.*?)</td>", html, re.S))
+    assert "on" in rows["Op"] and "off" in rows["idle@vernost.test"]
+    assert html.count(">never<") == 1  # the idle account has never signed in; Op has a time
+    assert tenant.owner_email not in html  # clinic members are not operators
+    assert app.test_client().get("/platform/operators").status_code == 302
+    listed = app.test_cli_runner().invoke(args=["operators", "list"])
+    assert listed.exit_code == 0 and "idle@vernost.test\t2fa OFF\tnever signed in\tactive" in listed.output
+    assert f"{operator}\t2fa on\t" in listed.output
+
+    switched = app.test_cli_runner().invoke(args=["operators", "deactivate", operator])
+    assert switched.exit_code == 0, switched.output
+    assert client.get("/platform/").status_code == 302  # the session has ended
+    assert operator_login(app, operator)[1].status_code == 401
+    back = app.test_cli_runner().invoke(args=["operators", "deactivate", "--undo", operator])
+    assert back.exit_code == 0 and operator_login(app, operator)[1].status_code == 302
+    with app.app_context():
+        actions = [a.action for a in db.session.scalars(select(OperatorAction).order_by(OperatorAction.id))]
+    assert actions[-2:] == ["operator_deactivated", "operator_activated"]

@@ -162,7 +162,8 @@ def test_the_sweep_sends_what_redis_lost_and_a_deleted_answer_is_not_sent(app, t
 def test_addresses_must_be_public_https(app, tenant, monkeypatch):
     refused = ["", "ftp://example.org/x", "https://", "https://user:secret@93.184.216.34/hook",
                "http://93.184.216.34/hook", "https://127.0.0.1/hook", "https://10.1.2.3/hook",
-               "https://[::1]/hook", "https://169.254.169.254/latest", "https://" + "a" * 500 + ".ru/"]
+               "https://[::1]/hook", "https://169.254.169.254/latest", "https://" + "a" * 500 + ".ru/",
+               "https://exämple..com/x", "https://xn--a.com/"]  # hosts the sender itself cannot parse
     for url in refused:
         with pytest.raises(webhooks.WebhookError):
             webhooks.check_destination(url, allow_private=False)
@@ -181,6 +182,17 @@ def test_addresses_must_be_public_https(app, tenant, monkeypatch):
         assert receiver.posts == []
     [row] = deliveries(app, tenant.id)
     assert "https://" in row.last_error
+
+    # One saved before such hosts were refused fails for good, instead of crashing its job each minute.
+    hook_id = make_webhook(app, tenant.id, "https://93.184.216.34/hook", events=["response.created"])
+    with app.app_context(), tenant_scope(tenant.id):
+        db.session.get(Webhook, hook_id).url = "https://xn--a.com/"
+        webhooks.announce("response.created", response_id, "r2")
+        db.session.commit()
+        delivery = db.session.scalar(select(WebhookDelivery).where(WebhookDelivery.webhook_id == hook_id))
+        assert webhooks.deliver(delivery.id) == "failed"
+        db.session.refresh(delivery)
+        assert delivery.state == "failed" and delivery.next_attempt_at is None
 
 
 def test_the_owner_adds_tests_pauses_and_deletes_a_webhook(app, tenant, manager_client):
@@ -310,3 +322,21 @@ def test_new_negative_web_reviews_are_announced_once_and_old_ones_not(app, tenan
         assert len(site.posts) == 2
         imported = verified(site.posts[1], secret_of(app, tenant.id, mine))["data"]["review"]
         assert imported["site"] == "import" and imported["text"] == "Никто не перезвонил, запись потеряли."
+
+
+def test_nothing_queued_goes_out_once_the_clinics_deletion_is_scheduled(app, tenant):
+    from app.models import Tenant
+
+    grant_api(app, tenant.id)
+    with LoopbackSite({"/hook": Reply(200)}) as receiver:
+        make_webhook(app, tenant.id, receiver.url("/hook"), events=["response.created"])
+        response_id = make_response(app, tenant.id)
+        with app.app_context(), tenant_scope(tenant.id):
+            webhooks.announce("response.created", response_id, "r")
+            db.session.commit()
+            db.session.get(Tenant, tenant.id).delete_after = utcnow()
+            db.session.commit()
+            assert webhooks.deliver(db.session.scalar(select(WebhookDelivery.id))) == "skipped"
+        assert receiver.posts == []
+    [row] = deliveries(app, tenant.id)
+    assert row.state == "skipped" and row.last_error == "the clinic is ending"

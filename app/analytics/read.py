@@ -228,9 +228,23 @@ def programme_evaluation(tenant: Tenant, period: Period):
         participant_retention=current.participant_retention)
 
 
-def annual_ltv(tenant: Tenant, period: Period):
-    """LTV from the year containing the period's end: revenue per patient and year-over-year retention."""
-    year = Period.containing(period.last_day, "year")
+def annual_ltv(tenant: Tenant, period: Period, today: date | None = None):
+    """LTV from the last calendar year that had ended by the period's end (and by yesterday):
+    revenue per patient and year-over-year retention.
+
+    A year still running would not do: in mid-January its revenue per patient covers two weeks
+    and its retention the few patients back so far, so the LTV would rise from a tenth of its
+    value in January to the whole of it in December.
+    """
+    from datetime import timedelta
+
+    from tenants.resolve import clinic_local_now
+
+    today = today or clinic_local_now(tenant).date()
+    known_by = min(period.last_day, today - timedelta(days=1))
+    year = Period.containing(known_by, "year")
+    if known_by != year.last_day:  # that year was not over yet: the one before is the last whole one
+        year = year.previous()
     row = snapshots(tenant, [year.label], CLINIC).get((year.label, CLINIC, ALL))
     current = build_overview(year, row)
     try:

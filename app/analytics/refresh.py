@@ -12,7 +12,7 @@ import logging
 from datetime import datetime
 
 import redis
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.analytics.compute import (PERIOD_KINDS, periods_containing, recompute_all, store_period,
@@ -32,6 +32,11 @@ def mark_dirty(tenant: Tenant, instant: datetime) -> list[str]:
     labels = [p.label for p in periods_containing(local_date(instant, tenant.timezone))]
     existing = set(db.session.scalars(select(DirtyPeriod.period).where(
         DirtyPeriod.tenant_id == tenant.id, DirtyPeriod.period.in_(labels))).all())
+    if existing:
+        # Marked again now: a refresh already computing the period clears only marks older than
+        # its start, so the new answer is not lost to it.
+        db.session.execute(update(DirtyPeriod).where(DirtyPeriod.tenant_id == tenant.id,
+                                                     DirtyPeriod.period.in_(existing)).values(marked_at=utcnow()))
     for label in labels:
         if label in existing:
             continue

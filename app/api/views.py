@@ -104,7 +104,7 @@ def metrics():
         return api_error(400, "bad_parameter", "'period' must be YYYY-MM, YYYY-Qn, YYYY or "
                                                "YYYY-MM-DD..YYYY-MM-DD.")
     if not reportable(period):
-        return api_error(400, "bad_parameter", "'period' may cover at most five years, from 1990.")
+        return api_error(400, "bad_parameter", "'period' may cover at most five years, between 1990 and 2999.")
     return overview_json(current_tenant(), period)
 
 

@@ -115,6 +115,8 @@ class Period:
         """A custom range of local days, both ``first_day`` and ``last_day`` included."""
         if last_day < first_day:
             raise ValueError("last_day is before first_day")
+        if last_day >= date.max:
+            raise ValueError("last_day is the calendar's last: no day follows it")
         return cls(first_day, last_day + timedelta(days=1), PeriodKind.CUSTOM)
 
     @classmethod
@@ -244,15 +246,18 @@ class Period:
         return (end - start).total_seconds() / 3600.0
 
 
-# Reports cover at most five years, from 1990: the data starts there (visit imports refuse
-# earlier dates) and a comparison with the year before must stay inside the calendar.
+# Reports cover at most five years, from 1990 to 2999: the data starts there (visit imports
+# refuse earlier dates), and a comparison with the year before or a trend running on past the
+# period must stay inside the calendar, which ends in 9999.
 EARLIEST_REPORT_YEAR = 1990
+LATEST_REPORT_YEAR = 2999
 LONGEST_REPORT_DAYS = 366 * 5
 
 
 def reportable(period: Period) -> bool:
     """Whether ``period`` may be asked for on the dashboard or through the API."""
-    return period.days <= LONGEST_REPORT_DAYS and period.start.year >= EARLIEST_REPORT_YEAR
+    return (period.days <= LONGEST_REPORT_DAYS and period.start.year >= EARLIEST_REPORT_YEAR
+            and period.last_day.year <= LATEST_REPORT_YEAR)
 
 
 def parse_period(text: str) -> Period:

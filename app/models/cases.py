@@ -62,7 +62,7 @@ class Case(TenantScoped, db.Model):
 class CaseEvent(TenantScoped, db.Model):
     """One line of a case's history: who did what and when.
 
-    ``kind`` is created | status | assigned | note | contact | resolution | deadline | seen;
+    ``kind`` is created | status | assigned | note | contact | resolution | deadline | seen | withdrawn;
     ``old_value``/``new_value`` hold the changed field, ``text`` the note or contact outcome.
     """
 

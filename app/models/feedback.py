@@ -127,8 +127,10 @@ class Response(TenantScoped, db.Model):
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the retention period passed and contact details were erased, here and wherever copied.
     retention_applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the patient took back, through their private link, every consent given with this response.
+    consent_withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     publish_consent: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    # The patient's private status link (red button) is stored hashed.
+    # The patient's private link (the red button's status, their consents) is stored hashed.
     status_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sentiment_label: Mapped[str | None] = mapped_column(String(10))

@@ -1,7 +1,7 @@
 """Operator console views: thin wrappers over tenants.onboarding and tenants.usage."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -10,7 +10,7 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
 from app import two_factor
-from app.accounts import login_blocked, record_login_attempt
+from app.accounts import login_blocked, operator_roster, record_login_attempt
 from app.auth import code_step
 from app.auth.principals import OperatorPrincipal
 from app.auth.security_form import security_form
@@ -21,10 +21,12 @@ from app.mail import try_send
 from app.models import Operator, OperatorAction, Tenant
 from app.parsing import whole_number
 from app.security import verify_password
+from app.web import leave_for, page_path
 from tenants.context import Scope, set_scope
-from tenants.licensing import MODULES, PLANS, licence_status
+from tenants.licensing import MODULES, PLANS
 from tenants.offboarding import DEFAULT_GRACE_DAYS, cancel_deletion, schedule_deletion
 from tenants.onboarding import OnboardingError, change_plan, onboard_clinic, renew_licence, set_suspended
+from tenants.resolve import clinic_licence_status
 from tenants.usage import clinic_activity, usage_overview
 
 bp = Blueprint("platform", __name__, url_prefix="/platform")
@@ -40,10 +42,10 @@ def _operators_only():
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     if not current_user.is_authenticated or not getattr(current_user, "is_operator", False):
-        return redirect(url_for("platform.login", next=request.path))
+        return leave_for(url_for("platform.login", next=page_path()))
     if request.endpoint not in TWO_FACTOR_SETUP_ENDPOINTS and _two_factor_required() \
             and not two_factor.is_enabled(current_user.operator):
-        return redirect(url_for("platform.security_settings"))
+        return leave_for(url_for("platform.security_settings"), htmx_status=403)
     return None
 
 
@@ -127,8 +129,7 @@ def clinics():
     now = datetime.now(timezone.utc)
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     rows = usage_overview(month_start)
-    grace = current_app.config["LICENCE_GRACE_DAYS"]
-    statuses = {row.tenant.id: licence_status(row.licence, date.today(), grace) for row in rows}
+    statuses = {row.tenant.id: clinic_licence_status(row.tenant, row.licence) for row in rows}
     return render_template("platform/clinics.html", rows=rows, statuses=statuses)
 
 
@@ -197,7 +198,7 @@ def clinic(tenant_id: int):
     from app.models import Licence
 
     licence = db.session.scalar(select(Licence).where(Licence.tenant_id == tenant.id))
-    status = licence_status(licence, date.today(), current_app.config["LICENCE_GRACE_DAYS"])
+    status = clinic_licence_status(tenant, licence)
     actions = db.session.scalars(select(OperatorAction).where(OperatorAction.tenant_id == tenant.id)
                                  .order_by(OperatorAction.at.desc()).limit(50)).all()
     activity = clinic_activity(tenant.id, datetime.now(timezone.utc))
@@ -248,6 +249,12 @@ def clinic_action(tenant_id: int, action: str):
     db.session.commit()
     flash(_("Saved."))
     return redirect(url_for("platform.clinic", tenant_id=tenant.id))
+
+
+@bp.get("/operators")
+def operators():
+    return render_template("platform/operators.html", rows=operator_roster(),
+                           required=_two_factor_required())
 
 
 @bp.get("/audit")

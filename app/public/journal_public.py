@@ -68,13 +68,14 @@ def reviews_widget(slug: str):
         abort(404)
     enter_clinic(tenant)
     lang = request.args.get("lang") if request.args.get("lang") in ("ru", "en") else tenant.language
-    etag = f"{widget_etag()}-{lang}"
+    reviews = widget_reviews()  # a few rows: hashing what is shown is cheaper than being wrong
+    etag = widget_etag(reviews, tenant.name, tenant.timezone, lang)
     if request.if_none_match.contains(etag):
         response = make_response("", 304)
     else:
         with force_locale(lang):
             response = make_response(render_template("public/reviews_widget.html", tenant=tenant,
-                                                     reviews=widget_reviews(), lang=lang))
+                                                     reviews=reviews, lang=lang))
     response.set_etag(etag)
     response.headers["Cache-Control"] = "public, max-age=300"
     # Any clinic website may frame it: the app-wide frame-ancestors 'none' and X-Frame-Options: DENY

@@ -3,17 +3,19 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms.validators import ValidationError
-from sqlalchemy import text
+from sqlalchemy import select, text
 
-from app import feedback
+from app import feedback, privacy
 from app.collection import count_scan
 from app.extensions import csrf, db
 from app.live import announce_change
-from app.questionnaires import current_consent, label, published_version
+from app.models import Response
+from app.questionnaires import answered_version, current_consent, label, published_version
 from app.ratelimit import hit
 from app.security import token_hash
 from jobs.outbox import enqueue_promised
@@ -50,7 +52,9 @@ def patient_language(tenant) -> str:
 
 
 def _render_form(point, language, *, values=None, errors=None, status=200, notice=None, preview=False):
-    version = published_version(point.questionnaire_id)
+    # A form shown again (an error, an expired session) keeps the version the patient was answering.
+    version = answered_version(point, (values or {}).get("version")) if values else \
+        published_version(point.questionnaire_id)
     if version is None:
         abort(404)
     tenant = _tenant()
@@ -58,7 +62,7 @@ def _render_form(point, language, *, values=None, errors=None, status=200, notic
         "public/questionnaire.html", point=point, tenant=tenant, questions=version.questions, language=language,
         label=label, values=values or {}, errors=errors or {}, consent=current_consent(language),
         submission_key=(values or {}).get("submission_key") or secrets.token_urlsafe(18), notice=notice,
-        preview=preview, csrf_token_value=generate_csrf(),
+        preview=preview, csrf_token_value=generate_csrf(), version_id=version.id,
     ), status
 
 
@@ -138,24 +142,80 @@ def thanks(token: str):
     language = patient_language(tenant)
     reference = request.args.get("ref", "")[:16]
     status_token = session.get("receipts", {}).get(reference)
+    urgent = status_token and db.session.scalar(select(Response.urgent).where(
+        Response.status_token_hash == token_hash(status_token)))
     return render_template("public/thanks.html", tenant=tenant, point=point, language=language,
-                           reference=reference if status_token else None,
+                           reference=reference if status_token else None, urgent=bool(urgent),
                            status_url=url_for("public.status", token=status_token, _external=True)
                            if status_token else None,
                            review_links=clinic_settings(tenant).review_links)
 
 
-@bp.get("/s/<token>")
-def status(token: str):
+def _own_response(token: str):
+    """The response behind a patient's private link, its clinic entered; 404 for anything else."""
     if len(token) > 64:
         abort(404)
-    response = enter_clinic_by_status_token(token_hash(token))
-    tenant = _tenant()
-    language = patient_language(tenant)
+    return enter_clinic_by_status_token(token_hash(token))
+
+
+@bp.get("/s/<token>")
+def status(token: str):
+    response = _own_response(token)
+    return _render_status(response, token)
+
+
+def _render_status(response, token: str, *, notice: str | None = None, http_status: int = 200):
     from app.journal_status import patient_facing_status
 
-    state = patient_facing_status(response)
+    tenant = _tenant()
     age = datetime.now(timezone.utc) - response.submitted_at
-    return render_template("public/status.html", tenant=tenant, response=response, language=language,
-                           state=state, hours_ago=int(age.total_seconds() // 3600),
-                           minutes_ago=int(age.total_seconds() // 60))
+    return render_template("public/status.html", tenant=tenant, response=response, language=patient_language(tenant),
+                           token=token, state=patient_facing_status(response) if response.urgent else None,
+                           contacts=privacy.masked_contacts(response), notice=notice,
+                           withdrawn=request.args.get("done") == "withdrawn",
+                           given_on=_local_day(response.consent_at or response.submitted_at, tenant),
+                           withdrawn_on=_local_day(response.consent_withdrawn_at, tenant),
+                           hours_ago=int(age.total_seconds() // 3600),
+                           minutes_ago=int(age.total_seconds() // 60)), http_status
+
+
+def _local_day(moment, tenant) -> str | None:
+    return moment.astimezone(ZoneInfo(tenant.timezone)).strftime("%d.%m.%Y") if moment else None
+
+
+def _confirmed(response, token: str):
+    """None when the patient ticked the box; otherwise the page again, saying why nothing happened."""
+    if request.form.get("confirm") == "yes":
+        return None
+    en = patient_language(_tenant()) == "en"
+    return _render_status(response, token, http_status=400, notice=(
+        "Nothing was changed: tick the box to confirm." if en else
+        "Ничего не изменено: отметьте галочку, чтобы подтвердить."))
+
+
+@bp.post("/s/<token>/withdraw")
+def withdraw(token: str):
+    response = _own_response(token)
+    refused = _confirmed(response, token)
+    if refused:
+        return refused
+    privacy.withdraw_consent(response, datetime.now(timezone.utc))
+    tenant_id = response.tenant_id
+    db.session.commit()
+    announce_change(tenant_id)
+    return redirect(url_for("public.status", token=token, done="withdrawn"))
+
+
+@bp.post("/s/<token>/delete")
+def delete(token: str):
+    response = _own_response(token)
+    refused = _confirmed(response, token)
+    if refused:
+        return refused
+    tenant = _tenant()
+    reference = privacy.delete_at_patients_request(response)
+    db.session.commit()
+    announce_change(tenant.id)
+    session["receipts"] = {ref: value for ref, value in session.get("receipts", {}).items() if ref != reference}
+    return render_template("public/deleted.html", tenant=tenant, language=patient_language(tenant),
+                           reference=reference)

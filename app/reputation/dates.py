@@ -59,6 +59,9 @@ _AGO_EN = re.compile(r"(\d+|an?|one)\s+(minute|hour|day|week|month|year)s?\s+ago
 _AGO_RU = re.compile(
     r"(?:(\d+|один|одна|одну)\s+)?(минут\w*|час\w*|день|дня|дней|недел\w*|месяц\w*|год|года|лет)\s+назад"
 )
+# "Half a year ago", "a year and a half ago", "a month and a half ago", "half an hour ago".
+_HALVES_RU = (("полгода", 6, "month"), (r"полтора\s+года", 18, "month"), (r"полтора\s+месяца", 6, "week"),
+              ("полчаса", 1, "moment"))
 _AGO_FR = re.compile(r"il y a\s+(\d+|une?)\s+(minute|heure|jour|semaine|mois|an|année|annee)s?")
 
 _UNIT_NAMES = {
@@ -128,6 +131,9 @@ def _relative(text: str, today: date) -> date | None:
     match = _AGO_FR.search(text)
     if match:
         return _ago(today, _amount(match.group(1)), _UNIT_NAMES[match.group(2)])
+    for words, amount, unit in _HALVES_RU:  # before the pattern, which reads "полгода" as "год"
+        if re.search(rf"(?<!\w){words}\s+назад", text):
+            return _ago(today, amount, unit)
     match = _AGO_RU.search(text)
     if match:
         return _ago(today, _amount(match.group(1)), _russian_unit(match.group(2)))

@@ -1,10 +1,11 @@
 """Decoding fetched or saved HTML bytes into text, trusting the bytes over the page's own claims.
 
 Review sites do not always say truthfully how a page is encoded: ProDoctorov serves
-windows-1251 bytes under a ``charset=UTF-8`` declaration. The rule here is that a strict
-UTF-8 decode settles it when it succeeds; otherwise every plausible single-byte codec
-(the declared one, windows-1251, windows-1252, KOI8-R, then the detector's guess) is tried
-and the one whose text reads most like words wins.
+windows-1251 bytes under a ``charset=UTF-8`` declaration. The rule here is that a UTF-8
+decode settles it when it succeeds, or fails on only a few stray bytes in text that is
+otherwise UTF-8; else every plausible single-byte codec (the declared one, windows-1251,
+windows-1252, KOI8-R, then the detector's guess) is tried and the one whose text reads
+most like words wins.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ _FALLBACK_CODECS = ("cp1251", "cp1252", "koi8-r")
 _NON_ASCII_WORD = re.compile(r"[^\W\d_]*[^\x00-\x7f\W\d_][^\W\d_]*")
 # Scoring a few thousand words is as telling as scoring a whole page, and much faster.
 _SCORED_WORDS = 3000
+# A UTF-8 page may carry a stray byte or two (a truncated snippet, a pasted quote); a page in
+# a single-byte codec fails UTF-8 on nearly every non-ASCII letter, far above this share.
+_MAX_STRAY_BYTE_SHARE = 0.001
 
 
 @dataclass(frozen=True)
@@ -103,12 +107,29 @@ def _detector_guess(content: bytes) -> str | None:
     return canonical_codec(best.encoding) if best is not None else None
 
 
+def _mostly_utf8(content: bytes) -> str | None:
+    """The text of a UTF-8 page spoilt by a few stray bytes (each becomes U+FFFD), else None.
+
+    Accepted when the stray bytes are under ``_MAX_STRAY_BYTE_SHARE`` of the characters and
+    the non-ASCII characters that do decode outnumber them: a mostly-ASCII page in
+    windows-1252 has a low share too, but none of its accented letters decode as UTF-8.
+    """
+    text = content.decode("utf-8", errors="replace")
+    # A U+FFFD the page itself carries is not a stray byte.
+    stray = text.count("\ufffd") - content.count("\ufffd".encode("utf-8"))
+    if not text or stray > len(text) * _MAX_STRAY_BYTE_SHARE:
+        return None
+    non_ascii = len(text) - len(text.encode("ascii", errors="ignore"))
+    return text if non_ascii - stray > stray else None
+
+
 def decode_html(content: bytes, http_charset: str | None = None) -> DecodedHtml:
     """Decode page bytes, letting the real encoding win over what the page declares.
 
-    Order: a byte-order mark; a strict UTF-8 decode; otherwise the candidate single-byte
-    codec (declared, windows-1251, windows-1252, KOI8-R, detected) that decodes strictly
-    and yields the most word-like text. Never raises: as a last resort bytes are replaced.
+    Order: a byte-order mark; a strict UTF-8 decode; UTF-8 with a few stray bytes replaced
+    (see ``_mostly_utf8``); otherwise the candidate single-byte codec (declared,
+    windows-1251, windows-1252, KOI8-R, detected) that decodes strictly and yields the most
+    word-like text. Never raises: as a last resort bytes are replaced.
     """
     declared = declared_charset(content, http_charset)
     for bom, codec in _BOMS:
@@ -119,6 +140,9 @@ def decode_html(content: bytes, http_charset: str | None = None) -> DecodedHtml:
         return DecodedHtml(content.decode("utf-8"), "utf-8", declared)
     except UnicodeDecodeError:
         pass
+    mostly_utf8 = _mostly_utf8(content)
+    if mostly_utf8 is not None:
+        return DecodedHtml(mostly_utf8, "utf-8", declared)
 
     best: tuple[int, str, str] | None = None
     tried: set[str] = set()

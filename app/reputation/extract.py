@@ -28,6 +28,7 @@ from typing import Any, Iterable
 
 import extruct
 import lxml.html
+import regex as user_regex
 from lxml import etree
 from lxml.cssselect import CSSSelector
 
@@ -79,6 +80,10 @@ class ExtractedReview:
     sections: list[dict[str, str]] | None = None
     source: str = "dom"
 
+    def key(self, site: str | None) -> str:
+        """Its dedup key on ``site`` (see ``review_key``)."""
+        return review_key(site or "", self.site_review_id, self.text, author=self.author, rating=self.rating)
+
     def to_json_dict(self, site: str | None = None) -> dict[str, Any]:
         """The review as a plain JSON-serialisable dict (with its dedup ``key``)."""
         data: dict[str, Any] = {
@@ -96,7 +101,7 @@ class ExtractedReview:
         if self.sections:
             data["sections"] = self.sections
         data["source"] = self.source
-        data["key"] = review_key(site or "", self.site_review_id, self.text)
+        data["key"] = self.key(site)
         return data
 
 
@@ -262,16 +267,32 @@ def _normalised_text_for_key(text: str) -> str:
     return " ".join(re.findall(r"\w+", folded))
 
 
-def review_key(site: str | None, site_review_id: str | None, text: str | None) -> str:
+# Keys are stored in a 120-character column; a site's name is at most 40 of them.
+KEY_LENGTH, SITE_LENGTH = 120, 40
+# Below this many normalised characters a text does not tell one patient's review from another's
+# ("Спасибо!", "Отлично", or no text at all under a rating).
+SHORT_TEXT = 40
+
+
+def review_key(site: str | None, site_review_id: str | None, text: str | None, *,
+               author: str | None = None, rating: float | None = None) -> str:
     """A stable dedup key for a review: site plus the site's review id, else a hash of the text.
 
     The text is normalised (Unicode NFKC, case-folded, punctuation and whitespace dropped)
-    so the same review read from JSON-LD or from HTML gets the same key.
+    so the same review read from JSON-LD or from HTML gets the same key. A short text is
+    hashed with its author and rating, so ten patients' "Спасибо!" stay ten reviews; the date
+    is left out, as a site's "вчера" moves every day. An id too long for the column is hashed.
     """
-    site_part = (site or "").strip().lower() or "unknown"
+    site_part = ((site or "").strip().lower() or "unknown")[:SITE_LENGTH]
     if site_review_id and str(site_review_id).strip():
-        return f"{site_part}:id:{str(site_review_id).strip()}"
-    digest = hashlib.sha256(_normalised_text_for_key(text or "").encode("utf-8")).hexdigest()[:24]
+        key = f"{site_part}:id:{str(site_review_id).strip()}"
+        if len(key) <= KEY_LENGTH:
+            return key
+        return f"{site_part}:idh:" + hashlib.sha256(str(site_review_id).strip().encode("utf-8")).hexdigest()[:40]
+    normalised = _normalised_text_for_key(text or "")
+    if len(normalised) < SHORT_TEXT:
+        normalised += f"\x00{_normalised_text_for_key(author or '')}\x00{'' if rating is None else f'{rating:g}'}"
+    digest = hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:24]
     return f"{site_part}:text:{digest}"
 
 
@@ -364,7 +385,7 @@ class FieldRule:
 
     select: CompiledSelector | None = None
     attr: str | None = None
-    regex: re.Pattern[str] | None = None
+    regex: Any = None  # compiled with the ``regex`` package, searched with a time limit (_search)
     json_path: tuple[str, ...] | None = None
     scale: float | None = None
     best: tuple["FieldRule", ...] = ()
@@ -398,6 +419,18 @@ _PAGE_FIELDS = ("next_page", "aggregate_rating", "aggregate_count", "reply_text"
 _SELECTOR_LISTS = ("review", "reply", "exclude", "category_page", "empty_page")
 _OPTIONS = ("rating_scale", "date_order", "prefer", "name", "description")
 _CONFIG_KEYS = _REVIEW_FIELDS + _PAGE_FIELDS + _SELECTOR_LISTS + _OPTIONS
+# A selector config's regular expressions are written by people; a pathological one ("(a|aa)+$")
+# must not hold the scrape worker that serves every clinic, so each search has a time limit.
+REGEX_TIMEOUT_SECONDS = 0.5
+
+
+def _search(pattern, value: str):
+    try:
+        return pattern.search(value, timeout=REGEX_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return None
+
+
 _RULE_KEYS = ("select", "attr", "regex", "json", "scale", "best", "all", "heading", "omit_headings")
 _XPATH_START = ("/", "./", "(", "xpath:")
 
@@ -450,10 +483,10 @@ def _compile_rule(spec: Any, where: str, problems: list[str]) -> FieldRule | Non
     regex = None
     if spec.get("regex") is not None:
         try:
-            regex = re.compile(spec["regex"])
+            regex = user_regex.compile(spec["regex"])
             if regex.groups > 1:
                 problems.append(f"{where}.regex: use at most one capturing group, found {regex.groups}")
-        except (re.error, TypeError) as exc:
+        except (user_regex.error, TypeError, ValueError) as exc:
             problems.append(f"{where}.regex: invalid regular expression {spec['regex']!r}: {exc}")
     json_path = None
     if spec.get("json") is not None:
@@ -665,7 +698,7 @@ def _raw_value(node: Any, rule: FieldRule, skip: set) -> str | None:
         return None
     value = str(value) if not isinstance(value, str) else value
     if rule.regex is not None:
-        match = rule.regex.search(value)
+        match = _search(rule.regex, value)
         if not match:
             return None
         value = match.group(1) if rule.regex.groups else match.group(0)
@@ -868,7 +901,7 @@ def _link_value(rules: tuple[FieldRule, ...], root: Any) -> str | None:
             else:
                 value = node.get("href")
                 if value and rule.regex is not None:
-                    match = rule.regex.search(value)
+                    match = _search(rule.regex, value)
                     value = (match.group(1) if rule.regex.groups else match.group(0)) if match else None
             if value and value.strip() and not value.strip().startswith(("#", "javascript:")):
                 return value.strip()
@@ -1086,23 +1119,37 @@ def _pair_key(review: ExtractedReview) -> str:
 def _merge_reviews(primary: list[ExtractedReview], secondary: list[ExtractedReview]) -> list[ExtractedReview]:
     """Fill gaps in ``primary`` reviews from the same reviews found in ``secondary``.
 
-    The same review is recognised by its site id, else by the start of its text.
+    The same review is recognised by its site id, else by the start of its text and an author
+    that does not differ. Each review of ``secondary`` completes at most one: two patients'
+    "Great service" are two reviews, not one review found twice.
     """
     by_id = {r.site_review_id: r for r in secondary if r.site_review_id}
-    by_text: dict[str, ExtractedReview] = {}
+    by_text: dict[str, list[ExtractedReview]] = {}
     for review in secondary:
         key = _pair_key(review)
         if key:
-            by_text.setdefault(key, review)
+            by_text.setdefault(key, []).append(review)
+    used: set[int] = set()
+
+    def same_author(a: ExtractedReview, b: ExtractedReview) -> bool:
+        return not a.author or not b.author or _normalised_text_for_key(a.author) == _normalised_text_for_key(b.author)
+
+    def free(candidates, review) -> ExtractedReview | None:
+        return next((c for c in candidates if id(c) not in used and same_author(c, review)), None)
+
     for review in primary:
         partner = by_id.get(review.site_review_id) if review.site_review_id else None
+        if partner is not None and id(partner) in used:
+            partner = None
         if partner is None:
             key = _pair_key(review)
-            partner = by_text.get(key) if key else None
+            partner = free(by_text.get(key, ()), review) if key else None
             if partner is None and key and len(key) >= 20:
-                partner = next((r for k, r in by_text.items() if k.startswith(key[:40]) or key.startswith(k[:40])), None)
+                partner = free((r for k, group in by_text.items() for r in group
+                                if k.startswith(key[:40]) or key.startswith(k[:40])), review)
         if partner is None:
             continue
+        used.add(id(partner))
         for name in ("author", "date", "rating", "site_review_id", "reply", "title", "subject"):
             if getattr(review, name) in (None, "") and getattr(partner, name) not in (None, ""):
                 setattr(review, name, getattr(partner, name))
@@ -1154,11 +1201,12 @@ _CANONICAL_URL = re.compile(
 _HREF_OR_CONTENT = re.compile(r"""(?:href|content)\s*=\s*["']([^"']+)""", re.I)
 
 
-def detect_site(url_or_html: str | bytes | None) -> str | None:
+def detect_site(url_or_html: str | bytes | None, *, by_markers: bool = True) -> str | None:
     """Name the known review site (``prodoctorov``, ``zoon``, ``ratemds``, ``yelp``, ``trustpilot``, ``google_maps``, ...).
 
     Accepts a URL or a page's HTML. For HTML the canonical/og:url address decides first,
-    then the site's tell-tale strings. Returns None for an unknown site.
+    then (unless ``by_markers`` is False) the site's tell-tale strings. Returns None for an
+    unknown site.
     """
     if url_or_html is None:
         return None
@@ -1177,6 +1225,8 @@ def detect_site(url_or_html: str | bytes | None) -> str | None:
             site = site_for_url(address.group(1))
             if site:
                 return site
+    if not by_markers:
+        return None
     lowered = text.lower()
     scores = {
         name: sum(lowered.count(marker.lower()) for marker in adapter.markers)
@@ -1219,7 +1269,9 @@ def extract_page(
     decoded = decode_html(content or b"", http_charset)
     root = _parse_html(decoded.text)
 
-    site_name = site or (site_for_url(url) if url else None) or detect_site(decoded.text)
+    # With an address, a page on an unknown host is named only by its canonical address: a
+    # clinic's own page that embeds a Google map or a Trustpilot widget is neither site.
+    site_name = site or (site_for_url(url) if url else None) or detect_site(decoded.text, by_markers=not url)
     if site_name is None and url:
         site_name = hostname_of(url).removeprefix("www.") or None
     if isinstance(selector_config, SelectorConfig):

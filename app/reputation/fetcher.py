@@ -3,8 +3,9 @@
 Politeness rules, all enforced here:
 
 * a descriptive User-Agent, ``VernostBot/<version> (+<contact url>)``;
-* robots.txt is read once per host (cached) and obeyed, including ``Crawl-delay``;
-  an unreachable robots.txt (5xx, network error) means "disallow everything";
+* robots.txt is read once per host (cached) and obeyed as RFC 9309 has it (the longest
+  matching rule wins, ``*`` and ``$`` wildcards), including ``Crawl-delay``; an
+  unreachable robots.txt (5xx, network error) means "disallow everything";
 * one request at a time per host, at least ``delay`` seconds apart;
 * timeouts, and retries with exponential backoff on connection errors, timeouts, 429 and
   5xx, honouring ``Retry-After`` up to a cap;
@@ -28,9 +29,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Callable
-from urllib.robotparser import RobotFileParser
 
 import httpx
+from protego import Protego
 
 from app.reputation.extract import (
     AggregateRating,
@@ -39,7 +40,6 @@ from app.reputation.extract import (
     SelectorConfig,
     SelectorConfigError,
     extract_page,
-    review_key,
     validate_selector_config,
 )
 from app.net import is_private_host, public_only_transport, refused_as_private
@@ -115,7 +115,8 @@ class SourceFetch:
     ``status`` is the first page's status (``ok``, ``not_modified``, ``blocked_by_robots``,
     ``http_error``, ``timeout``, ``connection_error``, ``layout_changed``, ...). When a later
     page fails the status stays ``ok`` and ``complete`` is False. ``state`` holds the
-    validators to pass back next time.
+    validators to pass back next time (none after a failed later page, so the next run
+    reads every page again).
     """
 
     url: str
@@ -220,9 +221,18 @@ def _host_key(url: str) -> str:
     return f"{parts.scheme.lower()}://{(parts.netloc or '').lower()}"
 
 
+def _robots_text(content: bytes) -> str:
+    """robots.txt as text: UTF-8 (RFC 9309) without a byte-order mark, which would hide the first line."""
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # A stray byte spoils only the rule it is in; the other rules still count.
+        return content.decode("utf-8-sig", errors="replace")
+
+
 @dataclass
 class _RobotsEntry:
-    parser: RobotFileParser | None  # None: allow everything (no robots.txt)
+    parser: Protego | None  # None: allow everything (no robots.txt)
     disallow_all_reason: str | None
     fetched_at: float
 
@@ -398,8 +408,7 @@ class PoliteFetcher:
             # RFC 9309: an unreachable robots.txt means complete disallow.
             return _RobotsEntry(None, f"robots.txt unreachable ({exc.reason})", self.clock())
         if 200 <= response.status_code < 300:
-            parser = RobotFileParser(robots_url)
-            parser.parse(response.content.decode("utf-8", errors="replace").splitlines())
+            parser = Protego.parse(_robots_text(response.content))
             crawl_delay = parser.crawl_delay(BOT_NAME)
             if crawl_delay:
                 self._host_delay[host] = min(float(crawl_delay), MAX_CRAWL_DELAY)
@@ -415,7 +424,7 @@ class PoliteFetcher:
         entry = self._robots_for(url)
         if entry.disallow_all_reason:
             return False, entry.disallow_all_reason
-        if entry.parser is not None and not entry.parser.can_fetch(BOT_NAME, url):
+        if entry.parser is not None and not entry.parser.can_fetch(url, BOT_NAME):
             return False, "disallowed by robots.txt"
         return True, ""
 
@@ -532,7 +541,7 @@ def _fetch_pages(
     seen_keys: set[str] = set()
     visited: set[str] = set()
     page_url: str | None = url
-    first_host = hostname_of(url)
+    first_host = hostname_of(url)  # replaced by the host page 1 ends up on after redirects
     while page_url and len(result.pages) < max(1, max_pages):
         is_first = not result.pages
         visited.add(page_url.split("#")[0])
@@ -561,6 +570,8 @@ def _fetch_pages(
             _page_failed(result, page, is_first)
             return
         if is_first:
+            # A source entered as example.com that redirects to www.example.com paginates there.
+            first_host = hostname_of(response.url) or first_host
             result.http_status = response.status_code
             digest = _content_hash(response.content)
             if state.get("content_hash") == digest:
@@ -583,14 +594,14 @@ def _fetch_pages(
             page.status, page.reason = LAYOUT_CHANGED, exc.reason
             if is_first:
                 # Nothing was read: let the next run try again rather than skip as unchanged.
-                state.pop("content_hash", None)
-                state.pop("etag", None)
-                state.pop("last_modified", None)
+                _forget_validators(state)
             _page_failed(result, page, is_first)
             return
         except Exception as exc:  # an extraction bug must not take the worker down
             log.exception("extraction failed for %s", page_url)
             page.status, page.reason = LAYOUT_CHANGED, f"extraction failed: {type(exc).__name__}: {exc}"
+            if is_first:
+                _forget_validators(state)
             _page_failed(result, page, is_first)
             return
 
@@ -602,7 +613,7 @@ def _fetch_pages(
         result.warnings.extend(f"{page_url}: {warning}" for warning in extracted.warnings)
         new_reviews = 0
         for review in extracted.reviews:
-            key = review_key(extracted.site, review.site_review_id, review.text)
+            key = review.key(extracted.site)
             if key in seen_keys:
                 continue
             seen_keys.add(key)
@@ -633,6 +644,13 @@ def _page_failed(result: SourceFetch, page: PageFetch, is_first: bool) -> None:
         return
     result.complete = False
     result.reason = f"page {len(result.pages)} ({page.url}) failed: {page.status}: {page.reason}"
+    # Page 1's validators would make the next run answer not_modified and never retry this page.
+    _forget_validators(result.state)
+
+
+def _forget_validators(state: dict[str, Any]) -> None:
+    for key in ("content_hash", "etag", "last_modified"):
+        state.pop(key, None)
 
 
 def _remember_validators(state: dict[str, Any], response: Response, digest: str | None) -> None:

@@ -23,7 +23,7 @@ from app.extensions import db
 from app.models import (Branch, Doctor, ExternalReview, Licence, PendingJob, ReputationSnapshot, Response,
                         ReviewSource, ScrapeRun, Tenant, utcnow)
 from app.parsing import whole_number
-from app.reputation.extract import SelectorConfigError, detect_site, review_key, validate_selector_config
+from app.reputation.extract import SITE_LENGTH, SelectorConfigError, detect_site, review_key, validate_selector_config
 from app.reputation.index import ReviewSignal, reputation_index, reputation_week_over_week, week_over_week
 from app.urls import hostname_of, split_url
 from tenants.context import require_tenant_id
@@ -173,7 +173,7 @@ class ReviewInput:
     @property
     def key(self) -> str:
         """The dedup key: site + the site's id, else a hash of the normalised text."""
-        return review_key(self.site, self.site_review_id, self.text)
+        return review_key(self.site, self.site_review_id, self.text, author=self.author, rating=self.rating)
 
 
 def _existing_keys(keys: list[str]) -> set[str]:
@@ -338,6 +338,9 @@ def _parse_day(value: str | None) -> date | None:
         return None
 
 
+SEVERAL_BUSINESSES = "several_businesses"
+
+
 def scrape_source(source: ReviewSource, fetcher, today: date | None = None) -> tuple[str, int]:
     """Fetch one source and store its new reviews; returns ``(status, new reviews)``. Flushes.
 
@@ -353,12 +356,18 @@ def scrape_source(source: ReviewSource, fetcher, today: date | None = None) -> t
     source.status = result.status
     source.fetch_state = dict(result.state)
     new = 0
+    if result.ok and result.category_aggregate is not None:
+        # A category list (Zoon's "polyclinics in the district") carries other clinics' reviews:
+        # they must not count in this clinic's index. Its own page on the site is what to add.
+        source.status, source.fetch_state, source.last_error = SEVERAL_BUSINESSES, {}, ""
+        db.session.flush()
+        return source.status, 0
     if result.ok:
         source.last_success_at = source.last_fetched_at
         # A partial read (a later page failed) is still a success; the reason says what is missing.
         source.last_error = "" if result.complete else result.reason[:2000]
         if result.site and not source.site:
-            source.site = result.site
+            source.site = result.site[:SITE_LENGTH]
         if result.aggregate and result.aggregate.rating is not None:
             source.aggregate_rating = result.aggregate.rating
         if result.aggregate and result.aggregate.count is not None:

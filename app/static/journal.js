@@ -30,6 +30,8 @@
   function insert(html) {
     var tpl = document.createElement("template");
     tpl.innerHTML = html;
+    // More arrived than one catch-up carries: reloading shows them all, newest first, with "Older".
+    if (tpl.content.getElementById("journal-reload")) { window.location.reload(); return; }
     var fresh = [];
     Array.prototype.forEach.call(tpl.content.querySelectorAll("article.entry"), function (a) {
       var shown = document.getElementById(a.id);

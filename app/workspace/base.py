@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, render_template, request, url_for
 from flask_login import current_user
 
 from app.two_factor import is_enabled
+from app.web import leave_for, page_path
 from tenants.resolve import attach_clinic_prefix, current_licence_status, current_tenant
 from tenants.settings import clinic_settings
 
@@ -29,10 +30,10 @@ def _guard():
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     if not current_user.is_authenticated or getattr(current_user, "is_operator", False):
-        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return leave_for(url_for("auth.login", next=page_path()))
     if request.endpoint not in TWO_FACTOR_SETUP_ENDPOINTS and not is_enabled(current_user.user) \
             and clinic_settings(current_tenant()).require_two_factor:
-        return redirect(url_for("workspace.security_settings"))
+        return leave_for(url_for("workspace.security_settings"), htmx_status=403)
     status = current_licence_status()
     if request.method not in SAFE_METHODS and not status.can_write and request.endpoint not in READ_ONLY_ALLOWED \
             and not request.endpoint.startswith("workspace.export"):

@@ -9,7 +9,7 @@ from app import cases as case_rules
 from app import webhooks
 from app.extensions import db
 from app.live import announce_change
-from app.models import Case, utcnow
+from app.models import CASE_STATUSES, Case, utcnow
 from app.parsing import whole_number
 from app.workspace.base import bp, requires
 from jobs.outbox import flush_outbox
@@ -23,10 +23,10 @@ CASES_PER_PAGE = 50
 def cases():
     view = request.args.get("view", "open")
     if view not in case_rules.CASE_VIEWS:
-        abort(400, description="unknown view")
+        abort(400, description=_("Unknown view."))
     page = whole_number(request.args.get("page", "1"), minimum=1, maximum=10_000)
     if page is None:
-        abort(400, description="bad page")
+        abort(400, description=_("Bad page number."))
     now = utcnow()
     query = case_rules.case_list_query(view, current_user.user.id, now)
     rows = db.session.scalars(query.limit(CASES_PER_PAGE + 1).offset((page - 1) * CASES_PER_PAGE)).all()
@@ -54,7 +54,19 @@ def _apply(case_id: int, change, event: str | None = None):
 
     ``event`` (such as ``case.resolved``) is announced to the clinic's webhooks once the change is saved.
     """
+    expected = request.form.get("expected_status")
+    if expected and expected not in CASE_STATUSES:
+        abort(400, description=_("This form is not one of ours; reload the case and try again."))
     case = get_or_404(Case, case_id)
+    # Held until the commit: two managers' changes to one case happen one after the other.
+    db.session.refresh(case, with_for_update=True)
+    if expected and expected != case.status:
+        # The page was drawn before someone else changed the case: a stale status or resolve form
+        # would reopen a resolved case or undo their change without anyone meaning it.
+        db.session.rollback()
+        return _case_page(get_or_404(Case, case_id), status=409, error=_(
+            "Someone changed this case while you had it open; here it is as it is now. Make your change again "
+            "if it still applies."))
     try:
         change(case, current_user.user.id)
     except case_rules.CaseError as exc:
@@ -72,7 +84,7 @@ def _apply(case_id: int, change, event: str | None = None):
 def _form(name: str, limit: int = case_rules.MAX_TEXT) -> str:
     value = request.form.get(name) or ""
     if len(value) > limit:
-        abort(400, description=f"{name} is too long")
+        abort(400, description=_("%(name)s is too long.", name=name))
     return value
 
 
@@ -89,7 +101,7 @@ def case_assign(case_id: int):
     raw = _form("assignee", 12).strip()
     user_id = whole_number(raw)
     if raw and user_id is None:
-        abort(400, description="assignee must be a member id")
+        abort(400, description=_("Choose the assignee among the members."))
     return _apply(case_id, lambda case, actor: case_rules.assign(case, user_id, actor))
 
 

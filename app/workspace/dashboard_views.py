@@ -16,6 +16,7 @@ from app.charts import bar_chart, line_chart
 from app.extensions import db
 from app.metrics import Period, reportable
 from app.models import Response
+from app.spreadsheet import safe_row
 from app.workspace.base import bp, requires
 from tenants.licensing import has_module
 from tenants.resolve import clinic_local_now, current_licence_status, current_tenant
@@ -36,13 +37,13 @@ def _period() -> Period:
     except ValueError:
         abort(400, description=_("Period: use YYYY-MM, YYYY-Qn, YYYY or YYYY-MM-DD..YYYY-MM-DD."))
     if not reportable(period):
-        abort(400, description=_("Period: choose at most five years, from 1990."))
+        abort(400, description=_("Period: choose at most five years, between 1990 and 2999."))
     return period
 
 
 def journal_url(period: Period, **filters) -> str:
     """A link to the journal entries behind a figure (the journal reads these URL filters)."""
-    query = {"period_from": period.start.isoformat(), "period_to": period.last_day.isoformat()}
+    query = {"period": "custom", "date_from": period.start.isoformat(), "date_to": period.last_day.isoformat()}
     query.update({k: v for k, v in filters.items() if v not in (None, "")})
     return url_for("workspace.home") + "journal?" + urlencode(query)
 
@@ -208,6 +209,7 @@ def export_report_pdf():
                                          "open the printable report and print it to PDF from the browser.")
                                + f" ({exc})"), 503
     filename = f"vernost-{current_tenant().slug}-{period.label}.pdf"
+    _log_export("report.pdf", period)  # it quotes patients' comments
     return HttpResponse(pdf, mimetype="application/pdf",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
@@ -216,7 +218,7 @@ def _csv_response(rows: list[list], filename: str) -> HttpResponse:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(safe_row(row))
     # A BOM so spreadsheet programs open UTF-8 Cyrillic correctly.
     return HttpResponse("\ufeff" + buffer.getvalue(), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
@@ -229,7 +231,19 @@ def export_responses_csv():
     tenant = current_tenant()
     from app.analytics.exports import responses_rows
 
-    return _csv_response(responses_rows(tenant, period), f"responses-{tenant.slug}-{period.label}.csv")
+    rows = responses_rows(tenant, period)
+    _log_export("responses.csv", period, rows=len(rows) - 1)  # every answer and comment of the period
+    return _csv_response(rows, f"responses-{tenant.slug}-{period.label}.csv")
+
+
+def _log_export(file: str, period: Period, **details) -> None:
+    """Files that take patients' words out of Vernost go into the access log, like every other export."""
+    from flask_login import current_user
+
+    from app.audit import log_access
+
+    log_access(current_user.user.id, "export", "period_export", period.label, {"file": file, **details})
+    db.session.commit()
 
 
 @bp.get("/export/metrics.csv")

@@ -98,6 +98,9 @@ def _options_from_form() -> list[dict]:
 @requires("edit_questionnaires")
 def questionnaires_change(questionnaire_id: int):
     questionnaire = get_or_404(Questionnaire, questionnaire_id)
+    # Held until the commit: an edit saved while a colleague publishes lands on the next draft,
+    # never on the version patients have just started to answer.
+    db.session.refresh(questionnaire, with_for_update=True)
     action, key = request.form.get("action", ""), _text("key", 40)
     try:
         if action == "add":

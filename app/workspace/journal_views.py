@@ -14,7 +14,7 @@ from app import journal
 from app import webhooks
 from app.audit import log_access
 from app.extensions import db
-from app.live import cache_updates, cached_updates, current_marker, issue_ticket, updates_cache_key
+from app.live import announce_change, cache_updates, cached_updates, current_marker, issue_ticket, updates_cache_key
 from app.models import Branch, CollectionPoint, Doctor, Response
 from app.parsing import whole_number
 from app.publishing import can_publish, publish, unpublish
@@ -93,7 +93,7 @@ def journal_updates():
     filters = _filters_or_400()
     after = whole_number(request.args.get("after", "0"), maximum=10**12)
     if after is None:
-        abort(400, description="after must be a number")
+        abort(400, description=_("%(name)s must be a number", name="after"))
     tenant = current_tenant()
     marker = _safe_marker()
     key = updates_cache_key(tenant.id, marker, after, filters.to_args(), current_user.can("see_contacts"),
@@ -101,8 +101,12 @@ def journal_updates():
     body = cached_updates(key) if key else None
     if body is None:
         entries = journal.entries_after(filters, tenant.timezone, after)
+        # A tab asleep through more new answers than one catch-up carries would skip the rest for
+        # good (its "after" jumps past them): the fragment then asks the page to reload instead.
+        overflow = len(entries) >= journal.MAX_PAGE_SIZE and entries[-1].id > after
         body = render_template("workspace/_journal_entries.html", jpage=journal.JournalPage(entries, None, 0),
-                               filters=filters, now=journal.utcnow(), live_fragment=True) if entries else ""
+                               filters=filters, now=journal.utcnow(), live_fragment=True,
+                               live_overflow=overflow) if entries else ""
         if key:
             cache_updates(key, body)
     response = make_response(body, 200 if body.strip() else 204)
@@ -157,8 +161,11 @@ def open_case(response_id: int):
     case_rules.mark_seen(response, current_user.user.id)
     db.session.flush()
     webhook_jobs = webhooks.announce_case("case.opened", case) if opened else []
+    tenant_id = case.tenant_id
     db.session.commit()
     flush_outbox(webhook_jobs)
+    if opened:
+        announce_change(tenant_id)  # other open journals draw the entry's new case badge
     return redirect(url_for("workspace.case_detail", case_id=case.id))
 
 

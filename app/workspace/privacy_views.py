@@ -42,10 +42,10 @@ def patient_data():
 def export_patient_data():
     query = _query_or_400()
     if query is None:
-        abort(400, description="give a phone, an e-mail or a reference")
+        abort(400, description=_("Give one of phone, e-mail or reference."))
     fmt = request.form.get("format", "json")
     if fmt not in ("json", "csv"):
-        abort(400, description="format must be json or csv")
+        abort(400, description=_("%(name)s must be one of: %(allowed)s", name="format", allowed="json, csv"))
     responses = privacy.find_patient_responses(query)
     if not responses:
         abort(404)
@@ -66,7 +66,7 @@ def export_patient_data():
 def delete_patient_data():
     query = _query_or_400()
     if query is None:
-        abort(400, description="give a phone, an e-mail or a reference")
+        abort(400, description=_("Give one of phone, e-mail or reference."))
     if request.form.get("confirm") != "yes":
         abort(400, description=_("Tick the box to confirm the deletion."))
     responses = privacy.find_patient_responses(query)
@@ -84,7 +84,7 @@ def access_log():
     before = request.args.get("before", "")
     before_id = whole_number(before)
     if before and before_id is None:
-        abort(400, description="before must be a number")
+        abort(400, description=_("%(name)s must be a number", name="before"))
     rows = access_log_page(before_id)
     return render_template("workspace/access_log.html", rows=rows,
                            next_before=rows[-1][0].id if len(rows) == 100 else None)

@@ -30,6 +30,7 @@ TERMS = {
     "http_error": _l("HTTP error"), "timeout": _l("timed out"), "connection_error": _l("connection failed"),
     "layout_changed": _l("page layout changed"), "too_large": _l("page too large"), "invalid_url": _l("invalid address"),
     "invalid_config": _l("invalid selector config"), "error": _l("error"),
+    "several_businesses": _l("lists several clinics"),
     "queued": _l("queued"), "running": _l("running"), "done": _l("done"), "failed": _l("failed"),
     "negative": _lp("review sentiment", "negative"), "neutral": _lp("review sentiment", "neutral"),
     "positive": _lp("review sentiment", "positive"),
