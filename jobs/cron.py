@@ -1,7 +1,15 @@
 """The periodic schedule, declared as data: `rq cron jobs.cron` runs it (one process)."""
 from __future__ import annotations
 
+import os
+import time
+
 from rq import cron
+
+# The times below are UTC. rq matches cron fields in the process's local time, so the scheduler's
+# process keeps UTC whatever the server's clock zone is (this module is loaded by it alone).
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 from jobs import digests, metrics, offboarding, periodic, privacy, scrape, webhooks
 

@@ -133,10 +133,19 @@ def test_viewers_cannot_train(app, tenant):
 
 @needs_shared
 def test_command_line_training(app, tenant):
-    add_rated_reviews(app, tenant.id, 200)
+    from app.reputation.clinic_model import clinic_scorer
+
+    add_rated_reviews(app, tenant.id, 600)
+    comment = "Waited ages for the receptionist, then it was fine"
+    earlier = make_response(app, tenant.id, comment=comment, nps=7)
     result = app.test_cli_runner().invoke(args=["reviews", "train-sentiment", "--tenant", tenant.slug])
     assert result.exit_code == 0, result.output
     assert "rated reviews" in result.output and "held-out macro-F1 over 5 folds" in result.output and "standard analyser" in result.output
-    assert len(_models(app, tenant.id)) == 1
+    [record] = _models(app, tenant.id)
+    assert record.active and "in use: the clinic's model" in result.output and "re-scored" in result.output
+    # The command re-scores what was stored before, as the workspace's job does.
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.get(Response, earlier).sentiment_polarity == pytest.approx(
+            clinic_scorer().score(comment).polarity, abs=1e-4)
     missing = app.test_cli_runner().invoke(args=["reviews", "train-sentiment", "--tenant", "nope"])
     assert missing.exit_code != 0 and "no clinic" in missing.output

@@ -169,3 +169,9 @@ def train_sentiment(slug: str) -> None:
         click.echo(f"held-out macro-F1 over {record.folds} folds: clinic model {record.macro_f1:.3f}, "
                    f"standard analyser {record.default_macro_f1:.3f}")
         click.echo("in use: the clinic's model" if record.active else "in use: the standard analyser (not better)")
+        if record.active:
+            from jobs.sentiment import rescore_texts
+
+            # As the workspace's job does: stored texts are judged again by the model now in use.
+            counts = rescore_texts(tenant_id)
+            click.echo(f"re-scored {counts}")
