@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from app import two_factor
 from app.extensions import db
 from app.models import ROLES, Invitation, Licence, LoginAttempt, Membership, Operator, PasswordReset, User, utcnow
 from app.security import hash_password, new_token, password_problem, token_hash, verify_password
@@ -120,8 +121,10 @@ def accept_invitation(token: str, *, full_name: str, password: str | None) -> Me
         problem = password_problem(password)
         if problem:
             raise AccountError(_l("password: %(problem)s", problem=problem))
+        # The address is proven when the link only ever went to it by e-mail.
         user = User(email=invitation.email, full_name=(full_name or "").strip()[:200],
-                    password_hash=hash_password(password))
+                    password_hash=hash_password(password),
+                    email_confirmed_at=None if invitation.link_shown_at else utcnow())
         db.session.add(user)
         db.session.flush()
     usage = seat_usage()
@@ -161,8 +164,13 @@ def start_password_reset(email: str, ttl_minutes: int) -> str | None:
     return token
 
 
-def finish_password_reset(token: str, new_password: str) -> User:
-    """Set a new password with a reset token; the token can't be used again."""
+def finish_password_reset(token: str, new_password: str) -> tuple[User, bool]:
+    """Set a new password with a reset token; the token, and every other of the user's, can't be used again.
+
+    Using it proves the address: an unconfirmed account (made through an invitation link its sender
+    saw) becomes confirmed, and two-factor login set up before that is turned off. Returns the user
+    and whether that happened.
+    """
     reset = db.session.scalar(select(PasswordReset).where(PasswordReset.token_hash == token_hash(token or "")))
     if reset is None or reset.used_at is not None or reset.expires_at <= utcnow():
         raise AccountError(_l("this reset link is not valid or has expired"))
@@ -172,8 +180,22 @@ def finish_password_reset(token: str, new_password: str) -> User:
     user = db.session.get(User, reset.user_id)
     user.password_hash = hash_password(new_password)
     reset.used_at = utcnow()
+    void_password_resets(user.id)
+    second_factor_removed = False
+    if user.email_confirmed_at is None:
+        # The first proof that the mailbox's owner holds the account: a second factor set up before it
+        # may be someone else's, who made the account with a link they saw.
+        user.email_confirmed_at = utcnow()
+        second_factor_removed = two_factor.is_enabled(user)
+        two_factor.disable(user)
     db.session.flush()
-    return user
+    return user, second_factor_removed
+
+
+def void_password_resets(user_id: int) -> None:
+    """End every unused reset link of the user: after a new password, an older e-mail must not set another."""
+    db.session.execute(update(PasswordReset).where(PasswordReset.user_id == user_id,
+                                                  PasswordReset.used_at.is_(None)).values(used_at=utcnow()))
 
 
 def change_password(account, current: str, new: str, confirm: str) -> None:
@@ -191,6 +213,8 @@ def change_password(account, current: str, new: str, confirm: str) -> None:
     if new == current:
         raise AccountError(_l("The new password is the same as the current one."))
     account.password_hash = hash_password(new)
+    if isinstance(account, User):  # operators have no reset links
+        void_password_resets(account.id)
 
 
 # --- login throttling ---

@@ -93,7 +93,8 @@ def queue_response_alerts(response: Response, tenant: Tenant, now=None) -> list:
         row = queue_mail(kind="alert", dedupe_key=f"alert:response:{response.id}:user:{recipient.user_id}",
                          recipient=recipient.email, subject=subject, text=text, html=html,
                          user_id=recipient.user_id, language=recipient.language, response_id=response.id,
-                         next_attempt_at=release, held_for_quiet_hours=release is not None)
+                         next_attempt_at=release, held_for_quiet_hours=release is not None,
+                         with_contacts=recipient.may_see_contacts and response.has_contact)
         if row is not None:
             rows.append(row)
     return rows

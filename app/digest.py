@@ -278,6 +278,11 @@ def collect_digest(tenant: Tenant, period_start: datetime, period_end: datetime,
     )
 
 
+def content_has_contacts(content: DigestContent) -> bool:
+    """Whether some entry carries a patient's contact details (shown only to roles that see them)."""
+    return any(entry.contact for entry in content.entries)
+
+
 def _for_recipient(content: DigestContent, may_see_contacts: bool) -> DigestContent:
     if may_see_contacts:
         return content
@@ -370,7 +375,8 @@ def build_digest_run(run: DigestRun, now: datetime | None = None) -> list[int]:
         subject, text, html = rendered[key]
         row = queue_mail(kind="digest", dedupe_key=f"digest:{run.id}:user:{recipient.user_id}",
                          recipient=recipient.email, subject=subject, text=text, html=html,
-                         user_id=recipient.user_id, language=recipient.language, digest_run_id=run.id)
+                         user_id=recipient.user_id, language=recipient.language, digest_run_id=run.id,
+                         with_contacts=recipient.may_see_contacts and content_has_contacts(content))
         if row is not None:
             db.session.flush()
             new_ids.append(row.id)

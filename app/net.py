@@ -20,8 +20,9 @@ import httpx
 def _is_private(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
-    return (address.is_private or address.is_loopback or address.is_link_local or address.is_reserved
-            or address.is_multicast or address.is_unspecified)
+    # Only globally routable addresses: this also refuses shared carrier space (100.64.0.0/10, where
+    # some clouds keep their metadata service), documentation and benchmarking ranges.
+    return not address.is_global or address.is_multicast
 
 
 def _resolve(host: str, port: int | None = None) -> list[tuple[int, str]]:

@@ -27,6 +27,7 @@ from flask import current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.auth.principals import ROLE_PERMISSIONS
 from app.extensions import db, redis_client
 from app.mail import MailError, build_message, deliver
 from app.models import DigestRun, MailOutbox, Membership, User, utcnow
@@ -64,7 +65,7 @@ def accepted_marker_key(tenant_id: int, message_id: str) -> str:
 def queue_mail(*, kind: str, dedupe_key: str, recipient: str, subject: str, text: str, html: str = "",
                user_id: int | None = None, language: str = "ru", digest_run_id: int | None = None,
                response_id: int | None = None, next_attempt_at: datetime | None = None,
-               held_for_quiet_hours: bool = False) -> MailOutbox | None:
+               held_for_quiet_hours: bool = False, with_contacts: bool = False) -> MailOutbox | None:
     """Add a message to the current clinic's outbox; None when ``dedupe_key`` already exists.
 
     Runs in a savepoint so a duplicate leaves the caller's transaction usable.
@@ -76,7 +77,7 @@ def queue_mail(*, kind: str, dedupe_key: str, recipient: str, subject: str, text
                      text_body=text, html_body=html, user_id=user_id, language=language,
                      digest_run_id=digest_run_id, response_id=response_id,
                      message_id=new_message_id(tenant_id, kind), next_attempt_at=next_attempt_at,
-                     held_for_quiet_hours=held_for_quiet_hours)
+                     held_for_quiet_hours=held_for_quiet_hours, with_contacts=with_contacts)
     try:
         with db.session.begin_nested():
             db.session.add(row)
@@ -155,15 +156,20 @@ def deliver_outbox_message(outbox_id: int, now: datetime | None = None, config: 
 
 def _recipient_still_wanted(row: MailOutbox) -> bool:
     """Whether the member a message was written for still takes it: an alert, still on duty; any
-    message, still an active member of the clinic. Messages written for an address alone go."""
+    message, still an active member of the clinic, and one written with patients' contacts, still
+    in a role that sees them. Messages written for an address alone go."""
     if row.user_id is None:
         return True
     if row.kind == "alert":
         from app.alerts import on_duty_recipients
 
-        return any(recipient.user_id == row.user_id for recipient in on_duty_recipients())
-    return db.session.scalar(select(Membership.id).join(User, User.id == Membership.user_id)
-                             .where(Membership.user_id == row.user_id, User.is_active.is_(True))) is not None
+        duty = next((r for r in on_duty_recipients() if r.user_id == row.user_id), None)
+        return duty is not None and (duty.may_see_contacts or not row.with_contacts)
+    role = db.session.scalar(select(Membership.role).join(User, User.id == Membership.user_id)
+                             .where(Membership.user_id == row.user_id, User.is_active.is_(True)))
+    if role is None:
+        return False
+    return not row.with_contacts or "see_contacts" in ROLE_PERMISSIONS.get(role, set())
 
 
 def _mark_sent(row: MailOutbox, now: datetime) -> None:

@@ -11,6 +11,7 @@ from app.accounts import invite
 from app.extensions import db
 from app.models import Invitation, LoginAttempt, User, utcnow
 from tenants.context import tenant_scope
+from jobs.embedded_redis import free_port
 from tests.conftest import TEST_PASSWORD, add_member, csrf_token, form_token, login
 from tests.smtp_sink import smtp_sink  # noqa: F401  (fixture)
 
@@ -298,3 +299,102 @@ def test_an_htmx_request_after_the_session_ended_sends_the_browser_to_the_login(
     # Without htmx, a plain redirect as before.
     plain = manager_client.get(tenant.url("journal"))
     assert plain.status_code == 302 and "HX-Redirect" not in plain.headers
+
+
+def _reset_link(app, c, email, smtp_sink) -> str:
+    c.post("/password/reset", data={"email": email, "csrf_token": csrf_token(c, "/password/reset")})
+    _work_mail_queue(app)
+    mail = smtp_sink.to(email)[-1]
+    return re.search(r"http://localhost(/password/reset/\S+)", mail.get_body(preferencelist=("plain",)).get_content()).group(1)
+
+
+def _use_reset_link(c, link, password):
+    page = c.get(link)
+    return c.post(link, data={"password": password, "password_confirm": password,
+                              "csrf_token": form_token(page.get_data(as_text=True))})
+
+
+def test_an_older_reset_link_dies_when_the_password_changes_another_way(app, tenant, manager_client, smtp_sink):
+    c = app.test_client()
+    first = _reset_link(app, c, tenant.owner_email, smtp_sink)
+    second = _reset_link(app, c, tenant.owner_email, smtp_sink)
+    assert first != second
+    # The second link sets a password: the first one, still unused and unexpired, no longer works.
+    assert _use_reset_link(c, second, "brand-new-password").status_code == 302
+    assert "not valid" in _use_reset_link(c, first, "sneaky-password-1").get_data(as_text=True)
+    assert login(app.test_client(), tenant.owner_email, "brand-new-password").status_code == 302
+
+    # A link mailed before the person changed the password on the security page dies too.
+    third = _reset_link(app, c, tenant.owner_email, smtp_sink)
+    owner = app.test_client()
+    login(owner, tenant.owner_email, "brand-new-password")
+    page = owner.get(tenant.url("settings/security")).get_data(as_text=True)
+    changed = owner.post(tenant.url("settings/security"), data={
+        "action": "password", "current_password": "brand-new-password", "new_password": "changed-on-the-page",
+        "new_password_confirm": "changed-on-the-page", "csrf_token": form_token(page)})
+    assert changed.status_code == 302
+    assert "not valid" in _use_reset_link(c, third, "sneaky-password-2").get_data(as_text=True)
+    assert login(app.test_client(), tenant.owner_email, "changed-on-the-page").status_code == 302
+
+
+def test_an_inviter_cannot_keep_an_account_made_in_someone_elses_name(app, tenant, manager_client, smtp_sink):
+    """The invitation link goes to the mailbox; shown to the inviter only when the mail fails, and an
+    account made with a shown link is the mailbox owner's to take back with a password reset."""
+    import pyotp
+
+    victim = "victim@corp.test"
+    page = manager_client.get(tenant.url("settings/users")).get_data(as_text=True)
+    mailed = manager_client.post(tenant.url("settings/users/invite"),
+                                 data={"email": victim, "role": "viewer", "csrf_token": form_token(page)})
+    body = mailed.get_data(as_text=True)
+    assert mailed.status_code == 200 and "/invite/" not in body and "Invitation sent" in body
+    assert len(smtp_sink.to(victim)) == 1  # the link reached the mailbox only
+
+    # With the mail server down, the owner is shown a fresh link: an account made with it is unconfirmed.
+    app.config.update(SMTP_PORT=free_port())
+    shown = manager_client.post(tenant.url("settings/users/invite"),
+                                data={"email": victim, "role": "viewer", "csrf_token": form_token(page)})
+    link = re.search(r'id="invitation-link">http://localhost(/c/[^<]+)<', shown.get_data(as_text=True)).group(1)
+    app.config.update(SMTP_PORT=smtp_sink.port)
+    squatter = app.test_client()
+    assert _accept(squatter, tenant, link.rsplit("/", 1)[1], password="squatters-password").status_code == 302
+    settings = tenant.url("settings/security")
+    started = squatter.post(settings, data={"action": "start", "csrf_token": form_token(
+        squatter.get(settings).get_data(as_text=True))}).get_data(as_text=True)
+    secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', started).group(1).replace(" ", "")
+    squatter.post(settings, data={"action": "confirm", "code": pyotp.TOTP(secret).now(),
+                                  "password": "squatters-password", "csrf_token": form_token(started)})
+    with app.app_context():
+        account = db.session.scalar(select(User).where(User.email == victim))
+        assert account.email_confirmed_at is None and account.totp_enabled_at is not None
+
+    # The mailbox's owner resets the password: the squatter's phone and sessions are gone.
+    person = app.test_client()
+    link = _reset_link(app, person, victim, smtp_sink)
+    done = _use_reset_link(person, link, "victims-own-password")
+    assert done.status_code == 302
+    notice = person.get(done.headers["Location"]).get_data(as_text=True)
+    assert "set it up again with your own phone" in notice
+    signed_in = login(person, victim, "victims-own-password")
+    assert signed_in.status_code == 302 and not signed_in.headers["Location"].endswith("/login/code")
+    assert squatter.get(tenant.url()).status_code == 302  # the squatter's session ended with the password
+    with app.app_context():
+        account = db.session.scalar(select(User).where(User.email == victim))
+        assert account.email_confirmed_at is not None and account.totp_enabled_at is None
+
+
+def test_an_account_made_with_an_e_mailed_link_keeps_its_second_factor_through_a_reset(app, tenant, smtp_sink):
+    """Only a shown link leaves an account unconfirmed: a reset does not weaken anyone else's login."""
+    _, token = _invite(app, tenant)
+    person = app.test_client()
+    assert _accept(person, tenant, token).status_code == 302
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == "new@example.test"))
+        assert user.email_confirmed_at is not None
+        from app import two_factor
+        two_factor.enable(user, two_factor.begin_setup(user), __import__("pyotp").TOTP(user.totp_secret).now())
+        db.session.commit()
+    assert _use_reset_link(person, _reset_link(app, person, "new@example.test", smtp_sink),
+                           "a-new-password-22").status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(User.totp_enabled_at).where(User.email == "new@example.test")) is not None

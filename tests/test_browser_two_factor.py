@@ -23,6 +23,7 @@ def test_a_manager_sets_up_two_factor_login_on_a_phone_and_logs_in_with_a_code(c
         check("set-up with the QR code")
         secret = page.inner_text("#totp-secret").replace(" ", "")
         page.fill("input[name=code]", pyotp.TOTP(secret).now())
+        page.fill("input[name=password]", "manager-demo-pass")
         page.click("button[value=confirm]")
         page.wait_for_selector("#recovery-codes")
         check("recovery codes")

@@ -422,3 +422,31 @@ def test_an_alert_held_for_quiet_hours_is_not_sent_to_someone_who_left_meanwhile
     assert smtp_sink.to(night_owl) == []
     [row] = [row for row in _outbox(app) if row.recipient == night_owl]
     assert row.status == "cancelled"
+
+
+def test_mail_written_with_contacts_is_not_sent_to_someone_no_longer_allowed_to_see_them(app, tenant, smtp_sink):
+    from app.digest import build_digest_run
+    from app.models import DigestRun, User
+    from tests.conftest import add_member
+
+    manager = add_member(app, tenant, "manager@alpha.test", "manager")
+    viewer = add_member(app, tenant, "viewer@alpha.test", "viewer")
+    ready_for_clock(app, tenant.id, "Europe/Moscow")
+    add_response(app, tenant.id, submitted_at=NOON_UTC - timedelta(hours=2), risk="critical", nps=0,
+                 comment="Kept waiting", phone="+79001112233")
+    with app.app_context():
+        assert dispatch(NOON_UTC) == 1
+        with tenant_scope(tenant.id):
+            build_digest_run(db.session.scalar(select(DigestRun)), NOON_UTC)
+    rows = {row.recipient: row for row in _outbox(app)}
+    # The manager's copy carries the phone; the viewer's copy never had it.
+    assert rows[manager].with_contacts and "+79001112233" in rows[manager].text_body
+    assert not rows[viewer].with_contacts and "+79001112233" not in rows[viewer].text_body
+    with app.app_context(), tenant_scope(tenant.id):  # the mail server was down; meanwhile both become viewers
+        user_ids = dict(db.session.execute(select(User.email, User.id)).all())
+        db.session.execute(update(Membership).where(Membership.user_id == user_ids[manager]).values(role="viewer"))
+        db.session.commit()
+        assert deliver_outbox_message(rows[manager].id, now=NOON_UTC).outcome == "cancelled"
+        assert deliver_outbox_message(rows[viewer].id, now=NOON_UTC).outcome == "sent"
+    assert smtp_sink.to(manager) == [] and len(smtp_sink.to(viewer)) == 1
+    assert "+79001112233" not in parts(smtp_sink.to(viewer)[0])[0]

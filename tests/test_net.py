@@ -74,7 +74,11 @@ def rebinding_dns(monkeypatch):
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "10.0.0.8", "169.254.169.254", "[::1]",
-                                  "::ffff:127.0.0.1", "0.0.0.0"])
+                                  "::ffff:127.0.0.1", "0.0.0.0",
+                                  # Shared carrier space (a cloud's metadata service lives at 100.100.100.200),
+                                  # unique-local IPv6, benchmarking and documentation ranges.
+                                  "100.100.100.200", "100.64.0.1", "::ffff:100.64.0.1", "fd00::1", "198.18.0.1",
+                                  "192.0.2.1"])
 def test_private_and_local_hosts_are_recognised(host):
     assert is_private_host(host)
 

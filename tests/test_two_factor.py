@@ -55,9 +55,10 @@ def turn_on(client, tenant, url: str | None = None) -> tuple[str, list[str]]:
     secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', html).group(1).replace(" ", "")
     with client.session_transaction() as session:  # the cookie, readable by its holder, never carries it
         assert secret not in repr(dict(session))
-    wrong = post(client, url, action="confirm", code="000000" if app_code(secret) != "000000" else "111111")
+    wrong = post(client, url, action="confirm", code="000000" if app_code(secret) != "000000" else "111111",
+                 password=TEST_PASSWORD)
     assert wrong.status_code == 400 and "does not match" in wrong.get_data(as_text=True)
-    done = post(client, url, action="confirm", code=app_code(secret))
+    done = post(client, url, action="confirm", code=app_code(secret), password=TEST_PASSWORD)
     assert done.status_code == 200 and done.headers["Cache-Control"] == "no-store"
     codes = re.findall(r"<li><code>([a-z0-9]{5}-[a-z0-9]{5})</code></li>", done.get_data(as_text=True))
     assert len(codes) == two_factor.RECOVERY_CODES
@@ -401,3 +402,20 @@ def test_operators_see_who_of_them_uses_it_and_accounts_are_switched_off(app, te
     with app.app_context():
         actions = [a.action for a in db.session.scalars(select(OperatorAction).order_by(OperatorAction.id))]
     assert actions[-2:] == ["operator_deactivated", "operator_activated"]
+
+
+def test_a_borrowed_session_cannot_turn_it_on_without_the_password(app, tenant, manager_client):
+    """Whoever holds only the cookie must not put their own phone between the owner and the account."""
+    url = tenant.url("settings/security")
+    html = post(manager_client, url, action="start").get_data(as_text=True)
+    secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', html).group(1).replace(" ", "")
+    for guess in ("", "wrong-password-1"):
+        refused = post(manager_client, url, action="confirm", code=app_code(secret), password=guess)
+        body = refused.get_data(as_text=True)
+        assert refused.status_code == 400 and "Wrong password" in body and "totp-secret" in body
+    assert user_row(app, tenant.owner_email).totp_enabled_at is None
+    # Guesses count like a login's: after the limit even the right password waits.
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        post(manager_client, url, action="confirm", code=app_code(secret), password="wrong-password-2")
+    blocked = post(manager_client, url, action="confirm", code=app_code(secret), password=TEST_PASSWORD)
+    assert blocked.status_code == 429 and user_row(app, tenant.owner_email).totp_enabled_at is None

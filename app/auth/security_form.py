@@ -1,7 +1,8 @@
 """The login-security page: two-factor login and the password, for a clinic member and an operator alike.
 
 Actions (the ``action`` field): ``start`` offers a new secret, kept on the server beside the account
-(not in the cookie) but not in force until ``confirm`` gets a code made with it; ``renew`` makes new
+(not in the cookie) but not in force until ``confirm`` gets a code made with it and the account's
+password; ``renew`` makes new
 recovery codes; ``disable`` turns two-factor login off (both need a current code or a recovery code);
 ``password`` changes the password, given the current one (failures count like the login page's).
 """
@@ -20,6 +21,7 @@ from app.accounts import AccountError, WrongPassword, change_password, login_blo
 from app.collection import svg_markup
 from app.extensions import db
 from app.models.accounts import TwoFactorMixin
+from app.security import verify_password
 
 
 def _page(template: str, account: TwoFactorMixin, required: bool, code: int = 200, *,
@@ -68,6 +70,12 @@ def security_form(account: TwoFactorMixin, *, required: bool, template: str, sel
         secret = account.totp_secret
         if not secret:
             return page(400, error=_("The set-up took too long. Start again."))
+        # A session alone must not turn it on: whoever borrowed the cookie would lock the owner out.
+        if _blocked("2fa_change", account):
+            return page(429, setup_secret=secret, error=_too_many())
+        if not verify_password(account.password_hash, request.form.get("password") or ""):
+            _record_failure("2fa_change", account)
+            return page(400, setup_secret=secret, error=_("Wrong password. Enter the password you log in with."))
         try:
             codes = two_factor.enable(account, secret, code)
         except two_factor.TwoFactorError as exc:

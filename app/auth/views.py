@@ -165,12 +165,15 @@ def password_reset(token: str):
     if password != (request.form.get("password_confirm") or ""):
         return render_template("auth/reset_form.html", token=token, error=_("The passwords differ.")), 400
     try:
-        finish_password_reset(token, password)
+        _user, second_factor_removed = finish_password_reset(token, password)
     except AccountError as exc:
         db.session.rollback()
         return render_template("auth/reset_form.html", token=token, error=str(exc)), 400
     db.session.commit()
     flash(_("Your password has been changed. Log in with the new one."))
+    if second_factor_removed:
+        flash(_("Two-factor login had been set up before this address was confirmed, so it is off now: "
+                "set it up again with your own phone."))
     return redirect(url_for("auth.login"))
 
 

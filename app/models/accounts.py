@@ -36,6 +36,9 @@ class User(TwoFactorMixin, db.Model):
     language: Mapped[str | None] = mapped_column(String(8))
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # When the address was shown to belong to the person: NULL for an account made through an
+    # invitation link its sender saw, until a password reset mailed to the address is used.
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -70,6 +73,8 @@ class Invitation(TenantScoped, db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The link was shown to whoever sent it (the e-mail failed, or an operator onboarded the clinic).
+    link_shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     invited_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 

@@ -77,6 +77,8 @@ class MailOutbox(TenantScoped, db.Model):
     # Not before this moment (quiet hours, retry backoff); NULL means now.
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     held_for_quiet_hours: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Written with patients' contact details: sent only while the recipient may still see them.
+    with_contacts: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -197,8 +197,8 @@ def users():
 def invite_user():
     email, role = _text("email", 254), _text("role", 16)
     try:
-        _invitation, token = invite(email, role, ttl_hours=current_app.config["INVITATION_TTL_HOURS"],
-                          invited_by=current_user.user)
+        invitation, token = invite(email, role, ttl_hours=current_app.config["INVITATION_TTL_HOURS"],
+                                   invited_by=current_user.user)
     except AccountError as exc:
         db.session.rollback()
         return _people_page(400, errors={"email": str(exc)}, form=request.form)
@@ -208,7 +208,15 @@ def invite_user():
     sent = try_send(email, _("Invitation to %(clinic)s in Vernost", clinic=tenant.name),
                     _("You are invited to the %(clinic)s workspace in Vernost.\n\nAccept the invitation: %(link)s\n",
                       clinic=tenant.name, link=link))
-    flash(_("Invitation created.") + ("" if sent else " " + _("The e-mail could not be sent; pass the link on yourself.")))
+    if sent:
+        # The link goes to the mailbox only: whoever invites must not be able to open an account in
+        # someone else's name (and, with two-factor login of their own, lock its owner out).
+        flash(_("Invitation sent to %(email)s.", email=invitation.email))
+        return _people_page()
+    # Shown so it can be passed on by hand; an account made with it is unconfirmed (app.accounts).
+    invitation.link_shown_at = utcnow()
+    db.session.commit()
+    flash(_("Invitation created.") + " " + _("The e-mail could not be sent; pass the link on yourself."))
     return _people_page(invitation_link=link)
 
 
