@@ -7,6 +7,8 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from app.access_log import redact
+
 
 def _wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
@@ -26,7 +28,7 @@ def register(app: Flask) -> None:
         from app.extensions import db
 
         db.session.rollback()
-        app.logger.warning("write refused by a database constraint on %s %s", request.method, request.path)
+        app.logger.warning("write refused by a database constraint on %s %s", request.method, redact(request.path))
         return _error_page(409, _("This was changed at the same moment by another request. "
                                   "Reload the page and try again."))
 
@@ -39,7 +41,8 @@ def register(app: Flask) -> None:
             db.session.rollback()
         except OperationalError:
             pass  # the connection is gone; the pool replaces it
-        app.logger.error("database unavailable on %s %s: %s", request.method, request.path,
+        # The path may hold a secret link (a patient's status page, an invitation): logged redacted.
+        app.logger.error("database unavailable on %s %s: %s", request.method, redact(request.path),
                          type(exc.orig).__name__ if exc.orig is not None else "OperationalError")
         body, code = _error_page(503, _("The service is briefly unavailable and nothing was saved. "
                                         "Go back and send it again in a minute."))

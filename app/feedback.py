@@ -148,6 +148,6 @@ def submit_response(point: CollectionPoint, form, language: str) -> Submission:
     promised = [defer("default", "jobs.feedback.response_received", response.id,
                       job_id=make_job_id(point.tenant_id, "response", response.id, response.reference))]
     if verdict.level == "critical":
-        promised.append(defer("alerts", "jobs.alerts.alert_critical_response", response.id,
+        promised.append(defer("alerts", "jobs.alerts.alert_critical_response", response.id, response.reference,
                               job_id=make_job_id(point.tenant_id, "alert", response.id, response.reference)))
     return Submission(response=response, status_token=status_token, promised=promised)

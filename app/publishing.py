@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import PublishedReview, Response, utcnow
+from app.privacy import mask_contact_details
 
 WIDGET_LIMIT = 30
 
@@ -55,7 +56,8 @@ def widget_reviews(limit: int = WIDGET_LIMIT) -> list[PublicReview]:
         .join(PublishedReview, PublishedReview.response_id == Response.id)
         .order_by(PublishedReview.published_at.desc(), PublishedReview.id.desc()).limit(limit)).all()
     # Consent is re-checked at read time: a withdrawn consent hides the review at once.
-    return [PublicReview(r.comment, r.nps, r.submitted_at) for r in rows if r.publish_consent]
+    # The patient agreed to publish the words without their name: contacts written into them stay hidden.
+    return [PublicReview(mask_contact_details(r.comment), r.nps, r.submitted_at) for r in rows if r.publish_consent]
 
 
 def widget_etag(reviews: list[PublicReview], *shown_with) -> str:

@@ -23,9 +23,17 @@ def _alert(tenant_id: int, response: Response | None) -> int:
 
 
 @tenant_job
-def alert_critical_response(tenant_id: int, response_id: int) -> int:
-    """Queue and send the alert about a critical response to the on-duty members; returns messages queued."""
-    return _alert(tenant_id, db.session.get(Response, response_id))
+def alert_critical_response(tenant_id: int, response_id: int, reference: str | None = None) -> int:
+    """Queue and send the alert about a critical response to the on-duty members; returns messages queued.
+
+    ``reference`` names the answer the alert was promised for: on SQLite a deleted newest answer's id
+    goes to the next one, whose patient's contacts must not go out in an alert that was not theirs.
+    """
+    response = db.session.get(Response, response_id)
+    if response is not None and reference is not None and (
+            response.reference != reference or response.risk_level != "critical"):
+        return 0
+    return _alert(tenant_id, response)
 
 
 @tenant_job

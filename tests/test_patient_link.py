@@ -8,6 +8,7 @@ and never touches another clinic.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 from sqlalchemy import func, select
 
@@ -213,3 +214,56 @@ def test_a_link_opens_only_its_own_response(app, tenant, client):
     # Without the form's token nothing happens either.
     assert app.test_client().post(f"{link}/delete", data={"confirm": "yes"}).status_code == 400
     assert client.get(link).status_code == 200
+
+
+def test_the_widget_never_shows_contact_details_written_into_a_published_comment(app, tenant, client, manager_client):
+    token = point_token(app, tenant.id)
+    comment = "Отлично! Иван, +7 900 111-22-33, ivan@mail.ru, приём 12.05 за 1500 ₽"
+    reference, _, _ = _submit_with_link(client, token, {"q_nps": "10", "q_comment": comment,
+                                                         "publish_consent": "yes"})
+    response_id = _stored(app, tenant.id, reference)["response"].id
+    page = manager_client.get(tenant.url(f"journal/{response_id}")).get_data(as_text=True)
+    manager_client.post(tenant.url(f"journal/{response_id}/publish"), data={"csrf_token": _csrf(page), "publish": "yes"})
+    widget = client.get(f"/w/{tenant.slug}/reviews").get_data(as_text=True)
+    assert "Отлично!" in widget and "12.05" in widget and "1500" in widget
+    assert "111-22-33" not in widget and "ivan@mail.ru" not in widget
+
+
+def test_an_alert_promised_for_a_deleted_answer_is_not_sent_about_the_next_patient(app, tenant):
+    """On SQLite the next answer may get a deleted answer's id: the alert job checks the reference."""
+    from jobs.alerts import alert_critical_response
+    from tests.digest_helpers import add_response
+
+    calm = add_response(app, tenant.id, submitted_at=datetime.now(timezone.utc), risk="ok", nps=9,
+                        phone="+79005550000")
+    with app.app_context():
+        with tenant_scope(tenant.id):
+            reference = db.session.get(Response, calm).reference
+        assert alert_critical_response(tenant.id, calm, "VR-SOMEONE-ELSE") == 0
+        assert alert_critical_response(tenant.id, calm, reference) == 0  # the same answer, but not critical
+    assert _counts(app, tenant.id)["MailOutbox"] == 0
+    critical = add_response(app, tenant.id, submitted_at=datetime.now(timezone.utc), risk="critical", nps=0)
+    with app.app_context():
+        with tenant_scope(tenant.id):
+            reference = db.session.get(Response, critical).reference
+        assert alert_critical_response(tenant.id, critical, reference) >= 1
+
+
+def test_a_database_outage_on_the_private_link_logs_the_path_without_its_secret(app, tenant, client, caplog,
+                                                                                monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    import app.public.views as public_views
+
+    token = point_token(app, tenant.id)
+    _, link, _ = _submit_with_link(client, token, {"q_nps": "3", "q_comment": "Долго ждал", "publish_consent": "yes"})
+    secret = link.rsplit("/", 1)[1]
+
+    def down(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, ConnectionError("server closed the connection"))
+
+    monkeypatch.setattr(public_views, "_own_response", down)
+    answered = client.get(link)
+    assert answered.status_code == 503
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "database unavailable on GET /s/" in logged and secret not in logged
