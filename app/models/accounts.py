@@ -73,7 +73,8 @@ class Invitation(TenantScoped, db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The link was shown to whoever sent it (the e-mail failed, or an operator onboarded the clinic).
+    # The link was shown to the clinic member who sent it, because the e-mail failed (an operator's
+    # onboarding shows the owner's link too, but operators are trusted and it is not marked).
     link_shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     invited_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
