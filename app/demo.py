@@ -23,6 +23,7 @@ from app.models import (Branch, CollectionPoint, ConsentText, Doctor, PublishedR
                         Tenant, utcnow)
 from app.nlp.sentiment import score_text
 from app.nlp.topics import tag_aspects
+from app.publishing import CURRENT_PUBLISH_WORDING
 from app.questionnaires import published_version
 from app.risk import classify_response
 from tenants.settings import ClinicSettings, clinic_settings, update_settings
@@ -224,6 +225,8 @@ def _responses(rng: random.Random, clinic: _Clinic, settings: ClinicSettings, no
             risk_reasons=list(verdict.reasons), urgent=urgent,
             publish_consent=band == "promoter" and bool(comment) and rng.random() < 0.6,
             ratings=[ResponseRating(aspect=a, score=s) for a, s in sorted(ratings.items())])
+        if response.publish_consent:
+            response.publish_consent_at, response.publish_consent_version = submitted_at, CURRENT_PUBLISH_WORDING
         if urgent or (comment and rng.random() < 0.25):
             response.contact_name = rng.choice(PATIENT_NAMES)
             response.contact_phone = f"+7 9{rng.randint(10, 99)} {rng.randint(100, 999)}-{rng.randint(10, 99)}-" \

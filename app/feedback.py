@@ -16,6 +16,7 @@ from app.cases import open_case_if_at_risk
 from app.extensions import db
 from app.models import CollectionPoint, ConsentText, Response, ResponseRating, Tenant, utcnow
 from app.parsing import whole_number
+from app.publishing import CURRENT_PUBLISH_WORDING
 from app.questionnaires import ParsedAnswers, answered_version, parse_answers
 from app.risk import classify_response
 from app.security import new_token
@@ -113,8 +114,10 @@ def submit_response(point: CollectionPoint, form, language: str) -> Submission:
         would_return=parsed.would_return, comment=parsed.comment,
         min_rating=min(parsed.ratings.values()) if parsed.ratings else None,
         risk_level=verdict.level, risk_reasons=list(verdict.reasons), urgent=urgent,
-        publish_consent=form.get("publish_consent") == "yes" and bool(parsed.comment),
     )
+    if form.get("publish_consent") == "yes" and parsed.comment:
+        response.publish_consent, response.publish_consent_at = True, utcnow()
+        response.publish_consent_version = CURRENT_PUBLISH_WORDING
     if has_contact:
         response.contact_name, response.contact_phone = contact["contact_name"], contact["contact_phone"]
         response.contact_email = contact["contact_email"]

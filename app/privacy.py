@@ -33,7 +33,8 @@ from app.spreadsheet import safe_cell
 MAX_MATCHES = 500
 EXPORT_FIELDS = ("reference", "submitted_at", "language", "collection_point", "branch", "doctor", "nps",
                  "would_return", "ratings", "comment", "answers", "contact_name", "contact_phone", "contact_email",
-                 "consent_at", "consent_withdrawn_at", "publish_consent", "urgent", "case_status", "case_resolution",
+                 "consent_at", "consent_withdrawn_at", "publish_consent", "publish_consent_at",
+                 "publish_consent_text", "urgent", "case_status", "case_resolution",
                  "case_resolved_at")
 
 
@@ -101,6 +102,8 @@ def find_patient_responses(query: PatientQuery) -> list[Response]:
 
 def export_record(response: Response) -> dict:
     """One response as the patient's export shows it."""
+    from app.publishing import publish_consent_wording  # app.publishing masks with this module
+
     case = response.case
     return {
         "reference": response.reference,
@@ -120,6 +123,10 @@ def export_record(response: Response) -> dict:
         "consent_at": response.consent_at.isoformat() if response.consent_at else None,
         "consent_withdrawn_at": response.consent_withdrawn_at.isoformat() if response.consent_withdrawn_at else None,
         "publish_consent": response.publish_consent,
+        "publish_consent_at": response.publish_consent_at.isoformat() if response.publish_consent_at else None,
+        # The words agreed to, so the export shows what the consent covered (it stays after a withdrawal).
+        "publish_consent_text": publish_consent_wording(response.language, response.publish_consent_version)
+        if response.publish_consent_version else None,
         "urgent": response.urgent,
         "case_status": case.status if case else None,
         "case_resolution": case.resolution if case else None,

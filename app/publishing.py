@@ -18,6 +18,23 @@ from app.privacy import mask_contact_details
 
 WIDGET_LIMIT = 30
 
+# What the patient agrees to when they tick "may publish my comment", by version. A response keeps
+# the version it was given under (``publish_consent_version``, in its own language), so change the
+# wording by adding a version, never by editing one.
+PUBLISH_CONSENT_WORDINGS: dict[int, dict[str, str]] = {
+    1: {"ru": "Клиника может опубликовать мой комментарий (без имени)",
+        "en": "The clinic may publish my comment (without my name)"},
+}
+CURRENT_PUBLISH_WORDING = max(PUBLISH_CONSENT_WORDINGS)
+
+
+def publish_consent_wording(language: str, version: int | None = None) -> str | None:
+    """The words of publishing consent ``version`` (the current one by default) in ``language``."""
+    wording = PUBLISH_CONSENT_WORDINGS.get(CURRENT_PUBLISH_WORDING if version is None else version)
+    if wording is None:
+        return None
+    return wording.get(language) or wording["en"]
+
 
 def can_publish(response: Response) -> bool:
     """Consented, has a comment, and is praise (NPS 9–10, or positive sentiment without a low NPS)."""

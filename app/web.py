@@ -96,6 +96,11 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["local_dt"] = lambda value, fmt="medium": format_datetime(value, fmt) if value else ""
     app.jinja_env.filters["rating_aspect"] = rating_aspect
     app.jinja_env.filters["in_questionnaire_order"] = in_questionnaire_order
+    from app.publishing import publish_consent_wording
+
+    # The publishing consent's words as the patient read them: {{ version|publish_wording(language) }}.
+    app.jinja_env.filters["publish_wording"] = lambda version, language: \
+        publish_consent_wording(language, version) or ""
 
     @app.after_request
     def _security_headers(response):

@@ -267,3 +267,45 @@ def test_a_database_outage_on_the_private_link_logs_the_path_without_its_secret(
     assert answered.status_code == 503
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "database unavailable on GET /s/" in logged and secret not in logged
+
+
+def test_publishing_consent_is_kept_with_its_time_and_the_words_agreed_to(app, tenant, client, manager_client):
+    from app.publishing import CURRENT_PUBLISH_WORDING, PUBLISH_CONSENT_WORDINGS
+
+    token = point_token(app, tenant.id)
+    wording = PUBLISH_CONSENT_WORDINGS[CURRENT_PUBLISH_WORDING]["en"]
+    form = client.get(f"/q/{token}?lang=en").get_data(as_text=True)
+    assert f"> {wording}</label>" in form
+    before = datetime.now(timezone.utc)
+    reference, link, _ = _submit_with_link(client, token, {"q_nps": "10", "q_comment": "Kind and quick",
+                                                           "publish_consent": "yes"}, lang="en")
+    # Ticked without a comment: there is nothing to publish, so nothing is consented to.
+    bare_ref, _, _ = _submit_with_link(app.test_client(), token, {"q_nps": "9", "publish_consent": "yes",
+                                                                  "contact_email": "p@example.org",
+                                                                  "consent": _consent_id(client, token)})
+    stored, bare = _stored(app, tenant.id, reference)["response"], _stored(app, tenant.id, bare_ref)["response"]
+    assert stored.publish_consent and stored.publish_consent_version == CURRENT_PUBLISH_WORDING
+    assert before <= stored.publish_consent_at <= datetime.now(timezone.utc)
+    assert (bare.publish_consent, bare.publish_consent_at, bare.publish_consent_version) == (False, None, None)
+
+    page = manager_client.get(tenant.url(f"journal/{stored.id}")).get_data(as_text=True)
+    assert f"“{wording}”" in page and 'id="publish-consent"' in page
+    exported = _post_export(manager_client, tenant, reference)
+    assert exported["publish_consent"] is True and exported["publish_consent_text"] == wording
+    assert exported["publish_consent_at"].startswith(str(stored.publish_consent_at.date()))
+
+    # Withdrawn through the private link: publishing stops, the record of what was agreed stays.
+    page = client.get(link).get_data(as_text=True)
+    client.post(link.rstrip("/") + "/withdraw", data={"csrf_token": _csrf(page), "confirm": "yes"})
+    exported = _post_export(manager_client, tenant, reference)
+    assert exported["publish_consent"] is False and exported["consent_withdrawn_at"]
+    assert exported["publish_consent_text"] == wording
+
+
+def _post_export(client, tenant, reference):
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(tenant.url("privacy")).get_data(as_text=True))[1]
+    exported = client.post(tenant.url("privacy/export"), data={"csrf_token": token, "reference": reference,
+                                                               "format": "json"})
+    assert exported.status_code == 200
+    (record,) = exported.json["responses"]
+    return record

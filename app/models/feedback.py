@@ -130,6 +130,10 @@ class Response(TenantScoped, db.Model):
     # When the patient took back, through their private link, every consent given with this response.
     consent_withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     publish_consent: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # The publishing consent, like the contact one, is kept with its time and the wording the patient
+    # agreed to (``app.publishing.PUBLISH_CONSENT_WORDINGS``, in the response's language).
+    publish_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    publish_consent_version: Mapped[int | None] = mapped_column(SmallInteger)
     # The patient's private link (the red button's status, their consents) is stored hashed.
     status_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

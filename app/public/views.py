@@ -15,6 +15,7 @@ from app.collection import count_scan
 from app.extensions import csrf, db
 from app.live import announce_change
 from app.models import Response
+from app.publishing import publish_consent_wording
 from app.questionnaires import answered_version, current_consent, label, published_version
 from app.ratelimit import hit
 from app.security import token_hash
@@ -63,6 +64,7 @@ def _render_form(point, language, *, values=None, errors=None, status=200, notic
         label=label, values=values or {}, errors=errors or {}, consent=current_consent(language),
         submission_key=(values or {}).get("submission_key") or secrets.token_urlsafe(18), notice=notice,
         preview=preview, csrf_token_value=generate_csrf(), version_id=version.id,
+        publish_wording=publish_consent_wording(language),
     ), status
 
 
@@ -173,7 +175,7 @@ def _render_status(response, token: str, *, notice: str | None = None, http_stat
                            token=token, state=patient_facing_status(response) if response.urgent else None,
                            contacts=privacy.masked_contacts(response), notice=notice,
                            withdrawn=request.args.get("done") == "withdrawn",
-                           given_on=_local_day(response.consent_at or response.submitted_at, tenant),
+                           given_on=_local_day(response.consent_at or response.publish_consent_at or response.submitted_at, tenant),
                            withdrawn_on=_local_day(response.consent_withdrawn_at, tenant),
                            hours_ago=int(age.total_seconds() // 3600),
                            minutes_ago=int(age.total_seconds() // 60)), http_status
