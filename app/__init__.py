@@ -4,7 +4,18 @@
 """
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
+
+
+class VernostFlask(Flask):
+    """Flask whose log of an unhandled error names the path with its secrets masked."""
+
+    def log_exception(self, exc_info) -> None:
+        # Flask's own line quotes request.path, which may be a patient's private link or an
+        # invitation; the traceback below it is what the line is for.
+        from app.access_log import redact
+
+        self.logger.error("Exception on %s [%s]", redact(request.path), request.method, exc_info=exc_info)
 
 
 def _unicode_lower(value):
@@ -17,7 +28,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.config import load_config
     from app.extensions import babel, csrf, db, htmx, login_manager, migrate
 
-    app = Flask(__name__, instance_relative_config=False)
+    app = VernostFlask(__name__, instance_relative_config=False)
     app.config.update(load_config())
     if config:
         app.config.update(config)

@@ -269,6 +269,26 @@ def test_a_database_outage_on_the_private_link_logs_the_path_without_its_secret(
     assert "database unavailable on GET /s/" in logged and secret not in logged
 
 
+
+def test_an_unhandled_error_on_the_private_link_logs_the_path_without_its_secret(app, tenant, client, caplog,
+                                                                                 monkeypatch):
+    import app.public.views as public_views
+
+    token = point_token(app, tenant.id)
+    _, link, _ = _submit_with_link(client, token, {"q_nps": "3", "q_comment": "Долго ждал", "publish_consent": "yes"})
+    secret = link.rsplit("/", 1)[1]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(public_views, "_own_response", broken)
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)  # as in production: logged, then a 500 page
+    answered = client.get(link)
+    assert answered.status_code == 500 and secret not in answered.get_data(as_text=True)
+    logged = [record for record in caplog.records if record.exc_info]
+    assert logged and logged[-1].getMessage() == "Exception on /s/… [GET]"
+    assert all(secret not in record.getMessage() for record in caplog.records)
+
 def test_publishing_consent_is_kept_with_its_time_and_the_words_agreed_to(app, tenant, client, manager_client):
     from app.publishing import CURRENT_PUBLISH_WORDING, PUBLISH_CONSENT_WORDINGS
 
