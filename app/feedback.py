@@ -146,8 +146,8 @@ def submit_response(point: CollectionPoint, form, language: str) -> Submission:
     # A critical alert must find its case already open.
     open_case_if_at_risk(response, settings)
     # Counting the completion is left to the follow-up job: it keeps the point's row off the hot path.
-    # The reference is in the job ids because SQLite gives a deleted newest row's id to the next
-    # row: "response 7" alone could name a job of an answer a patient has since deleted.
+    # The reference is in the job ids as well: a database migrated before responses stopped reusing
+    # ids on SQLite may still hold jobs named after an answer a patient has since deleted.
     promised = [defer("default", "jobs.feedback.response_received", response.id,
                       job_id=make_job_id(point.tenant_id, "response", response.id, response.reference))]
     if verdict.level == "critical":

@@ -26,8 +26,9 @@ def _alert(tenant_id: int, response: Response | None) -> int:
 def alert_critical_response(tenant_id: int, response_id: int, reference: str | None = None) -> int:
     """Queue and send the alert about a critical response to the on-duty members; returns messages queued.
 
-    ``reference`` names the answer the alert was promised for: on SQLite a deleted newest answer's id
-    goes to the next one, whose patient's contacts must not go out in an alert that was not theirs.
+    ``reference`` names the answer the alert was promised for: should an id ever name another answer
+    (SQLite reused a deleted newest answer's id before migration 0020), that patient's contacts must
+    not go out in an alert that was not theirs.
     """
     response = db.session.get(Response, response_id)
     if response is not None and reference is not None and (

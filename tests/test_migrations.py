@@ -43,3 +43,42 @@ def test_every_tenant_table_has_row_level_security(app):
         engine.dispose()
     secured = {name for name, enabled, forced in rows if enabled and forced}
     assert tenant_tables <= secured, f"tables without forced RLS: {sorted(tenant_tables - secured)}"
+
+
+def test_sqlite_keeps_every_row_through_the_responses_rebuild_and_never_reuses_an_id(redis_url, tmp_path):
+    """0020 copies SQLite's responses into a table with AUTOINCREMENT: nothing hanging off it may go."""
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.cli import seed_demo
+    from app.models import Case, Response, ResponseRating
+
+    url = f"sqlite:///{tmp_path / 'upgrade.db'}"
+    application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "MIGRATION_DATABASE_URL": url,
+                              "REDIS_URL": redis_url, "INSTANCE_DIR": str(tmp_path)})
+    with application.app_context():
+        upgrade(revision="0019_publish_consent_wording")
+        seed_demo()
+        engine = create_engine(url)
+
+        def counts():
+            with engine.connect() as connection:
+                return [connection.exec_driver_sql(f"SELECT count(*) FROM {model.__tablename__}").scalar()
+                        for model in (Response, ResponseRating, Case)]
+
+        before = counts()
+        assert all(before)
+        upgrade()
+        assert counts() == before
+        with engine.begin() as connection:
+            newest = connection.exec_driver_sql("SELECT max(id) FROM responses").scalar()
+            connection.exec_driver_sql(f"DELETE FROM response_ratings WHERE response_id = {newest}")
+            connection.exec_driver_sql(f"DELETE FROM cases WHERE response_id = {newest}")
+            connection.exec_driver_sql(f"DELETE FROM responses WHERE id = {newest}")
+            connection.exec_driver_sql(
+                "INSERT INTO responses (reference, submission_key, questionnaire_version_id, submitted_at, language,"
+                " answers, comment, risk_level, risk_reasons, urgent, publish_consent, topics, tenant_id)"
+                " SELECT 'VR-NEW001', 'k-new-0000000000001', questionnaire_version_id, submitted_at, language,"
+                " '{}', '', 'ok', '[]', 0, 0, '{}', tenant_id FROM responses LIMIT 1")
+            assert connection.exec_driver_sql("SELECT max(id) FROM responses").scalar() == newest + 1
+        engine.dispose()

@@ -100,6 +100,9 @@ class Response(TenantScoped, db.Model):
         Index("ix_responses_tenant_risk_submitted", "tenant_id", "risk_level", "submitted_at"),
         Index("ix_responses_retention_due", "tenant_id", "submitted_at",
               postgresql_where=text("retention_applied_at IS NULL"), sqlite_where=text("retention_applied_at IS NULL")),
+        # SQLite would give a deleted newest answer's id to the next one, and a live journal that
+        # showed the first would take the second for it. PostgreSQL's sequences never reuse one.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
