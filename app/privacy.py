@@ -291,8 +291,21 @@ def erase_expired_contacts(months: int, now: datetime) -> list[str]:
 # Seven or more digits, possibly split by spaces, dashes, dots or brackets: a phone number, not a date or a price.
 # The digits are taken whole (an atomic group): "1 250 000 руб" is a price, and must not become
 # a phone by giving back its last digits to escape the currency after it.
-_PHONE_RE = re.compile(r"(?>\+?\(?\d(?:[\s().\-]{0,3}\d){6,})(?!\s*(?:руб|р\.|р\b|₽|rub|usd|eur|\$|€))",
-                       re.IGNORECASE)
+_PHONE_RE = re.compile(r"(?>\+?\(?\d(?:[\s().\-]{0,3}\d){6,})")
+_CURRENCY_AFTER = re.compile(r"\s*(?:руб|р\.|р\b|₽|rub|usd|eur|\$|€)", re.IGNORECASE)
+_LAST_GROUP = re.compile(r"[\s().\-]+\d+$")
+
+
+def _mask_phone(found: re.Match) -> str:
+    if not _CURRENCY_AFTER.match(found.string, found.end()):
+        return MASK
+    # A price. Its digits before the last group are a phone when there are seven of them or more:
+    # "8 900 123-45-67 500 руб" is a number and then a price ("1 250 000 руб" keeps only four).
+    number = found[0]
+    last = _LAST_GROUP.search(number)
+    if last is None or sum(c.isdigit() for c in number[:last.start()]) < 7:
+        return number
+    return MASK + number[last.start():]
 # "12.03.2024", "12/03/24", "2024-03-12": a date in a note is not a phone number ("12-03-24" may be one).
 # Bounded by non-digits, not word edges: "12.03.2024г." and "2024-03-12T10:00" are dates too.
 _DATE_RE = re.compile(r"(?<!\d)(?:\d{1,2}([./])\d{1,2}\1\d{2,4}|\d{4}([-./])\d{1,2}\2\d{1,2})(?!\d)")
@@ -321,7 +334,7 @@ def mask_contact_details(text: str, name: str | None = None) -> str:
         return f"\x00{len(dates) - 1}\x00"
 
     # Dates are set aside first so that "… 100-00-01 12.03.2024" does not read as one long number.
-    text = _PHONE_RE.sub(MASK, _DATE_RE.sub(set_aside, text))
+    text = _PHONE_RE.sub(_mask_phone, _DATE_RE.sub(set_aside, text))
     text = re.sub(r"\x00(\d+)\x00", lambda found: dates[int(found[1])], text)
     pattern = _name_pattern(name)
     return pattern.sub(MASK, text) if pattern else text

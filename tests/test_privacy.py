@@ -351,6 +351,10 @@ def test_masking_contact_details_keeps_dates_and_prices():
                  "paid 1250000₽", "итого 2 500 000 р."):
         assert mask_contact_details(kept) == kept, kept
     assert mask_contact_details("Звоните 8 (900) 123 45 67 после 12.03.2024г.") == "Звоните *** после 12.03.2024г."
+    # A number written straight before a price is still a number; the price stays.
+    assert mask_contact_details("Звоните 8 900 123-45-67 500 руб за приём") == "Звоните *** 500 руб за приём"
+    assert mask_contact_details("89001234567 3500₽") == "*** 3500₽"
+    assert mask_contact_details("+7 (900) 123-45-67 1 500 р.") == "*** 500 р."  # the number goes first
 
 
 def test_a_short_number_finds_only_that_number_not_every_number_ending_in_it(app, tenant, other_tenant,
