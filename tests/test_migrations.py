@@ -82,3 +82,29 @@ def test_sqlite_keeps_every_row_through_the_responses_rebuild_and_never_reuses_a
                 " '{}', '', 'ok', '[]', 0, 0, '{}', tenant_id FROM responses LIMIT 1")
             assert connection.exec_driver_sql("SELECT max(id) FROM responses").scalar() == newest + 1
         engine.dispose()
+
+
+def test_a_data_migration_reaches_every_clinic_through_row_level_security(app, tenant, other_tenant):
+    """Policies are forced on the tables' owner: a data migration's UPDATE must declare it means every clinic."""
+    import pytest
+    from types import SimpleNamespace
+
+    from tenants.rls import migrate_every_clinic
+    from tests.factories import make_response
+
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("row-level security is PostgreSQL's")
+    make_response(app, tenant.id, nps=9)
+    make_response(app, other_tenant.id, nps=9)
+    # The app's role is neither superuser nor BYPASSRLS: the policies apply to it as to a plain owner.
+    engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with engine.begin() as connection:
+            op = SimpleNamespace(get_bind=lambda: connection, execute=connection.exec_driver_sql)
+            assert connection.exec_driver_sql("UPDATE responses SET seen_at = NULL").rowcount == 0
+            migrate_every_clinic(op)
+            tenants = connection.exec_driver_sql("SELECT DISTINCT tenant_id FROM responses").scalars().all()
+            assert {tenant.id, other_tenant.id} <= set(tenants)
+            connection.rollback()
+    finally:
+        engine.dispose()

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import app.models.base
+from tenants.rls import migrate_every_clinic
 
 # revision identifiers, used by Alembic.
 revision = '0019_publish_consent_wording'
@@ -23,6 +24,7 @@ def upgrade():
         batch.add_column(sa.Column('publish_consent_version', sa.SmallInteger(), nullable=True))
     # Consents given so far were given on the form, at submission, to the first wording (the only
     # one the form has shown until now).
+    migrate_every_clinic(op)
     op.execute("UPDATE responses SET publish_consent_at = submitted_at, publish_consent_version = 1 "
                "WHERE publish_consent")
 
