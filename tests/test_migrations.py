@@ -108,3 +108,55 @@ def test_a_data_migration_reaches_every_clinic_through_row_level_security(app, t
             connection.rollback()
     finally:
         engine.dispose()
+
+
+def test_short_reviews_stored_under_their_old_key_get_the_new_one_and_lose_a_scraped_copy(redis_url, tmp_path):
+    """0021: "Спасибо!" keyed by its text alone gets the key with author and rating; a copy already
+    scraped under that key goes, the review first seen stays; long texts and site ids keep theirs."""
+    import hashlib
+
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.reputation.extract import _normalised_text_for_key, review_key
+
+    def old_key(site, text):
+        return f"{site}:text:" + hashlib.sha256(_normalised_text_for_key(text).encode()).hexdigest()[:24]
+
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "MIGRATION_DATABASE_URL": url,
+                              "REDIS_URL": redis_url, "INSTANCE_DIR": str(tmp_path)})
+    long_text = "Врач внимательно выслушал, всё объяснил и назначил лечение, которое помогло"
+    reviews = [  # (tenant, key, author, rating, text, first seen)
+        (1, old_key("zoon", "Спасибо!"), "Анна", 5.0, "Спасибо!", "2026-01-01"),
+        (1, old_key("zoon", "Ужасно"), "Олег", 1.0, "Ужасно", "2026-01-02"),
+        (1, review_key("zoon", None, "Ужасно", author="Олег", rating=1.0), "Олег", 1.0, "Ужасно", "2026-11-24"),
+        (1, old_key("zoon", long_text), "Ира", 4.0, long_text, "2026-01-03"),
+        (1, "zoon:id:77", "Петр", 2.0, "Плохо", "2026-01-04"),
+        (2, old_key("zoon", "Ужасно"), "Олег", 1.0, "Ужасно", "2026-01-05"),
+    ]
+    with application.app_context():
+        upgrade(revision="0020_responses_never_reuse_ids")
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            for slug, tenant_id in (("a", 1), ("b", 2)):
+                connection.exec_driver_sql(
+                    "INSERT INTO tenants (id, slug, name, legal_name, timezone, language, created_at, settings) "
+                    f"VALUES ({tenant_id}, '{slug}', '{slug}', '', 'UTC', 'ru', '2026-01-01', '{{}}')")
+            for tenant_id, key, author, rating, text, seen in reviews:
+                connection.exec_driver_sql(
+                    "INSERT INTO external_reviews (tenant_id, key, origin, site, url, author, rating, text, "
+                    "first_seen_at, contradiction, topics) VALUES (?, ?, 'scrape', 'zoon', '', ?, ?, ?, ?, 0, '{}')",
+                    (tenant_id, key, author, rating, text, seen))
+        upgrade()
+        with engine.connect() as connection:
+            stored = connection.exec_driver_sql(
+                "SELECT tenant_id, key, text, first_seen_at FROM external_reviews ORDER BY tenant_id, id").all()
+        engine.dispose()
+    assert [(t, k, text, seen[:10]) for t, k, text, seen in stored] == [
+        (1, review_key("zoon", None, "Спасибо!", author="Анна", rating=5.0), "Спасибо!", "2026-01-01"),
+        (1, review_key("zoon", None, "Ужасно", author="Олег", rating=1.0), "Ужасно", "2026-01-02"),
+        (1, old_key("zoon", long_text), long_text, "2026-01-03"),
+        (1, "zoon:id:77", "Плохо", "2026-01-04"),
+        (2, review_key("zoon", None, "Ужасно", author="Олег", rating=1.0), "Ужасно", "2026-01-05"),
+    ]
