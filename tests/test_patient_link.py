@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
+import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -249,45 +250,34 @@ def test_an_alert_promised_for_a_deleted_answer_is_not_sent_about_the_next_patie
         assert alert_critical_response(tenant.id, critical, reference) >= 1
 
 
-def test_a_database_outage_on_the_private_link_logs_the_path_without_its_secret(app, tenant, client, caplog,
-                                                                                monkeypatch):
+def _database_down(*args, **kwargs):
     from sqlalchemy.exc import OperationalError
 
+    raise OperationalError("SELECT 1", {}, ConnectionError("server closed the connection"))
+
+
+def _a_bug(*args, **kwargs):
+    raise RuntimeError("a bug")
+
+
+@pytest.mark.parametrize("failure, status, line", [
+    (_database_down, 503, "database unavailable on GET /s/…: ConnectionError"),
+    (_a_bug, 500, "Exception on /s/… [GET]"),
+])
+def test_a_failure_on_the_private_link_logs_the_path_without_its_secret(app, tenant, client, caplog, monkeypatch,
+                                                                        failure, status, line):
     import app.public.views as public_views
 
     token = point_token(app, tenant.id)
     _, link, _ = _submit_with_link(client, token, {"q_nps": "3", "q_comment": "Долго ждал", "publish_consent": "yes"})
     secret = link.rsplit("/", 1)[1]
-
-    def down(*args, **kwargs):
-        raise OperationalError("SELECT 1", {}, ConnectionError("server closed the connection"))
-
-    monkeypatch.setattr(public_views, "_own_response", down)
+    monkeypatch.setattr(public_views, "_own_response", failure)
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)  # as in production: logged, then an error page
     answered = client.get(link)
-    assert answered.status_code == 503
-    logged = "\n".join(record.getMessage() for record in caplog.records)
-    assert "database unavailable on GET /s/" in logged and secret not in logged
+    assert answered.status_code == status and secret not in answered.get_data(as_text=True)
+    logged = [record.getMessage() for record in caplog.records]
+    assert line in logged and all(secret not in message for message in logged)
 
-
-
-def test_an_unhandled_error_on_the_private_link_logs_the_path_without_its_secret(app, tenant, client, caplog,
-                                                                                 monkeypatch):
-    import app.public.views as public_views
-
-    token = point_token(app, tenant.id)
-    _, link, _ = _submit_with_link(client, token, {"q_nps": "3", "q_comment": "Долго ждал", "publish_consent": "yes"})
-    secret = link.rsplit("/", 1)[1]
-
-    def broken(*args, **kwargs):
-        raise RuntimeError("a bug")
-
-    monkeypatch.setattr(public_views, "_own_response", broken)
-    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)  # as in production: logged, then a 500 page
-    answered = client.get(link)
-    assert answered.status_code == 500 and secret not in answered.get_data(as_text=True)
-    logged = [record for record in caplog.records if record.exc_info]
-    assert logged and logged[-1].getMessage() == "Exception on /s/… [GET]"
-    assert all(secret not in record.getMessage() for record in caplog.records)
 
 def test_publishing_consent_is_kept_with_its_time_and_the_words_agreed_to(app, tenant, client, manager_client):
     from app.publishing import CURRENT_PUBLISH_WORDING, PUBLISH_CONSENT_WORDINGS
