@@ -609,6 +609,54 @@ def test_reviews_list_pages_backwards(app, tenant, manager_client):
     assert "<html" not in body and body.count('class="entry review') == 5 and "Older reviews" not in body
 
 
+def test_reviews_are_listed_by_the_date_written_across_pages(app, tenant, manager_client):
+    """A first scrape stores years of history at one moment: the list follows the dates written."""
+    import re
+
+    from app.reputation.service import ReviewInput, store_reviews
+
+    days = [date(2024, 1, 1) + timedelta(days=(i * 37) % 700) for i in range(60)]
+    with app.app_context(), tenant_scope(tenant.id):
+        store_reviews([ReviewInput(site="x", site_review_id=str(i), rating=4.0, text="", published_on=day)
+                       for i, day in enumerate(days)]
+                      + [ReviewInput(site="x", site_review_id="undated", rating=2.0, text="")], origin="scrape")
+        db.session.commit()
+        seen_today = db.session.scalar(select(ExternalReview.first_seen_at)).date()
+
+    def dates(html):
+        return [date.fromisoformat(d) for d in re.findall(r'<time datetime="([0-9-]+)"', html)]
+
+    first = manager_client.get(tenant.url("reputation/reviews")).get_data(as_text=True)
+    cursor = re.search(r'before=([0-9_-]+)"', first).group(1)
+    rest = manager_client.get(tenant.url(f"reputation/reviews?before={cursor}"),
+                              headers={"HX-Request": "true"}).get_data(as_text=True)
+    listed = dates(first) + dates(rest)
+    # An undated review counts as written the day it was first seen, so it leads.
+    assert listed == sorted(days + [seen_today], reverse=True)
+    assert "Older reviews" not in rest
+    overview = manager_client.get(tenant.url("reputation")).get_data(as_text=True)
+    assert dates(overview) == listed[:10]
+    for junk in ("x", "2026-13-01_4", "2026-01-01_", "_5"):
+        page = manager_client.get(tenant.url(f"reputation/reviews?before={junk}"))
+        assert page.status_code == 200 and dates(page.get_data(as_text=True)) == listed[:50]
+
+
+def test_aspect_examples_do_not_repeat_the_same_words(app, tenant):
+    from app.reputation.service import ReviewInput, aspect_table, store_reviews
+
+    same = "Долго ждали в очереди, почти час."
+    with app.app_context(), tenant_scope(tenant.id):
+        store_reviews([ReviewInput(site="x", site_review_id=str(i), rating=2.0, text=text)
+                       for i, text in enumerate([same, same.upper(), same, "Ужасная очередь, ждали два часа.",
+                                                 "Без очереди, быстро и удобно."])], origin="scrape")
+        db.session.commit()
+        waiting = next(row for row in aspect_table(quotes=4) if row["aspect"] == "waiting")
+    texts = [quote["text"].casefold() for quote in waiting["quotes"]]
+    # Four complaints in two wordings: two examples of them, and the praise.
+    assert waiting["mentions"] == 5 and len(texts) == 3 and len(set(texts)) == 3
+    assert same.casefold() in texts and "без очереди, быстро и удобно." in texts
+
+
 def test_dashboard_shows_the_reputation_card(app, tenant, manager_client):
     from app.reputation.service import ReviewInput, compute_snapshots, store_reviews
 

@@ -628,13 +628,28 @@ def aspect_table(since: date | None = None, quotes: int = 3) -> list[dict]:
                            key=lambda q: (q[0], -q[1].toordinal()))
         positives = sorted((q for q in row["_quotes"] if q[0] >= ASPECT_POLARITY_THRESHOLD),
                            key=lambda q: (-q[0], -q[1].toordinal()))
-        picked = negatives[:max(1, quotes - 1)] + positives[:1]
+        # Patients often write the very same short words; an example is worth showing once.
+        seen: set[str] = set()
+        picked = _distinct(negatives, max(1, quotes - 1), seen) + _distinct(positives, 1, seen)
         row["quotes"] = [{"text": q[2], "polarity": q[0], "origin": q[3], "date": q[1]} for q in picked[:quotes]]
         del row["_quotes"]
         rows.append(row)
     rank = {aspect: i for i, aspect in enumerate(ASPECTS)}
     rows.sort(key=lambda r: (-r["negative"], -r["mentions"], rank.get(r["aspect"], 99)))
     return rows
+
+
+def _distinct(quotes: list[tuple], count: int, seen: set[str]) -> list[tuple]:
+    """Up to ``count`` quotes whose text (case and spacing aside) is not in ``seen`` yet."""
+    picked = []
+    for quote in quotes:
+        if len(picked) == count:
+            break
+        key = quote[2].casefold()
+        if key not in seen:
+            seen.add(key)
+            picked.append(quote)
+    return picked
 
 
 # --------------------------------------------------------------------------- reviews for other pages
@@ -690,14 +705,13 @@ def new_negative_reviews(since: datetime, limit: int | None = None) -> list[dict
 
 
 def journal_review_entries(since: datetime | None = None, until: datetime | None = None, *,
-                           negative_only: bool = False, contradictions_only: bool = False,
-                           limit: int = 50, before_id: int | None = None) -> list[dict]:
-    """Public reviews as journal entries of their own kind (``kind == "review"``), newest first.
+                           negative_only: bool = False, limit: int = 50) -> list[dict]:
+    """Public reviews as journal entries of their own kind (``kind == "review"``), newest first seen first.
 
     Filtered by when they were first seen (``since`` inclusive, ``until`` exclusive; with
-    ``since``, only reviews written lately, see ``NEWS_MAX_AGE``), optionally to negative ones or to those whose rating the text contradicts;
-    ``before_id`` pages backwards. Each entry has ``at`` (first seen) for ordering
-    beside patients' responses, and the fields of ``new_negative_reviews``.
+    ``since``, only reviews written lately, see ``NEWS_MAX_AGE``), optionally to negative ones.
+    Each entry has ``at`` (first seen) for ordering beside patients' responses, and the
+    fields of ``new_negative_reviews``.
     """
     query = select(ExternalReview)
     if since is not None:
@@ -706,10 +720,6 @@ def journal_review_entries(since: datetime | None = None, until: datetime | None
         query = query.where(ExternalReview.first_seen_at < until)
     if negative_only:
         query = query.where(ExternalReview.sentiment_label == NEGATIVE)
-    if contradictions_only:
-        query = query.where(ExternalReview.contradiction.is_(True))
-    if before_id is not None:
-        query = query.where(ExternalReview.id < before_id)
     query = query.order_by(ExternalReview.first_seen_at.desc(), ExternalReview.id.desc()).limit(limit)
     entries = []
     for review in db.session.scalars(query):
@@ -717,6 +727,55 @@ def journal_review_entries(since: datetime | None = None, until: datetime | None
         item["at"] = review.first_seen_at
         entries.append(item)
     return entries
+
+
+# When a review was written: the site's date, else the day it was first seen (as the index dates it).
+_WRITTEN_ON = func.coalesce(ExternalReview.published_on, func.date(ExternalReview.first_seen_at)).label("written_on")
+
+
+@dataclass(frozen=True)
+class ReviewCursor:
+    """Where a page of ``review_list`` ended: the last review's date written and id."""
+
+    day: date
+    review_id: int
+
+    def __str__(self) -> str:
+        return f"{self.day.isoformat()}_{self.review_id}"
+
+    @classmethod
+    def parse(cls, raw: str | None) -> ReviewCursor | None:
+        """``"2026-03-12_41"`` back into a cursor; anything else is None (the first page)."""
+        day, _sep, review_id = (raw or "").partition("_")
+        number = whole_number(review_id)
+        try:
+            return cls(date.fromisoformat(day), number) if number is not None else None
+        except ValueError:
+            return None
+
+
+def review_list(*, negative_only: bool = False, contradictions_only: bool = False, limit: int = 50,
+                after: ReviewCursor | None = None) -> tuple[list[dict], ReviewCursor | None]:
+    """The clinic's public reviews by the date they were written, newest first, a page at a time.
+
+    A first scrape brings years of history at one moment, so the date written, not the
+    moment seen, orders the list. Returns the page and the cursor of the next one (None
+    after the last page); pass it back as ``after``.
+    """
+    query = select(ExternalReview, _WRITTEN_ON)
+    if negative_only:
+        query = query.where(ExternalReview.sentiment_label == NEGATIVE)
+    if contradictions_only:
+        query = query.where(ExternalReview.contradiction.is_(True))
+    if after is not None:
+        written = _WRITTEN_ON.element
+        query = query.where(or_(written < after.day, (written == after.day) & (ExternalReview.id < after.review_id)))
+    query = query.order_by(_WRITTEN_ON.desc(), ExternalReview.id.desc()).limit(limit + 1)
+    rows = db.session.execute(query).all()
+    entries = [_review_item(review) for review, _written in rows[:limit]]
+    more = len(rows) > limit
+    last = rows[limit - 1] if more else None
+    return entries, (ReviewCursor(last[1], last[0].id) if last else None)
 
 
 def dashboard_card(today: date | None = None) -> dict | None:

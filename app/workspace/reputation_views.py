@@ -15,7 +15,6 @@ from sqlalchemy import select
 from app.charts import time_chart
 from app.extensions import db
 from app.models import Branch, Doctor, PendingJob, ReviewSource, ScrapeRun
-from app.parsing import whole_number
 from app.reputation import clinic_model, service
 from app.web import render
 from app.workspace.base import bp, requires
@@ -96,7 +95,7 @@ def reputation():
                        empty_text=_("The trend appears after the first scrape or import."))
     return render_template(
         "workspace/reputation.html", clinic=clinic, scopes=scopes[1:], chart=chart,
-        aspects=service.aspect_table(), reviews=service.journal_review_entries(limit=10),
+        aspects=service.aspect_table(), reviews=service.review_list(limit=10)[0],
         run=service.latest_run(), sources=service.list_sources(),
         reputation=service.dashboard_card(today), models=clinic_model.recent_models(),
         active_model=clinic_model.active_model_record())
@@ -108,14 +107,12 @@ def reputation_reviews():
     show = request.args.get("show", "all")
     if show not in ("all", "negative", "contradiction"):
         show = "all"
-    before = request.args.get("before", "")
-    before_id = whole_number(before)
-    entries = service.journal_review_entries(negative_only=show == "negative",
+    after = service.ReviewCursor.parse(request.args.get("before"))
+    entries, next_page = service.review_list(negative_only=show == "negative",
                                              contradictions_only=show == "contradiction",
-                                             limit=REVIEWS_PAGE, before_id=before_id)
-    more = len(entries) == REVIEWS_PAGE
+                                             limit=REVIEWS_PAGE, after=after)
     return render("workspace/reputation_reviews.html", "workspace/_review_entries.html", entries=entries, show=show,
-                  next_before=entries[-1]["id"] if more else None, paged=before_id is not None)
+                  next_before=next_page, paged=after is not None)
 
 
 @bp.route("/reputation/sources", methods=["GET", "POST"])
