@@ -320,10 +320,20 @@ def page(chromium, live_server):
 
 
 def refused_by_csp(context) -> list[str]:
-    """What the pages of a browser context report as refused by their Content-Security-Policy."""
+    """What the pages of a browser context report as refused by their Content-Security-Policy,
+    and any of their images, styles, scripts or icons that failed to load (a missing favicon too)."""
     refused: list[str] = []
-    context.on("console", lambda message: refused.append(message.text)
-               if "Content Security Policy" in message.text else None)
+    def on_console(message):
+        # The browser's own requests (the icon) show only as a console line.
+        if "Content Security Policy" in message.text or (
+                message.type == "error" and message.text.startswith("Failed to load resource")
+                and message.location.get("url", "").rsplit("/", 1)[-1] == "favicon.ico"):
+            refused.append(f"{message.text} {message.location.get('url', '')}")
+
+    context.on("console", on_console)
+    context.on("response", lambda response: refused.append(f"{response.status} {response.url}")
+               if response.status >= 400 and response.request.resource_type not in ("document", "xhr", "fetch")
+               else None)
     return refused
 
 
