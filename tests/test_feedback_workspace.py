@@ -305,6 +305,8 @@ def test_poster_page_for_a4_and_a5(app, tenant, manager_client):
         assert f"size: {size.upper()} portrait" in html and "Clinic alpha" in html
         assert f"http://localhost/q/{token}" in html and "<svg" in html
         assert "Отсканируйте код" in html and "Scan the code" in html
+        # The toolbar speaks the manager's language; each language of the sheet is marked as such.
+        assert '<html lang="en">' in html and '<span lang="en">Anonymous if you like</span>' in html
     # An unknown size falls back to A4 instead of failing.
     assert "size: A4 portrait" in manager_client.get(tenant.url(f"points/{point_id}/poster?size=<b>")).get_data(as_text=True)
 
