@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from flask import Flask, g, make_response, redirect, render_template, request
@@ -83,9 +84,26 @@ def in_questionnaire_order(items) -> list:
     return sorted(items, key=lambda item: (order.get(aspect_of(item), len(order)), aspect_of(item)))
 
 
+def local_datetime(value: datetime | None, fmt: str = "medium") -> str:
+    """A moment in the page's time zone and language; English in the day-first, 24-hour style.
+
+    Clinics read "04/11/26, 9:15 PM" as the 4th of November, so English pages say
+    "04/11/2026, 21:15", as in Britain, and never the American month-first date.
+    """
+    if not value:
+        return ""
+    from babel.dates import format_datetime
+    from flask_babel import get_locale, get_timezone
+
+    locale = get_locale()
+    if locale is not None and locale.language == "en":
+        locale = "en_GB"
+    return format_datetime(value, fmt, tzinfo=get_timezone(), locale=locale)
+
+
 def register(app: Flask) -> None:
     """Template globals and security headers."""
-    from flask_babel import format_datetime, get_locale
+    from flask_babel import get_locale
 
     app.jinja_env.globals.update(current_locale=lambda: str(get_locale()),
                                  has_endpoint=lambda name: name in app.view_functions, csp_nonce=csp_nonce)
@@ -93,7 +111,7 @@ def register(app: Flask) -> None:
 
     app.jinja_env.filters["term"] = term
     app.jinja_env.filters["translate"] = translate
-    app.jinja_env.filters["local_dt"] = lambda value, fmt="medium": format_datetime(value, fmt) if value else ""
+    app.jinja_env.filters["local_dt"] = local_datetime
     app.jinja_env.filters["rating_aspect"] = rating_aspect
     app.jinja_env.filters["in_questionnaire_order"] = in_questionnaire_order
     from app.publishing import publish_consent_wording

@@ -94,8 +94,8 @@ def test_deadline_is_shown_in_the_clinic_time_zone(app):
     with app.app_context(), tenant_scope(clinic.id):
         case_id = db.session.scalar(select(Case.id))
     html = c.get(clinic.url(f"cases/{case_id}")).get_data(as_text=True)
-    # 12 hours after 10:00 local is 22:00 local (10:00 PM in English).
-    assert "10:00" in html and "PM" in html and "Asia/Vladivostok" in html
+    # 12 hours after 10:00 local is 22:00 local, written the day-first, 24-hour way in English too.
+    assert "01/06/2026, 22:00" in html and "PM" not in html and "Asia/Vladivostok" in html
 
 
 def test_case_lifecycle_with_history_and_patient_status(app, tenant, manager_client):
