@@ -298,7 +298,7 @@ def _reviews(rng: random.Random, clinic: _Clinic, today: date) -> None:
         writer = csv.writer(out)
         writer.writerow(["date", "rating", "text", "author", "site"])
         writer.writerows([published, stars, text, "", site] for published, stars, text, site in rows)
-        import_reviews(parse_csv(out.getvalue(), today=today), origin="import", doctor_id=doctor_id)
+        import_reviews(parse_csv(out.getvalue(), today=today), origin="csv", doctor_id=doctor_id)
     db.session.flush()
 
 

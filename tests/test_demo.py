@@ -73,6 +73,14 @@ def test_demo_clinic_has_a_year_of_history_in_every_part(app, runner, client):
     assert client.get("/c/demo/cases?view=overdue").get_data(as_text=True).count('class="badge overdue"') >= 1
     widget = client.get("/w/demo/reviews").get_data(as_text=True)
     assert widget.count("<blockquote>") == 6
+    # The demo's reviews arrived the way a clinic's do, and the page says which way in words.
+    from app.workspace.reputation_views import TERMS
+
+    with app.app_context(), tenant_scope(tenant.id):
+        origins = set(db.session.scalars(select(ExternalReview.origin).distinct()))
+    assert origins and origins <= {"scrape", "csv", "paste"}, origins
+    reviews = client.get("/c/demo/reputation/reviews").get_data(as_text=True)
+    assert str(TERMS["csv"]) in reviews
 
     # Seeding again changes nothing.
     again = runner.invoke(args=["demo", "seed"])
