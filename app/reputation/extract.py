@@ -269,6 +269,9 @@ def _normalised_text_for_key(text: str) -> str:
 
 # Keys are stored in a 120-character column; a site's name is at most 40 of them.
 KEY_LENGTH, SITE_LENGTH = 120, 40
+# An author's name is stored in at most 200 characters; the key reads no more of it, so a key
+# computed again from the stored review (migration 0021) is the key the scraper computes.
+AUTHOR_LENGTH = 200
 # Below this many normalised characters a text does not tell one patient's review from another's
 # ("Спасибо!", "Отлично", or no text at all under a rating).
 SHORT_TEXT = 40
@@ -291,7 +294,7 @@ def review_key(site: str | None, site_review_id: str | None, text: str | None, *
         return f"{site_part}:idh:" + hashlib.sha256(str(site_review_id).strip().encode("utf-8")).hexdigest()[:40]
     normalised = _normalised_text_for_key(text or "")
     if len(normalised) < SHORT_TEXT:
-        normalised += f"\x00{_normalised_text_for_key(author or '')}\x00{'' if rating is None else f'{rating:g}'}"
+        normalised += f"\x00{_normalised_text_for_key((author or '')[:AUTHOR_LENGTH])}\x00{'' if rating is None else f'{rating:g}'}"
     digest = hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:24]
     return f"{site_part}:text:{digest}"
 

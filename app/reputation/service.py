@@ -23,7 +23,7 @@ from app.extensions import db
 from app.models import (Branch, Doctor, ExternalReview, Licence, PendingJob, ReputationSnapshot, Response,
                         ReviewSource, ScrapeRun, Tenant, utcnow)
 from app.parsing import whole_number
-from app.reputation.extract import SITE_LENGTH, SelectorConfigError, detect_site, review_key, validate_selector_config
+from app.reputation.extract import AUTHOR_LENGTH, SITE_LENGTH, SelectorConfigError, detect_site, review_key, validate_selector_config
 from app.reputation.index import ReviewSignal, reputation_index, reputation_week_over_week, week_over_week
 from app.urls import hostname_of, split_url
 from tenants.context import require_tenant_id
@@ -230,9 +230,9 @@ def store_reviews(reviews: list[ReviewInput], *, origin: str, source: ReviewSour
         scored = next(scores) if review.text.strip() else None
         rows.append(dict(
             tenant_id=tenant_id, key=key, origin=origin, source_id=source.id if source else None,
-            site=(review.site or "")[:40],
+            site=(review.site or "")[:SITE_LENGTH],
             site_review_id=(review.site_review_id or None) and str(review.site_review_id)[:200],
-            url=(review.url or "")[:2000], author=(review.author or "")[:200], published_on=review.published_on,
+            url=(review.url or "")[:2000], author=(review.author or "")[:AUTHOR_LENGTH], published_on=review.published_on,
             rating=review.rating, text=review.text, reply=review.reply, first_seen_at=now,
             branch_id=review.branch_id if review.branch_id is not None else (source.branch_id if source else None),
             doctor_id=review.doctor_id if review.doctor_id is not None else (source.doctor_id if source else None),
