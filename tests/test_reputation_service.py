@@ -432,9 +432,13 @@ def test_sources_pages_add_edit_validate_and_remove(app, tenant, manager_client)
     bad_branch = manager_client.post(tenant.url("reputation/sources"), data={
         "csrf_token": token, "url": "https://example.org/reviews", "branch_id": "99999"})
     assert bad_branch.status_code == 400
+    assert 'id="scrape-now"' not in manager_client.get(tenant.url("reputation/sources")).get_data(as_text=True)
     ok = manager_client.post(tenant.url("reputation/sources"), data={
         "csrf_token": token, "url": "https://prodoctorov.ru/moskva/lpu/123-klinika/otzivi/", "label": "Main"})
     assert ok.status_code == 302
+    # The source just added can be read at once, from the same page.
+    listed = manager_client.get(ok.headers["Location"]).get_data(as_text=True)
+    assert 'id="scrape-now"' in listed and f'action="{tenant.url("reputation/scrape")}"' in listed
     again = manager_client.post(tenant.url("reputation/sources"), data={
         "csrf_token": token, "url": "https://prodoctorov.ru/moskva/lpu/123-klinika/otzivi/"})
     assert again.status_code == 400 and "already a source" in again.get_data(as_text=True)
@@ -492,8 +496,9 @@ def test_viewer_cannot_change_sources_or_scrape(app, tenant):
     add_member(app, tenant, "viewer@alpha.test", "viewer")
     c = app.test_client()
     login(c, "viewer@alpha.test")
+    add_source(app, tenant.id, "https://prodoctorov.ru/moskva/lpu/1-klinika/")
     html = c.get(tenant.url("reputation/sources")).get_data(as_text=True)
-    assert "Add a source" not in html
+    assert "Add a source" not in html and 'id="scrape-now"' not in html and "1-klinika" in html
     token = form_token(html)
     assert c.post(tenant.url("reputation/sources"), data={"csrf_token": token, "url": "https://a.b/c"}).status_code == 403
     assert c.post(tenant.url("reputation/scrape"), data={"csrf_token": token}).status_code == 403
