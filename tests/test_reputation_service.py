@@ -660,6 +660,14 @@ def test_aspect_examples_do_not_repeat_the_same_words(app, tenant):
     # Four complaints in two wordings: two examples of them, and the praise.
     assert waiting["mentions"] == 5 and len(texts) == 3 and len(set(texts)) == 3
     assert same.casefold() in texts and "без очереди, быстро и удобно." in texts
+    with app.app_context(), tenant_scope(tenant.id):
+        store_reviews([ReviewInput(site="x", site_review_id=f"d{i}", rating=5.0, text=text) for i, text in
+                       enumerate(["Врач внимательный, всё объяснил.", "Отличный врач!", "Отличный врач!",
+                                  "Врач грамотный и вежливый."])], origin="scrape")
+        db.session.commit()
+        doctor = next(row for row in aspect_table() if row["aspect"] == "doctor")
+    # No complaint about the doctor: the three places go to three different words of praise.
+    assert doctor["negative"] == 0 and len({quote["text"] for quote in doctor["quotes"]}) == 3
 
 
 def test_dashboard_shows_the_reputation_card(app, tenant, manager_client):

@@ -630,7 +630,9 @@ def aspect_table(since: date | None = None, quotes: int = 3) -> list[dict]:
                            key=lambda q: (-q[0], -q[1].toordinal()))
         # Patients often write the very same short words; an example is worth showing once.
         seen: set[str] = set()
-        picked = _distinct(negatives, max(1, quotes - 1), seen) + _distinct(positives, 1, seen)
+        # Complaints first, keeping a place for praise; praise fills the places complaints leave.
+        complaints = _distinct(negatives, max(1, quotes - 1), seen)
+        picked = complaints + _distinct(positives, quotes - len(complaints), seen)
         row["quotes"] = [{"text": q[2], "polarity": q[0], "origin": q[3], "date": q[1]} for q in picked[:quotes]]
         del row["_quotes"]
         rows.append(row)
