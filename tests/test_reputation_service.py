@@ -646,6 +646,28 @@ def test_reviews_are_listed_by_the_date_written_across_pages(app, tenant, manage
         assert page.status_code == 200 and dates(page.get_data(as_text=True)) == listed[:50]
 
 
+def test_an_undated_review_is_dated_by_its_utc_day_whatever_the_sessions_time_zone(app, tenant):
+    """The list dates an undated review as the index does, by the UTC day it was first seen."""
+    from sqlalchemy import text, update
+
+    from app.reputation.service import ReviewInput, review_list, store_reviews
+
+    late_evening = datetime(2026, 3, 1, 20, 30, tzinfo=timezone.utc)  # already 2 March east of UTC+4
+    with app.app_context(), tenant_scope(tenant.id):
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text("SET TIME ZONE 'Pacific/Kiritimati'"))  # UTC+14
+        # Stored first, so on a tie of days the undated review (a larger id) would come first.
+        store_reviews([ReviewInput(site="x", site_review_id="dated", rating=4.0, text="", published_on=date(2026, 3, 2))],
+                      origin="scrape")
+        store_reviews([ReviewInput(site="x", site_review_id="undated", rating=4.0, text="")], origin="scrape")
+        db.session.execute(update(ExternalReview).values(first_seen_at=late_evening))
+        first, cursor = review_list(limit=1)
+        second, end = review_list(limit=1, after=cursor)
+        assert [first[0]["date"], second[0]["date"]] == [date(2026, 3, 2), date(2026, 3, 1)]
+        assert cursor.day == date(2026, 3, 2) and end is None
+        db.session.rollback()
+
+
 def test_aspect_examples_do_not_repeat_the_same_words(app, tenant):
     from app.reputation.service import ReviewInput, aspect_table, store_reviews
 

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, ForeignKey, Integer, TypeDecorator
+from sqlalchemy import Date, DateTime, ForeignKey, Integer, TypeDecorator
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.sql.functions import FunctionElement
 
 
 def utcnow() -> datetime:
@@ -32,6 +34,28 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+
+class utc_day(FunctionElement):
+    """The UTC calendar day of a stored ``UTCDateTime``, in SQL, whatever the session's time zone.
+
+    PostgreSQL's ``date(timestamptz)`` takes the day in the connection's zone; Python reads
+    ``moment.date()`` in UTC. Both must agree where a query orders by the day.
+    """
+
+    type = Date()
+    inherit_cache = True
+    name = "utc_day"
+
+
+@compiles(utc_day)
+def _utc_day_sqlite(element, compiler, **kw):
+    return f"date({compiler.process(element.clauses, **kw)})"  # SQLite stores UTC text
+
+
+@compiles(utc_day, "postgresql")
+def _utc_day_postgresql(element, compiler, **kw):
+    return f"CAST(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC' AS DATE)"
 
 
 class TenantScoped:

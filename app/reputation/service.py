@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import (Branch, Doctor, ExternalReview, Licence, PendingJob, ReputationSnapshot, Response,
                         ReviewSource, ScrapeRun, Tenant, utcnow)
+from app.models.base import utc_day
 from app.parsing import whole_number
 from app.reputation.extract import AUTHOR_LENGTH, SITE_LENGTH, SelectorConfigError, detect_site, review_key, validate_selector_config
 from app.reputation.index import ReviewSignal, reputation_index, reputation_week_over_week, week_over_week
@@ -628,9 +629,9 @@ def aspect_table(since: date | None = None, quotes: int = 3) -> list[dict]:
                            key=lambda q: (q[0], -q[1].toordinal()))
         positives = sorted((q for q in row["_quotes"] if q[0] >= ASPECT_POLARITY_THRESHOLD),
                            key=lambda q: (-q[0], -q[1].toordinal()))
-        # Patients often write the very same short words; an example is worth showing once.
-        seen: set[str] = set()
         # Complaints first, keeping a place for praise; praise fills the places complaints leave.
+        # Patients often write the very same short words: an example is shown once.
+        seen: set[str] = set()
         complaints = _distinct(negatives, max(1, quotes - 1), seen)
         picked = complaints + _distinct(positives, quotes - len(complaints), seen)
         row["quotes"] = [{"text": q[2], "polarity": q[0], "origin": q[3], "date": q[1]} for q in picked[:quotes]]
@@ -732,7 +733,7 @@ def journal_review_entries(since: datetime | None = None, until: datetime | None
 
 
 # When a review was written: the site's date, else the day it was first seen (as the index dates it).
-_WRITTEN_ON = func.coalesce(ExternalReview.published_on, func.date(ExternalReview.first_seen_at)).label("written_on")
+_WRITTEN_ON = func.coalesce(ExternalReview.published_on, utc_day(ExternalReview.first_seen_at)).label("written_on")
 
 
 @dataclass(frozen=True)
