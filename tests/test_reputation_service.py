@@ -646,6 +646,51 @@ def test_reviews_are_listed_by_the_date_written_across_pages(app, tenant, manage
         assert page.status_code == 200 and dates(page.get_data(as_text=True)) == listed[:50]
 
 
+def test_a_doctors_branchs_or_sources_reviews_are_listed_on_their_own(app, tenant, other_tenant, manager_client):
+    import re
+
+    from app.reputation.service import ReviewInput, compute_snapshots, store_reviews
+    from tests.factories import make_doctor
+
+    ivanova, petrov = make_doctor(app, tenant.id, "Иванова Ольга"), make_doctor(app, tenant.id, "Петров Иван")
+    stranger = make_doctor(app, other_tenant.id, "Чужой Врач")
+    with app.app_context(), tenant_scope(tenant.id):
+        store_reviews([ReviewInput(site="x", site_review_id=f"i{i}", rating=1.0 + i % 5, text=f"Иванова, отзыв {i}",
+                                   published_on=date(2026, 1, 1) + timedelta(days=i), doctor_id=ivanova)
+                       for i in range(55)]
+                      + [ReviewInput(site="x", site_review_id="p1", rating=5.0, text="Петров, отзыв",
+                                     published_on=date(2026, 6, 1), doctor_id=petrov)], origin="scrape")
+        compute_snapshots()
+        db.session.commit()
+
+    def texts(html):
+        return re.findall(r'<p class="entry-text">([^<]*)</p>', html)
+
+    # The overview's table leads to each doctor's own reviews.
+    overview = manager_client.get(tenant.url("reputation")).get_data(as_text=True)
+    link = tenant.url(f"reputation/reviews?scope=doctor&amp;id={ivanova}")
+    assert f'href="{link}">Иванова Ольга</a>' in overview
+    first = manager_client.get(link.replace("&amp;", "&")).get_data(as_text=True)
+    assert 'id="reviews-scope"' in first and "Иванова Ольга" in first
+    assert len(texts(first)) == 50 and all(t.startswith("Иванова") for t in texts(first))
+    # The next page and the sentiment filters stay with the doctor.
+    older = re.search(r'href="([^"]*before=[^"]*)"', first).group(1).replace("&amp;", "&")
+    assert "scope=doctor" in older and f"id={ivanova}" in older
+    rest = texts(manager_client.get(older, headers={"HX-Request": "true"}).get_data(as_text=True))
+    assert len(rest) == 5 and all(t.startswith("Иванова") for t in rest)
+    negative = re.search(r'href="([^"]*show=negative[^"]*)"', first).group(1).replace("&amp;", "&")
+    assert f"id={ivanova}" in negative
+    assert set(texts(manager_client.get(negative).get_data(as_text=True))) == {
+        f"Иванова, отзыв {i}" for i in range(55) if 1.0 + i % 5 <= 2}
+    assert texts(manager_client.get(tenant.url(f"reputation/reviews?scope=doctor&id={petrov}"))
+                 .get_data(as_text=True)) == ["Петров, отзыв"]
+    # Another clinic's doctor, or no number, is not found; an unknown scope lists the whole clinic.
+    for bad in (f"scope=doctor&id={stranger}", "scope=doctor&id=x", "scope=branch&id=99999999999999999999"):
+        assert manager_client.get(tenant.url(f"reputation/reviews?{bad}")).status_code == 404, bad
+    whole = manager_client.get(tenant.url("reputation/reviews?scope=planet&id=1")).get_data(as_text=True)
+    assert 'id="reviews-scope"' not in whole and "Петров, отзыв" in whole
+
+
 def test_an_undated_review_is_dated_by_its_utc_day_whatever_the_sessions_time_zone(app, tenant):
     """The list dates an undated review as the index does, by the UTC day it was first seen."""
     from sqlalchemy import text, update

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from app.charts import time_chart
 from app.extensions import db
 from app.models import Branch, Doctor, PendingJob, ReviewSource, ScrapeRun
+from app.parsing import whole_number
 from app.reputation import clinic_model, service
 from app.web import render
 from app.workspace.base import bp, requires
@@ -107,12 +108,32 @@ def reputation_reviews():
     show = request.args.get("show", "all")
     if show not in ("all", "negative", "contradiction"):
         show = "all"
+    scope, scope_name = _reviews_scope()
     after = service.ReviewCursor.parse(request.args.get("before"))
     entries, next_page = service.review_list(negative_only=show == "negative",
                                              contradictions_only=show == "contradiction",
-                                             limit=REVIEWS_PAGE, after=after)
+                                             limit=REVIEWS_PAGE, after=after, scope=scope)
+    filters = {"scope": scope[0], "id": scope[1]} if scope else {}
     return render("workspace/reputation_reviews.html", "workspace/_review_entries.html", entries=entries, show=show,
-                  next_before=next_page, paged=after is not None)
+                  next_before=next_page, paged=after is not None, filters=filters, scope_name=scope_name)
+
+
+# What a scope's reviews are listed under: its model and the name people know it by.
+SCOPE_OBJECTS = {"branch": (Branch, lambda branch: branch.name),
+                 "doctor": (Doctor, lambda doctor: doctor.full_name),
+                 "source": (ReviewSource, lambda source: source.label or source.url)}
+
+
+def _reviews_scope() -> tuple[tuple[str, int] | None, str | None]:
+    """``?scope=doctor&id=7``: one of the clinic's branches, doctors or sources, or the whole clinic."""
+    scope = request.args.get("scope")
+    if scope not in SCOPE_OBJECTS:
+        return None, None
+    model, name_of = SCOPE_OBJECTS[scope]
+    number = whole_number(request.args.get("id"))
+    if number is None:
+        abort(404)
+    return (scope, number), name_of(get_or_404(model, number))
 
 
 @bp.route("/reputation/sources", methods=["GET", "POST"])
