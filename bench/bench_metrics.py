@@ -12,7 +12,7 @@ years, the other 99 small amounts. Data is generated server-side
    per-period, per-segment snapshot costs compared with a single scan;
 3. incremental refresh after 1,000 new responses (their month, quarter, year);
 4. p50/p95 render time of the workspace's first page (what waits, the last day and week), the
-   dashboard's overview, scorecards and segments pages, and of the journal
+   dashboard's overview, scorecards and segments pages, the web reputation overview, and of the journal
    searching its comments for a common, a rare and an absent word (Flask test client);
 5. a new clinic's first CRM import through the product's own path (``--import-visits``
    visits in a CSV, ``run_import``) and the full recompute that follows it, against the
@@ -95,7 +95,10 @@ def generate(engine, tenant_id: int, responses: int, visits: int, patients: int,
                    CASE WHEN g % 2 = 0 THEN 'Визит ' || md5(g::text) || ' врач хороший' ELSE '' END,
                    CASE WHEN (g * 31 + :o) % 11 <= 3 THEN 'critical' WHEN (g * 31 + :o) % 11 <= 6 THEN 'at_risk'
                         ELSE 'ok' END,
-                   '[]'::json, false, false, '{}'::json,
+                   '[]'::json, false, false,
+                   -- A comment's aspects, as the worker tags them: the doctor praised, waiting now and then not.
+                   CASE WHEN g % 6 = 0 THEN '{"doctor": 0.62, "waiting": -0.71}'::json
+                        WHEN g % 2 = 0 THEN '{"doctor": 0.62}'::json ELSE '{}'::json END,
                    CASE WHEN g % 3 = 0 THEN ((g % 200) - 100) / 100.0 END
             FROM generate_series(1, :n) g,
                  (SELECT min(id) id FROM collection_points WHERE tenant_id = :t) cp,
@@ -276,6 +279,8 @@ def main(argv=None) -> int:
     assert response.status_code in (200, 302), response.status_code
     for name, path in (("home", f"/c/{BIG}/"), ("overview", f"/c/{BIG}/dashboard"), ("scorecards", f"/c/{BIG}/dashboard/scorecards"),
                        ("segments", f"/c/{BIG}/dashboard/segments?kind=age_band"),
+                       # The web reputation overview: index, trend and the aspects of every comment.
+                       ("reputation", f"/c/{BIG}/reputation"),
                        # Text search: a word in half the comments, a rare one, and one in none.
                        ("search_common", f"/c/{BIG}/journal?q=врач"), ("search_rare", f"/c/{BIG}/journal?q=abcdef"),
                        ("search_absent", f"/c/{BIG}/journal?q=зуб")):

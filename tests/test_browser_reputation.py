@@ -53,6 +53,10 @@ def test_manager_scrapes_imports_and_reads_the_index_on_a_phone(app, tenant, pag
         page.wait_for_load_state("load")
         assert "Imported 2 reviews" in page.inner_text(".flash")
         assert page.locator("svg.chart").count() == 1
+        # The last 90 days hold only the review pasted without a date; all time, the scraped history too.
+        assert page.locator("table.aspect-drivers tbody tr").count() == 1
+        page.click("#aspect-window >> text=all time")
+        page.wait_for_load_state("load")
         assert page.locator("table.aspect-drivers tbody tr").count() >= 2
         # Nothing spills sideways on a 360 px phone.
         assert page.evaluate("document.documentElement.scrollWidth") <= 360

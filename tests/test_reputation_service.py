@@ -484,7 +484,10 @@ def test_overview_scrape_button_and_progress_fragment(app, tenant, manager_clien
     done = manager_client.get(run_url, headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "hx-trigger" not in done and "2 new reviews" in done
     overview = manager_client.get(tenant.url("reputation")).get_data(as_text=True)
-    assert "<svg" in overview and "Ждали в очереди" in overview and "Waiting and queues" in overview
+    assert "<svg" in overview and "Ждали в очереди" in overview
+    # The reviews were written in March 2025: outside the aspects' default 90 days, inside all time.
+    assert "Waiting and queues" not in overview and "No topics in this period." in overview
+    assert "Waiting and queues" in manager_client.get(tenant.url("reputation?aspects=all")).get_data(as_text=True)
     reviews = manager_client.get(tenant.url("reputation/reviews?show=negative")).get_data(as_text=True)
     assert "Ждали в очереди" in reviews and "Врач очень внимательный" not in reviews
     assert manager_client.get(tenant.url("reputation/reviews?show=bogus&before=x")).status_code == 200
@@ -711,6 +714,47 @@ def test_an_undated_review_is_dated_by_its_utc_day_whatever_the_sessions_time_zo
         assert [first[0]["date"], second[0]["date"]] == [date(2026, 3, 2), date(2026, 3, 1)]
         assert cursor.day == date(2026, 3, 2) and end is None
         db.session.rollback()
+
+
+def test_aspects_read_the_period_the_manager_chose(app, tenant, manager_client):
+    from app.models import Response
+    from app.nlp.topics import tag_aspects
+    from app.reputation.service import ReviewInput, aspect_table, clinic_today, store_reviews
+    from tests.factories import make_response
+
+    now = datetime.now(timezone.utc)
+    old_comment = make_response(app, tenant.id, comment="Грязный туалет, нет мыла.", submitted_at=now - timedelta(days=120))
+    new_comment = make_response(app, tenant.id, comment="Медсестра очень аккуратно взяла кровь.",
+                                submitted_at=now - timedelta(days=3))
+    with app.app_context(), tenant_scope(tenant.id):
+        today = clinic_today()
+        for response_id in (old_comment, new_comment):
+            response = db.session.get(Response, response_id)
+            response.topics = tag_aspects(response.comment)
+        store_reviews([ReviewInput(site="x", site_review_id="old", rating=1.0, text="Ждали в очереди два часа.",
+                                   published_on=today - timedelta(days=400)),
+                       ReviewInput(site="x", site_review_id="year", rating=2.0, text="Цены завышены, навязали услуги.",
+                                   published_on=today - timedelta(days=200)),
+                       ReviewInput(site="x", site_review_id="undated", rating=5.0, text="Врач всё подробно объяснил.")],
+                      origin="scrape")
+        db.session.commit()
+
+        def aspects(days):
+            return {row["aspect"] for row in aspect_table(since=today - timedelta(days=days) if days else None)}
+
+        assert aspects(90) == {"nurses", "doctor"}  # an undated review counts from the day it was first seen
+        assert aspects(365) == {"nurses", "doctor", "cleanliness", "prices"}
+        assert aspects(None) == {"nurses", "doctor", "cleanliness", "prices", "waiting"}
+
+    def shown(query):
+        html = manager_client.get(tenant.url(f"reputation{query}")).get_data(as_text=True)
+        return [title for title in ("Nurses", "Doctor", "Cleanliness and comfort", "Prices and billing",
+                                    "Waiting and queues") if f"<strong>{title}</strong>" in html]
+
+    assert shown("") == shown("?aspects=90") == shown("?aspects=forever") == ["Nurses", "Doctor"]
+    assert len(shown("?aspects=365")) == 4 and len(shown("?aspects=all")) == 5
+    page = manager_client.get(tenant.url("reputation?aspects=all")).get_data(as_text=True)
+    assert "<strong>all time</strong>" in page and "aspects=90#aspect-window" in page
 
 
 def test_aspect_examples_do_not_repeat_the_same_words(app, tenant):

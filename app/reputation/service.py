@@ -588,70 +588,81 @@ def _excerpt(text: str, limit: int = EXCERPT) -> str:
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
+# The aspect table reads what patients said lately, by default the window of the index's trend
+# chart: over all time it reads every comment a clinic ever had (5 s for 500,000 of them).
+# A manager can widen it, as after a first scrape that brought only older reviews.
+ASPECT_WINDOWS = {"90": timedelta(days=90), "365": timedelta(days=365), "all": None}
+DEFAULT_ASPECT_WINDOW = "90"
+
+
 def aspect_table(since: date | None = None, quotes: int = 3) -> list[dict]:
     """Which aspects drive praise and complaints, over public reviews and patients' comments.
 
+    ``since``: reviews written and comments left on that day or later (all of them without it).
     One row per aspect mentioned: ``aspect``, ``mentions``, ``negative``, ``positive``,
     ``share_negative`` (0..1), ``reviews``/``comments`` counts and up to ``quotes``
     example quotes (complaints first), sorted by the number of complaints.
     """
     from app.nlp.topics import ASPECTS
 
-    stats: dict[str, dict] = {}
-
-    def add(aspect, polarity, text, origin, when):
-        row = stats.setdefault(aspect, {"aspect": aspect, "mentions": 0, "negative": 0, "positive": 0,
-                                        "reviews": 0, "comments": 0, "_quotes": []})
-        row["mentions"] += 1
-        row[origin] += 1
-        if polarity <= -ASPECT_POLARITY_THRESHOLD:
-            row["negative"] += 1
-        elif polarity >= ASPECT_POLARITY_THRESHOLD:
-            row["positive"] += 1
-        row["_quotes"].append((polarity, when, _excerpt(text, 200), origin))
-
-    review_query = select(ExternalReview.topics, ExternalReview.text, ExternalReview.published_on,
-                          ExternalReview.first_seen_at)
-    comment_query = select(Response.topics, Response.comment, Response.submitted_at).where(Response.comment != "")
+    review_query = select(ExternalReview.topics, ExternalReview.text, _WRITTEN_ON)
+    comment_query = (select(Response.topics, Response.comment, utc_day(Response.submitted_at))
+                     .where(Response.comment != ""))
     if since is not None:
-        review_query = review_query.where(ExternalReview.first_seen_at >= datetime.combine(since, time(), timezone.utc))
+        review_query = review_query.where(_WRITTEN_ON.element >= since)
         comment_query = comment_query.where(Response.submitted_at >= datetime.combine(since, time(), timezone.utc))
-    for topics, text, published, first_seen in db.session.execute(review_query):
+
+    def mentions():
+        yield from (("reviews", *row) for row in db.session.execute(review_query))
+        yield from (("comments", *row) for row in db.session.execute(comment_query))
+
+    stats: dict[str, dict] = {}
+    for origin, topics, text, day in mentions():
         for aspect, polarity in (topics or {}).items():
-            add(aspect, float(polarity), text, "reviews", published or first_seen.date())
-    for topics, text, submitted in db.session.execute(comment_query):
-        for aspect, polarity in (topics or {}).items():
-            add(aspect, float(polarity), text, "comments", submitted.date())
+            row = stats.get(aspect)
+            if row is None:
+                row = stats[aspect] = {"aspect": aspect, "mentions": 0, "negative": 0, "positive": 0,
+                                       "reviews": 0, "comments": 0, "_complaints": [], "_praise": []}
+            row["mentions"] += 1
+            row[origin] += 1
+            polarity = float(polarity)
+            # Candidates sort strongest first, then newest; the excerpt is cut only for those shown.
+            if polarity <= -ASPECT_POLARITY_THRESHOLD:
+                row["negative"] += 1
+                row["_complaints"].append((polarity, -day.toordinal(), text, origin, day, polarity))
+            elif polarity >= ASPECT_POLARITY_THRESHOLD:
+                row["positive"] += 1
+                row["_praise"].append((-polarity, -day.toordinal(), text, origin, day, polarity))
     rows = []
     for row in stats.values():
         row["share_negative"] = row["negative"] / row["mentions"] if row["mentions"] else 0.0
-        negatives = sorted((q for q in row["_quotes"] if q[0] <= -ASPECT_POLARITY_THRESHOLD),
-                           key=lambda q: (q[0], -q[1].toordinal()))
-        positives = sorted((q for q in row["_quotes"] if q[0] >= ASPECT_POLARITY_THRESHOLD),
-                           key=lambda q: (-q[0], -q[1].toordinal()))
         # Complaints first, keeping a place for praise; praise fills the places complaints leave.
         # Patients often write the very same short words: an example is shown once.
         seen: set[str] = set()
-        complaints = _distinct(negatives, max(1, quotes - 1), seen)
-        picked = complaints + _distinct(positives, quotes - len(complaints), seen)
-        row["quotes"] = [{"text": q[2], "polarity": q[0], "origin": q[3], "date": q[1]} for q in picked[:quotes]]
-        del row["_quotes"]
+        complaints = _distinct(row.pop("_complaints"), max(1, quotes - 1), seen)
+        picked = complaints + _distinct(row.pop("_praise"), quotes - len(complaints), seen)
+        row["quotes"] = [{"text": text, "polarity": polarity, "origin": origin, "date": day}
+                         for _strength, _age, text, origin, day, polarity in picked]
         rows.append(row)
     rank = {aspect: i for i, aspect in enumerate(ASPECTS)}
     rows.sort(key=lambda r: (-r["negative"], -r["mentions"], rank.get(r["aspect"], 99)))
     return rows
 
 
-def _distinct(quotes: list[tuple], count: int, seen: set[str]) -> list[tuple]:
-    """Up to ``count`` quotes whose text (case and spacing aside) is not in ``seen`` yet."""
+def _distinct(candidates: list[tuple], count: int, seen: set[str]) -> list[tuple]:
+    """Up to ``count`` of the strongest candidates whose text (case and spacing aside) is not in ``seen``.
+
+    Each candidate is ``(sort key, sort key, text, ...)``; the text comes back as an excerpt.
+    """
     picked = []
-    for quote in quotes:
+    for candidate in sorted(candidates, key=lambda c: (c[0], c[1])):
         if len(picked) == count:
             break
-        key = quote[2].casefold()
+        excerpt = _excerpt(candidate[2], 200)
+        key = excerpt.casefold()
         if key not in seen:
             seen.add(key)
-            picked.append(quote)
+            picked.append((candidate[0], candidate[1], excerpt, *candidate[3:]))
     return picked
 
 

@@ -89,6 +89,10 @@ def _reputation_card():
 @licensed
 def reputation():
     today = service.clinic_today()
+    window_key = request.args.get("aspects", service.DEFAULT_ASPECT_WINDOW)
+    if window_key not in service.ASPECT_WINDOWS:
+        window_key = service.DEFAULT_ASPECT_WINDOW
+    window = service.ASPECT_WINDOWS[window_key]
     scopes = service.index_overview(today)
     clinic = scopes[0]
     points = service.trend("clinic", 0, 90, today)
@@ -96,7 +100,8 @@ def reputation():
                        empty_text=_("The trend appears after the first scrape or import."))
     return render_template(
         "workspace/reputation.html", clinic=clinic, scopes=scopes[1:], chart=chart,
-        aspects=service.aspect_table(), reviews=service.review_list(limit=10)[0],
+        aspects=service.aspect_table(since=today - window if window else None), aspect_window=window_key,
+        reviews=service.review_list(limit=10)[0],
         run=service.latest_run(), sources=service.list_sources(),
         reputation=service.dashboard_card(today), models=clinic_model.recent_models(),
         active_model=clinic_model.active_model_record())
