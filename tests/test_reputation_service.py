@@ -486,7 +486,8 @@ def test_overview_scrape_button_and_progress_fragment(app, tenant, manager_clien
     overview = manager_client.get(tenant.url("reputation")).get_data(as_text=True)
     assert "<svg" in overview and "Ждали в очереди" in overview
     # The reviews were written in March 2025: outside the aspects' default 90 days, inside all time.
-    assert "Waiting and queues" not in overview and "No topics in this period." in overview
+    assert "Waiting and queues" not in overview and "No topics in this period" in overview
+    assert 'href="' + tenant.url("reputation?aspects=all") + '#aspect-window">Show all time</a>' in overview
     assert "Waiting and queues" in manager_client.get(tenant.url("reputation?aspects=all")).get_data(as_text=True)
     reviews = manager_client.get(tenant.url("reputation/reviews?show=negative")).get_data(as_text=True)
     assert "Ждали в очереди" in reviews and "Врач очень внимательный" not in reviews
