@@ -695,6 +695,37 @@ def test_a_doctors_branchs_or_sources_reviews_are_listed_on_their_own(app, tenan
     assert 'id="reviews-scope"' not in whole and "Петров, отзыв" in whole
 
 
+def test_one_sites_reviews_imported_ones_included_are_listed_on_their_own(app, tenant, manager_client):
+    import re
+
+    from app.reputation.importer import parse_csv
+    from app.reputation.service import import_reviews
+
+    rows = "date,rating,text,author,site\n" + "".join(
+        f"2026-0{1 + i % 9}-1{i % 10},{1 + i % 5},Отзыв {i} на {site},,{site}\n"
+        for i, site in enumerate(["2gis.ru"] * 53 + ["yandex.ru"] * 4))
+    with app.app_context(), tenant_scope(tenant.id):
+        import_reviews(parse_csv(rows), origin="csv")
+        db.session.commit()
+
+    def texts(html):
+        return re.findall(r'<p class="entry-text">([^<]*)</p>', html)
+
+    overview = manager_client.get(tenant.url("reputation")).get_data(as_text=True)
+    link = tenant.url("reputation/reviews?site=yandex.ru")
+    assert f'<a class="badge" href="{link}"' in overview
+    yandex = manager_client.get(link).get_data(as_text=True)
+    assert 'id="reviews-scope"' in yandex and "<strong>yandex.ru</strong>" in yandex
+    assert sorted(texts(yandex)) == sorted(f"Отзыв {i} на yandex.ru" for i in range(53, 57))
+    first = manager_client.get(tenant.url("reputation/reviews?site=2gis.ru")).get_data(as_text=True)
+    older = re.search(r'href="([^"]*before=[^"]*)"', first).group(1).replace("&amp;", "&")
+    assert "site=2gis.ru" in older
+    rest = texts(manager_client.get(older, headers={"HX-Request": "true"}).get_data(as_text=True))
+    assert len(texts(first)) == 50 and len(rest) == 3 and all("2gis.ru" in t for t in texts(first) + rest)
+    nowhere = manager_client.get(tenant.url("reputation/reviews?site=" + "x" * 500))
+    assert nowhere.status_code == 200 and texts(nowhere.get_data(as_text=True)) == []
+
+
 def test_an_undated_review_is_dated_by_its_utc_day_whatever_the_sessions_time_zone(app, tenant):
     """The list dates an undated review as the index does, by the UTC day it was first seen."""
     from sqlalchemy import text, update

@@ -774,18 +774,21 @@ SCOPE_COLUMNS = {"branch": ExternalReview.branch_id, "doctor": ExternalReview.do
 
 
 def review_list(*, negative_only: bool = False, contradictions_only: bool = False, limit: int = 50,
-                after: ReviewCursor | None = None,
-                scope: tuple[str, int] | None = None) -> tuple[list[dict], ReviewCursor | None]:
+                after: ReviewCursor | None = None, scope: tuple[str, int] | None = None,
+                site: str | None = None) -> tuple[list[dict], ReviewCursor | None]:
     """The clinic's public reviews by the date they were written, newest first, a page at a time.
 
     A first scrape brings years of history at one moment, so the date written, not the
     moment seen, orders the list. ``scope`` (``("doctor", 7)``, a key of ``SCOPE_COLUMNS``)
-    keeps the reviews the index counts for that branch, doctor or source. Returns the page and
+    keeps the reviews the index counts for that branch, doctor or source; ``site`` those of one
+    site ("2gis.ru"), imported ones included. Returns the page and
     the cursor of the next one (None after the last page); pass it back as ``after``.
     """
     query = select(ExternalReview, _WRITTEN_ON)
     if scope is not None:
         query = query.where(SCOPE_COLUMNS[scope[0]] == scope[1])
+    if site:
+        query = query.where(ExternalReview.site == site)
     if negative_only:
         query = query.where(ExternalReview.sentiment_label == NEGATIVE)
     if contradictions_only:

@@ -17,6 +17,7 @@ from app.extensions import db
 from app.models import Branch, Doctor, PendingJob, ReviewSource, ScrapeRun
 from app.parsing import whole_number
 from app.reputation import clinic_model, service
+from app.reputation.extract import SITE_LENGTH
 from app.web import render
 from app.workspace.base import bp, requires
 from tenants.resolve import current_tenant, get_or_404
@@ -114,11 +115,12 @@ def reputation_reviews():
     if show not in ("all", "negative", "contradiction"):
         show = "all"
     scope, scope_name = _reviews_scope()
+    site = (request.args.get("site") or "").strip()[:SITE_LENGTH] or None
     after = service.ReviewCursor.parse(request.args.get("before"))
     entries, next_page = service.review_list(negative_only=show == "negative",
                                              contradictions_only=show == "contradiction",
-                                             limit=REVIEWS_PAGE, after=after, scope=scope)
-    filters = {"scope": scope[0], "id": scope[1]} if scope else {}
+                                             limit=REVIEWS_PAGE, after=after, scope=scope, site=site)
+    filters = ({"scope": scope[0], "id": scope[1]} if scope else {}) | ({"site": site} if site else {})
     return render("workspace/reputation_reviews.html", "workspace/_review_entries.html", entries=entries, show=show,
                   next_before=next_page, paged=after is not None, filters=filters, scope_name=scope_name)
 
