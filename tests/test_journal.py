@@ -388,3 +388,17 @@ def test_rated_aspects_read_as_the_questionnaire_names_them(app, tenant, manager
     manager_client.post(tenant.url("language"), data={"lang": "ru", "csrf_token": form_token(page)})
     russian = manager_client.get(tenant.url("journal")).get_data(as_text=True)
     assert "Чистота <b>2</b>" in russian and "Понятность цен <b>4</b>" in russian and "Парковка <b>1</b>" in russian
+
+
+def test_the_nps_circle_says_what_it_means_to_a_screen_reader(app, tenant, manager_client):
+    from app.models import Case
+
+    make_response(app, tenant.id, nps=3, risk_level="critical", open_case=True)
+    make_response(app, tenant.id, nps=None, comment="Без оценки")
+    journal = manager_client.get(tenant.url("journal")).get_data(as_text=True)
+    assert '<span aria-hidden="true">3</span><span class="sr-only">Would recommend: 3 of 10</span>' in journal
+    assert '<span class="sr-only">No NPS answer</span>' in journal
+    with app.app_context(), tenant_scope(tenant.id):
+        case_id = db.session.scalar(select(Case.id))
+    case = manager_client.get(tenant.url(f"cases/{case_id}")).get_data(as_text=True)
+    assert '<span class="sr-only">Would recommend: 3 of 10</span>' in case
