@@ -819,11 +819,19 @@ def test_dashboard_shows_the_reputation_card(app, tenant, manager_client):
     if "workspace.dashboard" not in app.view_functions:
         pytest.skip("no dashboard in this build")
     with app.app_context(), tenant_scope(tenant.id):
-        store_reviews([ReviewInput(site="x", site_review_id="1", rating=5.0, text="")], origin="scrape")
+        store_reviews([ReviewInput(site="x", site_review_id="1", rating=5.0, text=""),
+                       ReviewInput(site="x", site_review_id="2", rating=1.0, text="Нахамили в регистратуре.")],
+                      origin="scrape")
+        db.session.add(ReviewSource(url="https://prodoctorov.ru/moskva/lpu/1/", status="layout_changed",
+                                    last_error="no reviews found"))
         compute_snapshots()
         db.session.commit()
     html = manager_client.get(tenant.url("dashboard")).get_data(as_text=True)
     assert "Web reputation index" in html and "reputation-card" in html
+    # The card's alarms lead to the negative reviews and to the failing source.
+    assert (f'<a class="error" href="{tenant.url("reputation/reviews?show=negative")}" id="card-new-negative">'
+            "1 new negative this week</a>") in html
+    assert f'<a class="error" href="{tenant.url("reputation/sources")}" id="card-failing-sources">1 source failing' in html
 
 
 def test_short_or_missing_texts_of_different_patients_are_all_kept(app, tenant, manager_client):
