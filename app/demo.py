@@ -19,6 +19,7 @@ from sqlalchemy import select
 from app.cases import add_note, assign, log_contact, open_case, resolve_case, set_status
 from app.collection import create_point
 from app.extensions import db
+from app.feedback import store_topics
 from app.models import (Branch, CollectionPoint, ConsentText, Doctor, PublishedReview, Response, ResponseRating,
                         Tenant, utcnow)
 from app.nlp.sentiment import score_text
@@ -235,7 +236,7 @@ def _responses(rng: random.Random, clinic: _Clinic, settings: ClinicSettings, no
         if comment:
             scored = score_text(comment)
             response.sentiment_label, response.sentiment_polarity = scored.label, round(float(scored.polarity), 4)
-            response.topics = tag_aspects(comment)
+            store_topics(response, tag_aspects(comment))
         if minutes > 24 * 60:
             response.seen_at = submitted_at + timedelta(hours=rng.randint(1, 20))
         point.scans += rng.randint(1, 3)

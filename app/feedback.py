@@ -154,3 +154,21 @@ def submit_response(point: CollectionPoint, form, language: str) -> Submission:
         promised.append(defer("alerts", "jobs.alerts.alert_critical_response", response.id, response.reference,
                               job_id=make_job_id(point.tenant_id, "alert", response.id, response.reference)))
     return Submission(response=response, status_token=status_token, promised=promised)
+
+
+def store_topics(response: Response, topics: dict[str, float]) -> None:
+    """Keep a comment's aspects (``app.nlp.topics.tag_aspects``) on the response and as rows.
+
+    Replaces what an earlier run of the same job stored, so scoring a response twice keeps one
+    row per aspect. The session flushes them with the response; the caller commits.
+    """
+    from sqlalchemy import delete
+
+    from app.models import ResponseAspect
+
+    response.topics = topics
+    if response.id is not None:
+        db.session.execute(delete(ResponseAspect).where(ResponseAspect.response_id == response.id))
+    db.session.add_all(ResponseAspect(response=response, aspect=aspect, polarity=float(polarity),
+                                      submitted_at=response.submitted_at)
+                       for aspect, polarity in topics.items())

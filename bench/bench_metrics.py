@@ -110,6 +110,11 @@ def generate(engine, tenant_id: int, responses: int, visits: int, patients: int,
             SELECT :t, r.id, a.aspect, 1 + (r.id + a.k) % 5
             FROM responses r, (VALUES ('doctor', 0), ('waiting', 2)) a(aspect, k) WHERE r.tenant_id = :t"""),
             params)
+        # The comments' aspects as rows too, as the worker stores them (app.feedback.store_topics).
+        conn.execute(text("""
+            INSERT INTO response_aspects (tenant_id, response_id, aspect, polarity, submitted_at)
+            SELECT :t, r.id, t.key, CAST(t.value AS FLOAT), r.submitted_at
+            FROM responses r, json_each_text(r.topics) t WHERE r.tenant_id = :t AND r.comment <> ''"""), params)
         conn.execute(text("""
             INSERT INTO patients (tenant_id, external_id, gender, birth_year, district, created_at)
             SELECT :t, 'P' || p, CASE WHEN p % 2 = 0 THEN 'f' ELSE 'm' END, 1940 + p % 65,

@@ -16,12 +16,13 @@ def response_received(tenant_id: int, response_id: int) -> None:
     if response.collection_point_id is not None:
         recount_completions(response.collection_point_id)
     if response.comment:
+        from app.feedback import store_topics
         from app.nlp.topics import tag_aspects
         from app.reputation.clinic_model import clinic_scorer
 
         scored = clinic_scorer().score(response.comment)  # the clinic's own model when it has a better one
         response.sentiment_label, response.sentiment_polarity = scored.label, round(float(scored.polarity), 4)
-        response.topics = tag_aspects(response.comment)
+        store_topics(response, tag_aspects(response.comment))
     db.session.commit()
     # The answer (and its sentiment) changes its month's, quarter's and year's figures.
     from app.analytics.refresh import REFRESH_JOB, mark_dirty, request_job

@@ -45,14 +45,23 @@ def test_every_tenant_table_has_row_level_security(app):
     assert tenant_tables <= secured, f"tables without forced RLS: {sorted(tenant_tables - secured)}"
 
 
-def test_sqlite_keeps_every_row_through_the_responses_rebuild_and_never_reuses_an_id(redis_url, tmp_path):
-    """0020 copies SQLite's responses into a table with AUTOINCREMENT: nothing hanging off it may go."""
+def test_sqlite_keeps_every_row_through_the_responses_rebuild_and_never_reuses_an_id(redis_url, tmp_path,
+                                                                                    monkeypatch):
+    """0020 copies SQLite's responses into a table with AUTOINCREMENT: nothing hanging off it may go.
+    0022 then turns every comment's stored aspects into rows."""
+    import json
+
     from flask_migrate import upgrade
 
+    import app.demo
     from app import create_app
     from app.cli import seed_demo
     from app.models import Case, Response, ResponseRating
 
+    def topics_only(response, topics):  # the demo as seeded before 0022: aspects in the JSON only
+        response.topics = topics
+
+    monkeypatch.setattr(app.demo, "store_topics", topics_only)
     url = f"sqlite:///{tmp_path / 'upgrade.db'}"
     application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "MIGRATION_DATABASE_URL": url,
                               "REDIS_URL": redis_url, "INSTANCE_DIR": str(tmp_path)})
@@ -70,6 +79,12 @@ def test_sqlite_keeps_every_row_through_the_responses_rebuild_and_never_reuses_a
         assert all(before)
         upgrade()
         assert counts() == before
+        with engine.connect() as connection:
+            stored = {(response_id, aspect): polarity for response_id, topics in connection.exec_driver_sql(
+                "SELECT id, topics FROM responses WHERE comment <> ''") for aspect, polarity in json.loads(topics).items()}
+            rows = {(response_id, aspect): polarity for response_id, aspect, polarity in connection.exec_driver_sql(
+                "SELECT response_id, aspect, polarity FROM response_aspects")}
+        assert len(stored) > 300 and rows == stored
         with engine.begin() as connection:
             newest = connection.exec_driver_sql("SELECT max(id) FROM responses").scalar()
             connection.exec_driver_sql(f"DELETE FROM response_ratings WHERE response_id = {newest}")

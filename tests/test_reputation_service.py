@@ -748,7 +748,28 @@ def test_an_undated_review_is_dated_by_its_utc_day_whatever_the_sessions_time_zo
         db.session.rollback()
 
 
+def test_a_comments_aspects_are_kept_as_rows_once_however_often_it_is_scored(app, tenant):
+    from app.models import Response, ResponseAspect
+    from app.privacy import delete_responses
+    from jobs.feedback import response_received
+    from tests.factories import make_response
+
+    response_id = make_response(app, tenant.id, comment="Врач внимательный, но в регистратуре нахамили.")
+    with app.app_context():
+        response_received(tenant.id, response_id)
+        response_received(tenant.id, response_id)  # a job retried after a lost acknowledgement
+    with app.app_context(), tenant_scope(tenant.id):
+        response = db.session.get(Response, response_id)
+        rows = {row.aspect: row.polarity for row in db.session.scalars(select(ResponseAspect))}
+        assert rows == response.topics and set(rows) == {"doctor", "reception"}
+        assert rows["reception"] < 0 < rows["doctor"]
+        delete_responses([response])
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(ResponseAspect)) == 0
+
+
 def test_aspects_read_the_period_the_manager_chose(app, tenant, manager_client):
+    from app.feedback import store_topics
     from app.models import Response
     from app.nlp.topics import tag_aspects
     from app.reputation.service import ReviewInput, aspect_table, clinic_today, store_reviews
@@ -762,7 +783,7 @@ def test_aspects_read_the_period_the_manager_chose(app, tenant, manager_client):
         today = clinic_today()
         for response_id in (old_comment, new_comment):
             response = db.session.get(Response, response_id)
-            response.topics = tag_aspects(response.comment)
+            store_topics(response, tag_aspects(response.comment))
         store_reviews([ReviewInput(site="x", site_review_id="old", rating=1.0, text="Ждали в очереди два часа.",
                                    published_on=today - timedelta(days=400)),
                        ReviewInput(site="x", site_review_id="year", rating=2.0, text="Цены завышены, навязали услуги.",

@@ -169,3 +169,27 @@ class ResponseRating(TenantScoped, db.Model):
     score: Mapped[int] = mapped_column(SmallInteger, nullable=False)
 
     response: Mapped[Response] = relationship(back_populates="ratings")
+
+
+class ResponseAspect(TenantScoped, db.Model):
+    """One aspect a patient's comment talks about, with its sentiment: ``Response.topics`` as rows.
+
+    Written with the topics (``app.feedback.store_topics``) so that the reputation overview adds
+    up a clinic's aspects, and finds its strongest quotes, with indexed queries rather than by
+    reading every comment the clinic ever had (``app.reputation.service.aspect_table``).
+    """
+
+    __tablename__ = "response_aspects"
+    __table_args__ = (
+        Index("ix_response_aspects_tenant_aspect_polarity", "tenant_id", "aspect", "polarity"),
+        Index("ix_response_aspects_tenant_submitted", "tenant_id", "submitted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), nullable=False, index=True)
+    aspect: Mapped[str] = mapped_column(String(20), nullable=False)
+    polarity: Mapped[float] = mapped_column(Float, nullable=False)
+    # The response's own moment, so a period is read without joining the responses.
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    response: Mapped[Response] = relationship()

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import (Branch, Doctor, ExternalReview, Licence, PendingJob, ReputationSnapshot, Response,
-                        ReviewSource, ScrapeRun, Tenant, utcnow)
+                        ResponseAspect, ReviewSource, ScrapeRun, Tenant, utcnow)
 from app.models.base import utc_day
 from app.parsing import whole_number
 from app.reputation.extract import AUTHOR_LENGTH, SITE_LENGTH, SelectorConfigError, detect_site, review_key, validate_selector_config
@@ -589,10 +589,11 @@ def _excerpt(text: str, limit: int = EXCERPT) -> str:
 
 
 # The aspect table reads what patients said lately, by default the window of the index's trend
-# chart: over all time it reads every comment a clinic ever had (5 s for 500,000 of them).
-# A manager can widen it, as after a first scrape that brought only older reviews.
+# chart; a manager can widen it, as after a first scrape that brought only older reviews.
 ASPECT_WINDOWS = {"90": timedelta(days=90), "365": timedelta(days=365), "all": None}
 DEFAULT_ASPECT_WINDOW = "90"
+# Quotes read per aspect and side before the same words are set aside (patients repeat them).
+QUOTE_CANDIDATES = 30
 
 
 def aspect_table(since: date | None = None, quotes: int = 3) -> list[dict]:
@@ -602,37 +603,64 @@ def aspect_table(since: date | None = None, quotes: int = 3) -> list[dict]:
     One row per aspect mentioned: ``aspect``, ``mentions``, ``negative``, ``positive``,
     ``share_negative`` (0..1), ``reviews``/``comments`` counts and up to ``quotes``
     example quotes (complaints first), sorted by the number of complaints.
+
+    Comments are read through ``response_aspects``: counted per aspect in SQL, and only their
+    strongest quotes fetched, so a clinic with years of comments is read by index. Public
+    reviews, a few thousand at most, are added up here.
     """
     from app.nlp.topics import ASPECTS
 
+    stats: dict[str, dict] = {}
+
+    def row_of(aspect):
+        if aspect not in stats:
+            stats[aspect] = {"aspect": aspect, "mentions": 0, "negative": 0, "positive": 0,
+                             "reviews": 0, "comments": 0, "_complaints": [], "_praise": []}
+        return stats[aspect]
+
+    # Candidates sort strongest first, then newest; an excerpt is cut only for those shown.
+    def candidate(polarity, day, text, origin):
+        return (polarity if polarity < 0 else -polarity, -day.toordinal(), text, origin, day, polarity)
+
     review_query = select(ExternalReview.topics, ExternalReview.text, _WRITTEN_ON)
-    comment_query = (select(Response.topics, Response.comment, utc_day(Response.submitted_at))
-                     .where(Response.comment != ""))
     if since is not None:
         review_query = review_query.where(_WRITTEN_ON.element >= since)
-        comment_query = comment_query.where(Response.submitted_at >= datetime.combine(since, time(), timezone.utc))
-
-    def mentions():
-        yield from (("reviews", *row) for row in db.session.execute(review_query))
-        yield from (("comments", *row) for row in db.session.execute(comment_query))
-
-    stats: dict[str, dict] = {}
-    for origin, topics, text, day in mentions():
+    for topics, text, written in db.session.execute(review_query):
         for aspect, polarity in (topics or {}).items():
-            row = stats.get(aspect)
-            if row is None:
-                row = stats[aspect] = {"aspect": aspect, "mentions": 0, "negative": 0, "positive": 0,
-                                       "reviews": 0, "comments": 0, "_complaints": [], "_praise": []}
+            row, polarity = row_of(aspect), float(polarity)
             row["mentions"] += 1
-            row[origin] += 1
-            polarity = float(polarity)
-            # Candidates sort strongest first, then newest; the excerpt is cut only for those shown.
+            row["reviews"] += 1
             if polarity <= -ASPECT_POLARITY_THRESHOLD:
                 row["negative"] += 1
-                row["_complaints"].append((polarity, -day.toordinal(), text, origin, day, polarity))
+                row["_complaints"].append(candidate(polarity, written, text, "reviews"))
             elif polarity >= ASPECT_POLARITY_THRESHOLD:
                 row["positive"] += 1
-                row["_praise"].append((-polarity, -day.toordinal(), text, origin, day, polarity))
+                row["_praise"].append(candidate(polarity, written, text, "reviews"))
+
+    in_period = [] if since is None else [ResponseAspect.submitted_at >= datetime.combine(since, time(), timezone.utc)]
+    negative = ResponseAspect.polarity <= -ASPECT_POLARITY_THRESHOLD
+    positive = ResponseAspect.polarity >= ASPECT_POLARITY_THRESHOLD
+    counts = db.session.execute(
+        select(ResponseAspect.aspect, func.count(), func.count().filter(negative), func.count().filter(positive))
+        .where(*in_period).group_by(ResponseAspect.aspect))
+    for aspect, mentions, negatives, positives in counts:
+        row = row_of(aspect)
+        row["mentions"] += mentions
+        row["comments"] += mentions
+        row["negative"] += negatives
+        row["positive"] += positives
+    for aspect, row in stats.items():
+        for side, strongest, key in ((negative, ResponseAspect.polarity.asc(), "_complaints"),
+                                     (positive, ResponseAspect.polarity.desc(), "_praise")):
+            if not row["negative" if key == "_complaints" else "positive"]:
+                continue
+            found = db.session.execute(
+                select(ResponseAspect.polarity, utc_day(ResponseAspect.submitted_at), Response.comment)
+                .join(Response, Response.id == ResponseAspect.response_id)
+                .where(ResponseAspect.aspect == aspect, side, *in_period)
+                .order_by(strongest, ResponseAspect.submitted_at.desc()).limit(QUOTE_CANDIDATES))
+            row[key].extend(candidate(polarity, day, text, "comments") for polarity, day, text in found)
+
     rows = []
     for row in stats.values():
         row["share_negative"] = row["negative"] / row["mentions"] if row["mentions"] else 0.0
