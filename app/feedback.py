@@ -9,12 +9,12 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from app.cases import open_case_if_at_risk
 from app.extensions import db
-from app.models import CollectionPoint, ConsentText, Response, ResponseRating, Tenant, utcnow
+from app.models import CollectionPoint, ConsentText, Response, ResponseAspect, ResponseRating, Tenant, utcnow
 from app.parsing import whole_number
 from app.publishing import CURRENT_PUBLISH_WORDING
 from app.questionnaires import ParsedAnswers, answered_version, parse_answers
@@ -162,10 +162,6 @@ def store_topics(response: Response, topics: dict[str, float]) -> None:
     Replaces what an earlier run of the same job stored, so scoring a response twice keeps one
     row per aspect. The session flushes them with the response; the caller commits.
     """
-    from sqlalchemy import delete
-
-    from app.models import ResponseAspect
-
     response.topics = topics
     if response.id is not None:
         db.session.execute(delete(ResponseAspect).where(ResponseAspect.response_id == response.id))

@@ -5,7 +5,9 @@ import secrets
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from babel.dates import format_datetime
 from flask import Flask, g, make_response, redirect, render_template, request
+from flask_babel import get_locale, get_timezone
 
 # Scripts and styles come only from our own static files; the few pages that carry their
 # own <style> (the QR poster and the printable report) mark it with this request's nonce.
@@ -92,9 +94,6 @@ def local_datetime(value: datetime | None, fmt: str = "medium") -> str:
     """
     if not value:
         return ""
-    from babel.dates import format_datetime
-    from flask_babel import get_locale, get_timezone
-
     locale = get_locale()
     if locale is not None and locale.language == "en":
         locale = "en_GB"
@@ -103,8 +102,6 @@ def local_datetime(value: datetime | None, fmt: str = "medium") -> str:
 
 def register(app: Flask) -> None:
     """Template globals and security headers."""
-    from flask_babel import get_locale
-
     app.jinja_env.globals.update(current_locale=lambda: str(get_locale()),
                                  has_endpoint=lambda name: name in app.view_functions, csp_nonce=csp_nonce)
     from app.i18n import term, translate
