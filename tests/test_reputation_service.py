@@ -853,6 +853,11 @@ def test_dashboard_shows_the_reputation_card(app, tenant, manager_client):
     assert (f'<a class="error" href="{tenant.url("reputation/reviews?show=negative")}" id="card-new-negative">'
             "1 new negative this week</a>") in html
     assert f'<a class="error" href="{tenant.url("reputation/sources")}" id="card-failing-sources">1 source failing' in html
+    details = f'<a href="{tenant.url("reputation")}">Reputation details</a>'
+    assert details in html
+    # On the reputation page itself the same card does not link to the page it is on.
+    page = manager_client.get(tenant.url("reputation")).get_data(as_text=True)
+    assert "reputation-card" in page and details not in page
 
 
 def test_short_or_missing_texts_of_different_patients_are_all_kept(app, tenant, manager_client):
