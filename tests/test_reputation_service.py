@@ -295,6 +295,48 @@ def test_snapshots_reproduce_the_worked_example(app, tenant):
         assert all(v is None for _, v in points[1:-1])
 
 
+def test_imported_reviews_have_an_index_row_per_site(app, tenant, other_tenant, manager_client):
+    """Reviews from no source (imported or pasted) still show up in the index table, by site."""
+    from app.reputation.service import ReviewInput, compute_snapshots, index_overview, store_reviews
+
+    with app.app_context(), tenant_scope(tenant.id):
+        source = ReviewSource(url="https://prodoctorov.ru/moskva/lpu/1/", site="prodoctorov", label="ПроДокторов")
+        db.session.add(source)
+        db.session.flush()
+        store_reviews([ReviewInput(site="prodoctorov", site_review_id="1", rating=5.0, text="Отличная клиника")],
+                      origin="scrape", source=source)
+        store_reviews([ReviewInput(site="prodoctorov", site_review_id="2", rating=1.0, text="Нахамили"),
+                       ReviewInput(site="2gis", site_review_id="3", rating=4.0, text="",
+                                   published_on=date.today() - timedelta(days=30)),
+                       ReviewInput(site="import", rating=2.0, text="Долго ждали приёма")], origin="csv")
+        db.session.commit()
+        source_id = source.id
+    with app.app_context(), tenant_scope(other_tenant.id):
+        store_reviews([ReviewInput(site="zoon", site_review_id="9", rating=1.0, text="Плохо")], origin="csv")
+        db.session.commit()
+    with app.app_context(), tenant_scope(tenant.id):
+        overview = index_overview()
+        rows = {(row.scope, row.scope_id): row for row in overview}
+        # A site's row counts all that site's reviews, as its list (?site=) shows them; the source only its own.
+        assert {key: row.reviews for key, row in rows.items()} == {
+            ("clinic", 0): 4, ("source", source_id): 1, ("site", "prodoctorov"): 2, ("site", "2gis"): 1,
+            ("site", "import"): 1}
+        assert [row.scope for row in overview] == ["clinic", "source", "site", "site", "site"]
+        assert rows[("site", "import")].name == "Imported, no site given"
+        assert rows[("site", "2gis")].week_delta is not None  # recomputed as it stood a week ago
+        # Only the clinic, branches, doctors and sources are charted: no snapshot rows for sites.
+        assert {key for key in compute_snapshots()} == {("clinic", 0), ("source", source_id)}
+        db.session.commit()
+
+    page = manager_client.get(tenant.url("reputation")).get_data(as_text=True)
+    assert f'<a href="{tenant.url("reputation/reviews?site=2gis")}">2gis</a>' in page
+    assert f'<a href="{tenant.url("reputation/reviews?site=import")}">Imported, no site given</a>' in page
+    assert "zoon" not in page
+    listed = manager_client.get(tenant.url("reputation/reviews?site=import")).get_data(as_text=True)
+    assert "<strong>Imported, no site given</strong>" in listed and "Долго ждали приёма" in listed
+    assert "Нахамили" not in listed
+
+
 def test_digest_and_journal_feeds(app, tenant, other_tenant):
     from app.reputation.service import (ReviewInput, dashboard_card, journal_review_entries, new_negative_reviews,
                                         store_reviews)

@@ -272,6 +272,15 @@ def send_review_events() -> None:
         flush_outbox(job_ids)
 
 
+# The site of imported or pasted reviews that name none.
+IMPORT_SITE = "import"
+
+
+def site_title(site: str) -> str:
+    """A review site's name as the manager reads it (imported reviews may name none)."""
+    return str(_("Imported, no site given")) if site == IMPORT_SITE else site
+
+
 def import_reviews(report, *, origin: str, branch_id: int | None = None, doctor_id: int | None = None) -> tuple[int, int]:
     """Store an ``ImportReport`` all-or-nothing; returns ``(new, duplicates)``. Flushes, does not commit.
 
@@ -279,8 +288,7 @@ def import_reviews(report, *, origin: str, branch_id: int | None = None, doctor_
     """
     if report.errors:
         raise ValueError("the import has errors; nothing was stored")
-    site_default = "import"
-    inputs = [ReviewInput(site=review.site or site_default, text=review.text, rating=review.rating,
+    inputs = [ReviewInput(site=review.site or IMPORT_SITE, text=review.text, rating=review.rating,
                           published_on=review.published_on, author=review.author,
                           branch_id=branch_id, doctor_id=doctor_id) for review in report.reviews]
     new = store_reviews(inputs, origin=origin)
@@ -450,6 +458,7 @@ class _ReviewRow:
     branch_id: int | None
     doctor_id: int | None
     source_id: int | None
+    site: str
     topics: dict
 
 
@@ -457,15 +466,15 @@ def _review_rows(until: date | None = None) -> list[_ReviewRow]:
     rows = db.session.execute(select(
         ExternalReview.id, ExternalReview.rating, ExternalReview.sentiment_polarity, ExternalReview.text,
         ExternalReview.published_on, ExternalReview.first_seen_at, ExternalReview.branch_id,
-        ExternalReview.doctor_id, ExternalReview.source_id, ExternalReview.topics))
+        ExternalReview.doctor_id, ExternalReview.source_id, ExternalReview.site, ExternalReview.topics))
     result = []
-    for rid, rating, polarity, text, published, first_seen, branch_id, doctor_id, source_id, topics in rows:
+    for rid, rating, polarity, text, published, first_seen, branch_id, doctor_id, source_id, site, topics in rows:
         # A review without a date on the site is dated by when we first saw it.
         day = published or first_seen.date()
         if until is not None and day > until:
             continue
         result.append(_ReviewRow(rid, rating, polarity, bool(text and text.strip()), day, branch_id, doctor_id,
-                                 source_id, topics or {}))
+                                 source_id, site, topics or {}))
     return result
 
 
@@ -476,8 +485,15 @@ def _signals(rows: list[_ReviewRow], as_of: date) -> list[ReviewSignal]:
             for row in rows]
 
 
-def _scopes(rows: list[_ReviewRow]) -> dict[tuple[str, int], list[_ReviewRow]]:
-    groups: dict[tuple[str, int], list[_ReviewRow]] = defaultdict(list)
+def _scopes(rows: list[_ReviewRow]) -> dict[tuple[str, int | str], list[_ReviewRow]]:
+    """The reviews each scope's index counts: the clinic, each branch, doctor and source.
+
+    Reviews imported or pasted belong to no source; so that they have a row too, a site
+    with any such review is a scope of its own, keyed by the site's name, counting all
+    that site's reviews (as its list ``?site=`` shows them).
+    """
+    groups: dict[tuple[str, int | str], list[_ReviewRow]] = defaultdict(list)
+    sites_without_source = {row.site for row in rows if row.source_id is None and row.site}
     for row in rows:
         groups[("clinic", 0)].append(row)
         if row.branch_id is not None:
@@ -486,13 +502,16 @@ def _scopes(rows: list[_ReviewRow]) -> dict[tuple[str, int], list[_ReviewRow]]:
             groups[("doctor", row.doctor_id)].append(row)
         if row.source_id is not None:
             groups[("source", row.source_id)].append(row)
+        if row.site in sites_without_source:
+            groups[("site", row.site)].append(row)
     return groups
 
 
 def compute_snapshots(day: date | None = None) -> dict[tuple[str, int], float | None]:
     """Write the day's index for the clinic and every branch, doctor and source with reviews.
 
-    Idempotent: the day's rows are updated in place (unique per clinic, scope, id and
+    Sites (the scope of imported reviews) get no snapshot: their week's change is
+    recomputed from the reviews, and only the clinic's trend is charted. Idempotent: the day's rows are updated in place (unique per clinic, scope, id and
     day). Only reviews published (or first seen) by ``day`` count, aged as of ``day``.
     Flushes; returns ``{(scope, id): value}``.
     """
@@ -503,6 +522,8 @@ def compute_snapshots(day: date | None = None) -> dict[tuple[str, int], float | 
                 db.session.scalars(select(ReputationSnapshot).where(ReputationSnapshot.day == day))}
     values = {}
     for (scope, scope_id), rows in groups.items():
+        if scope == "site":
+            continue
         result = reputation_index(_signals(rows, day))
         snapshot = existing.get((scope, scope_id))
         if snapshot is None:
@@ -541,7 +562,7 @@ class ScopeIndex:
     """The index of one scope now, with its change over the week."""
 
     scope: str
-    scope_id: int
+    scope_id: int | str  # a site's name for scope "site"
     name: str
     index: float | None
     confidence: float | None
@@ -550,7 +571,7 @@ class ScopeIndex:
 
 
 def index_overview(today: date | None = None) -> list[ScopeIndex]:
-    """The index now of the clinic, each branch, doctor and source with reviews (clinic first).
+    """The index now of the clinic, each branch, doctor, source and site with reviews (clinic first).
 
     The week's change compares with the snapshot of seven days ago when there is
     one, else with the index recomputed as it stood then from the same reviews.
@@ -563,17 +584,18 @@ def index_overview(today: date | None = None) -> list[ScopeIndex]:
     names.update({("branch", b.id): b.name for b in db.session.scalars(select(Branch))})
     names.update({("doctor", d.id): d.full_name for d in db.session.scalars(select(Doctor))})
     names.update({("source", s.id): s.label or s.url for s in db.session.scalars(select(ReviewSource))})
-    order = {"clinic": 0, "branch": 1, "doctor": 2, "source": 3}
+    order = {"clinic": 0, "branch": 1, "doctor": 2, "source": 3, "site": 4}
     result = []
     for (scope, scope_id), members in sorted(groups.items(), key=lambda item: (order[item[0][0]], item[0][1])):
         signals = _signals(members, today)
         current = reputation_index(signals)
-        previous = _snapshot_value(scope, scope_id, today - timedelta(days=7))
+        previous = None if scope == "site" else _snapshot_value(scope, scope_id, today - timedelta(days=7))
         if previous is not None:
             change = week_over_week(current.index if current else None, previous)
         else:
             change = reputation_week_over_week(signals)
-        result.append(ScopeIndex(scope, scope_id, names.get((scope, scope_id), f"#{scope_id}"),
+        name = site_title(scope_id) if scope == "site" else names.get((scope, scope_id), f"#{scope_id}")
+        result.append(ScopeIndex(scope, scope_id, name,
                                  round(current.index, 1) if current else None,
                                  current.confidence if current else None, len(members),
                                  round(change.delta, 1) + 0.0 if change.delta is not None else None))  # no "-0.0"

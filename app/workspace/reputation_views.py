@@ -37,7 +37,11 @@ TERMS = {
     "positive": _lp("review sentiment", "positive"),
     "scrape": _l("scraped"), "csv": _l("CSV import"), "paste": _l("pasted"),
     "branch": _l("branch"), "doctor": _l("doctor"), "source": _l("source"), "clinic": _l("clinic"),
+    "site": _l("site"),
 }
+
+
+bp.app_template_filter("site_title")(service.site_title)
 
 
 @bp.app_template_filter("aspect_title")
