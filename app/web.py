@@ -112,6 +112,10 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["rating_aspect"] = rating_aspect
     app.jinja_env.filters["in_questionnaire_order"] = in_questionnaire_order
     from app.publishing import publish_consent_wording
+    from app.reputation.service import site_title
+
+    # A review site's name, in pages and in the digest's mail alike.
+    app.jinja_env.filters["site_title"] = site_title
 
     # The publishing consent's words as the patient read them: {{ version|publish_wording(language) }}.
     app.jinja_env.filters["publish_wording"] = lambda version, language: \

@@ -41,9 +41,6 @@ TERMS = {
 }
 
 
-bp.app_template_filter("site_title")(service.site_title)
-
-
 @bp.app_template_filter("aspect_title")
 def aspect_title(aspect: str) -> str:
     """An aspect's title in the reader's language."""
