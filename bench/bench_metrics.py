@@ -3,7 +3,8 @@
 Builds its own PostgreSQL database (``bench_analytics``, dropped and recreated) with
 100 clinics; one large clinic gets ``--responses`` survey answers (default 1,000,000,
 two aspect ratings each) and ``--visits`` CRM visits (default 200,000) over three
-years, the other 99 small amounts. Data is generated server-side
+years and ``--reviews`` public reviews (default 20,000) over four, the other 99 small
+amounts. Data is generated server-side
 (``INSERT ... SELECT ... generate_series``). Then it measures, in the same run:
 
 1. full recompute of the large clinic (every month, quarter and year, every segment);
@@ -21,7 +22,7 @@ years, the other 99 small amounts. Data is generated server-side
    nested loops it chooses for tables it believes empty.
 
     python bench/bench_metrics.py [--owner-url postgresql://postgres@127.0.0.1:5432/postgres]
-                                  [--responses 1000000] [--visits 200000] [--renders 40]
+                                  [--responses 1000000] [--visits 200000] [--reviews 20000] [--renders 40]
                                   [--import-visits 30000] [--json]
 
 Loopback only; bounded by the sizes given.
@@ -67,14 +68,16 @@ def onboard(app, count: int) -> dict[str, int]:
     return ids
 
 
-def generate(engine, tenant_id: int, responses: int, visits: int, patients: int, seed_offset: int = 0) -> None:
-    """Server-side generation of one clinic's branches, doctors, responses, ratings, patients and visits.
+def generate(engine, tenant_id: int, responses: int, visits: int, patients: int, seed_offset: int = 0,
+             reviews: int = 100) -> None:
+    """Server-side generation of one clinic's branches, doctors, responses, ratings, patients, visits and
+    public reviews.
 
     Answers are spread evenly over three years in the order of their ids, as a clinic stores them
     when they arrive (and the answers of one period lie together on disk).
     """
     with engine.begin() as conn:
-        params = {"t": tenant_id, "n": responses, "v": visits, "p": patients, "o": seed_offset}
+        params = {"t": tenant_id, "n": responses, "v": visits, "p": patients, "o": seed_offset, "r": reviews}
         conn.execute(text("""
             INSERT INTO branches (tenant_id, name, address, created_at)
             SELECT :t, 'Branch ' || b, '', now() FROM generate_series(1, 5) b"""), params)
@@ -130,16 +133,42 @@ def generate(engine, tenant_id: int, responses: int, visits: int, patients: int,
                  (SELECT min(id) id FROM patients WHERE tenant_id = :t) p0,
                  (SELECT min(id) id FROM branches WHERE tenant_id = :t) b0,
                  (SELECT min(id) id FROM doctors WHERE tenant_id = :t) d0"""), params)
+        # Public reviews over four years: three in four scraped from the clinic's four sources (one per
+        # site), the rest imported; half about a doctor, a third about a branch; most with text.
+        conn.execute(text("""
+            INSERT INTO review_sources (tenant_id, url, site, label, active, fetch_state, status, last_error,
+                                        created_at)
+            SELECT :t, 'https://' || s || '.example/clinic-' || :t, s, initcap(s), true, '{}'::json, 'ok', '', now()
+            FROM unnest(ARRAY['prodoctorov', 'yandex', '2gis', 'zoon']) s"""), params)
+        conn.execute(text("""
+            INSERT INTO external_reviews (tenant_id, key, source_id, origin, site, url, branch_id, doctor_id,
+                author, published_on, rating, text, first_seen_at, sentiment_label, sentiment_polarity,
+                contradiction, topics)
+            SELECT :t, 'bench-' || g, CASE WHEN g % 4 <> 0 THEN src.id END,
+                   CASE WHEN g % 4 <> 0 THEN 'scrape' ELSE 'csv' END, src.site, '',
+                   CASE WHEN g % 3 = 0 THEN b0.id + g % 5 END, CASE WHEN g % 2 = 0 THEN d0.id + g % 40 END,
+                   'Автор ' || g, current_date - (g * 7919) % (4 * 365), CASE WHEN g % 10 <> 0 THEN 1 + g % 5 END,
+                   CASE WHEN g % 7 <> 0 THEN 'Отзыв ' || md5(g::text) || ': врач внимательный, но ждали долго.'
+                        ELSE '' END,
+                   now() - ((g * 7919) % (4 * 365)) * interval '1 day',
+                   (ARRAY['negative', 'negative', 'neutral', 'positive', 'positive'])[1 + g % 5],
+                   CASE WHEN g % 7 <> 0 THEN ((g % 200) - 100) / 100.0 END, false,
+                   CASE WHEN g % 7 <> 0 THEN '{"doctor": 0.6, "waiting": -0.5}'::json ELSE '{}'::json END
+            FROM generate_series(1, :r) g
+            JOIN LATERAL (SELECT id, site FROM review_sources WHERE tenant_id = :t ORDER BY id
+                          OFFSET g % 4 LIMIT 1) src ON true,
+                 (SELECT min(id) id FROM branches WHERE tenant_id = :t) b0,
+                 (SELECT min(id) id FROM doctors WHERE tenant_id = :t) d0"""), params)
         conn.execute(text("""
             UPDATE patients p SET first_visit_on = f.first FROM (
                 SELECT patient_id, min(visited_on) first FROM visits WHERE tenant_id = :t GROUP BY patient_id) f
             WHERE p.id = f.patient_id AND p.tenant_id = :t"""), params)
 
 
-def build_clinics(app, engine, clinics: int, responses: int, visits: int) -> dict[str, int]:
+def build_clinics(app, engine, clinics: int, responses: int, visits: int, reviews: int) -> dict[str, int]:
     """``clinics`` clinics: the large one (``BIG``) with the sizes given, the others small; their ids by slug."""
     ids = onboard(app, clinics)
-    generate(engine, ids[BIG], responses, visits, max(1, visits // 4))
+    generate(engine, ids[BIG], responses, visits, max(1, visits // 4), reviews=reviews)
     for index, (slug, tenant_id) in enumerate(ids.items()):
         if slug != BIG:
             generate(engine, tenant_id, 2000, 500, 150, seed_offset=index)
@@ -215,12 +244,13 @@ def main(argv=None) -> int:
     parser.add_argument("--responses", type=int, default=1_000_000)
     parser.add_argument("--visits", type=int, default=200_000)
     parser.add_argument("--clinics", type=int, default=100)
+    parser.add_argument("--reviews", type=int, default=20_000)
     parser.add_argument("--renders", type=int, default=40)
     parser.add_argument("--import-visits", type=int, default=30_000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not (1 <= args.responses <= 5_000_000 and 1 <= args.visits <= 2_000_000 and 1 <= args.clinics <= 500
-            and 1 <= args.import_visits <= 200_000):
+            and 1 <= args.import_visits <= 200_000 and 0 <= args.reviews <= 1_000_000):
         parser.error("sizes out of bounds")
 
     url = fresh_database(args.owner_url, DB_NAME)
@@ -234,7 +264,7 @@ def main(argv=None) -> int:
         upgrade()
     engine = create_engine(url)
     t0 = time.perf_counter()
-    ids = build_clinics(app, engine, args.clinics, args.responses, args.visits)
+    ids = build_clinics(app, engine, args.clinics, args.responses, args.visits, args.reviews)
     big = ids[BIG]
     analyze(engine)
     generation = time.perf_counter() - t0
@@ -246,7 +276,8 @@ def main(argv=None) -> int:
     from tenants.context import tenant_scope
     from tenants.resolve import clinic_local_now
 
-    results: dict = {"responses": args.responses, "visits": args.visits, "clinics": args.clinics,
+    results: dict = {"responses": args.responses, "visits": args.visits, "reviews": args.reviews,
+                     "clinics": args.clinics,
                      "generation_s": round(generation, 1)}
     base = min(baseline(engine, big) for _ in range(3))
     with app.app_context(), tenant_scope(big):
@@ -284,7 +315,8 @@ def main(argv=None) -> int:
     assert response.status_code in (200, 302), response.status_code
     for name, path in (("home", f"/c/{BIG}/"), ("overview", f"/c/{BIG}/dashboard"), ("scorecards", f"/c/{BIG}/dashboard/scorecards"),
                        ("segments", f"/c/{BIG}/dashboard/segments?kind=age_band"),
-                       # The web reputation overview: index, trend and the aspects of every comment.
+                       # The web reputation overview: the index of every scope over all the public
+                       # reviews, the trend, and the aspects of the comments.
                        ("reputation", f"/c/{BIG}/reputation"),
                        # Text search: a word in half the comments, a rare one, and one in none.
                        ("search_common", f"/c/{BIG}/journal?q=врач"), ("search_rare", f"/c/{BIG}/journal?q=abcdef"),

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.reputation.index import (
+    GroupedIndex,
     ReputationSettings,
     ReviewSignal,
     age_in_days,
@@ -209,3 +210,23 @@ def test_age_in_days():
     assert age_in_days(published, datetime(2025, 1, 31, 0, tzinfo=UTC)) == 29.5
     with pytest.raises(ValueError):
         age_in_days(datetime(2025, 1, 1), datetime(2025, 1, 2, tzinfo=UTC))
+
+
+@given(reviews_strategy, st.lists(st.sets(st.sampled_from("abc")), max_size=30))
+def test_grouped_index_gives_each_group_what_the_index_of_its_reviews_gives(reviews, memberships):
+    """One pass over overlapping groups gives, to the last digit, the index of each group's own reviews,
+    now and as it stood a week ago."""
+    memberships = (memberships + [set()] * len(reviews))[:len(reviews)]
+    grouped = GroupedIndex()
+    grouped.add_group("empty")
+    for review, groups in zip(reviews, memberships):
+        grouped.add(["all", *sorted(groups)], review.rating, review.sentiment, review.age_days)
+    for group in ("all", "a", "b", "c", "empty"):
+        members = [r for r, groups in zip(reviews, memberships) if group == "all" or group in groups]
+        assert grouped.reviews(group) == len(members)
+        assert grouped.index(group) == reputation_index(members)
+        week_ago = grouped.week_ago(group)
+        change = week_over_week(grouped.index(group).index if grouped.index(group) else None,
+                                week_ago.index if week_ago else None)
+        assert change == reputation_week_over_week(members)
+    assert "empty" in grouped.groups() and grouped.index("empty") is None

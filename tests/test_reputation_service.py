@@ -253,6 +253,21 @@ def test_rating_is_the_truth_and_contradictions_are_flagged(app, tenant):
         assert rows["3"].sentiment_label == "negative" and rows["3"].sentiment_polarity is None
 
 
+def test_a_review_of_blanks_has_no_sentiment_even_after_rescoring(app, tenant):
+    """The index takes a review's stored polarity as its text's sentiment: blanks must have none."""
+    from app.reputation.clinic_model import rescore_clinic_texts
+    from app.reputation.service import ReviewInput, clinic_today, index_overview, store_reviews
+
+    with app.app_context(), tenant_scope(tenant.id):
+        store_reviews([ReviewInput(site="x", site_review_id="1", rating=5.0, text=" \n\t ",
+                                   published_on=clinic_today())], origin="scrape")
+        db.session.commit()
+        assert rescore_clinic_texts()["reviews"] == 0
+        assert db.session.scalar(select(ExternalReview.sentiment_polarity)) is None
+        # Its rating alone counts: (5 - 1) / 4 = 1, shrunk toward 0.5 by the prior of 5 reviews.
+        assert index_overview()[0].index == round(100 * (1 + 5 * 0.5) / (1 + 5), 1)
+
+
 def _add_review(rating, sentiment, age, *, day, text="text", **extra):
     review = ExternalReview(key=f"k{rating}{sentiment}{age}", site="test", rating=rating,
                             sentiment_polarity=sentiment, text=text if sentiment is not None else "",

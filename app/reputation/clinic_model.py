@@ -106,7 +106,9 @@ def rescore_clinic_texts(batch_size: int = 500) -> dict[str, int]:
 
     scorer = clinic_scorer()
     counts = {"reviews": 0, "comments": 0}
-    for reviews in _batches(ExternalReview, ExternalReview.text, batch_size):
+    for batch in _batches(ExternalReview, ExternalReview.text, batch_size):
+        # A text of blanks has no sentiment, as when the review was stored (the index relies on it).
+        reviews = [review for review in batch if review.text.strip()]
         for review, scored in zip(reviews, scorer.predict([review.text for review in reviews])):
             rating_label = label_from_rating(review.rating)
             review.sentiment_label = rating_label or scored.label

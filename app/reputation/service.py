@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -25,7 +24,7 @@ from app.models import (Branch, Doctor, ExternalReview, Licence, PendingJob, Rep
 from app.models.base import utc_day
 from app.parsing import whole_number
 from app.reputation.extract import AUTHOR_LENGTH, SITE_LENGTH, SelectorConfigError, detect_site, review_key, validate_selector_config
-from app.reputation.index import ReviewSignal, reputation_index, reputation_week_over_week, week_over_week
+from app.reputation.index import GroupedIndex, week_over_week
 from app.urls import hostname_of, split_url
 from tenants.context import require_tenant_id
 from tenants.licensing import has_module
@@ -448,83 +447,71 @@ def run_scrape(run: ScrapeRun, today: date | None = None) -> ScrapeRun:
 # --------------------------------------------------------------------------- the index
 
 
-@dataclass(frozen=True)
-class _ReviewRow:
-    id: int
-    rating: float | None
-    polarity: float | None
-    has_text: bool
-    day: date
-    branch_id: int | None
-    doctor_id: int | None
-    source_id: int | None
-    site: str
-    topics: dict
+def _written_on():
+    """The day a review was written: the site's date, else the UTC day we first saw it (as the index dates it)."""
+    return func.coalesce(ExternalReview.published_on, utc_day(ExternalReview.first_seen_at))
 
 
-def _review_rows(until: date | None = None) -> list[_ReviewRow]:
-    rows = db.session.execute(select(
-        ExternalReview.id, ExternalReview.rating, ExternalReview.sentiment_polarity, ExternalReview.text,
-        ExternalReview.published_on, ExternalReview.first_seen_at, ExternalReview.branch_id,
-        ExternalReview.doctor_id, ExternalReview.source_id, ExternalReview.site, ExternalReview.topics))
-    result = []
-    for rid, rating, polarity, text, published, first_seen, branch_id, doctor_id, source_id, site, topics in rows:
-        # A review without a date on the site is dated by when we first saw it.
-        day = published or first_seen.date()
-        if until is not None and day > until:
-            continue
-        result.append(_ReviewRow(rid, rating, polarity, bool(text and text.strip()), day, branch_id, doctor_id,
-                                 source_id, site, topics or {}))
-    return result
+def _review_rows(until: date | None = None) -> list:
+    """What the index reads of each of the clinic's reviews written by ``until``: rows of ``rating``,
+    ``sentiment`` (None for a review without text: scoring leaves its polarity empty), ``day``
+    written (else the UTC day first seen), ``branch_id``, ``doctor_id``, ``source_id`` and ``site``."""
+    written_on = _written_on()
+    query = select(ExternalReview.rating, ExternalReview.sentiment_polarity.label("sentiment"),
+                   written_on.label("day"), ExternalReview.branch_id, ExternalReview.doctor_id,
+                   ExternalReview.source_id, ExternalReview.site)
+    if until is not None:
+        query = query.where(written_on <= until)
+    return db.session.execute(query).all()
 
 
-def _signals(rows: list[_ReviewRow], as_of: date) -> list[ReviewSignal]:
-    return [ReviewSignal(rating=row.rating, sentiment=row.polarity if row.has_text else None,
-                         age_days=float((as_of - row.day).days), review_id=row.id,
-                         aspects={k: float(v) for k, v in row.topics.items()})
-            for row in rows]
-
-
-def _scopes(rows: list[_ReviewRow]) -> dict[tuple[str, int | str], list[_ReviewRow]]:
-    """The reviews each scope's index counts: the clinic, each branch, doctor and source.
+def _grouped_index(rows: list, as_of: date, *, clinic_only: bool = False) -> GroupedIndex:
+    """The index of every scope as of a day: the clinic, each branch, doctor and source.
 
     Reviews imported or pasted belong to no source; so that they have a row too, a site
     with any such review is a scope of its own, keyed by the site's name, counting all
     that site's reviews (as its list ``?site=`` shows them).
     """
-    groups: dict[tuple[str, int | str], list[_ReviewRow]] = defaultdict(list)
-    sites_without_source = {row.site for row in rows if row.source_id is None and row.site}
-    for row in rows:
-        groups[("clinic", 0)].append(row)
-        if row.branch_id is not None:
-            groups[("branch", row.branch_id)].append(row)
-        if row.doctor_id is not None:
-            groups[("doctor", row.doctor_id)].append(row)
-        if row.source_id is not None:
-            groups[("source", row.source_id)].append(row)
-        if row.site in sites_without_source:
-            groups[("site", row.site)].append(row)
-    return groups
+    grouped = GroupedIndex()
+    clinic = ("clinic", 0)
+    grouped.add_group(clinic)
+    if clinic_only:
+        for rating, sentiment, day, *_scopes in rows:
+            grouped.add((clinic,), rating, sentiment, float((as_of - day).days))
+        return grouped
+    sites_without_source = {row[6] for row in rows if row[5] is None and row[6]}
+    for rating, sentiment, day, branch_id, doctor_id, source_id, site in rows:
+        scopes = [clinic]
+        if branch_id is not None:
+            scopes.append(("branch", branch_id))
+        if doctor_id is not None:
+            scopes.append(("doctor", doctor_id))
+        if source_id is not None:
+            scopes.append(("source", source_id))
+        if site in sites_without_source:
+            scopes.append(("site", site))
+        grouped.add(scopes, rating, sentiment, float((as_of - day).days))
+    return grouped
 
 
 def compute_snapshots(day: date | None = None) -> dict[tuple[str, int], float | None]:
     """Write the day's index for the clinic and every branch, doctor and source with reviews.
 
     Sites (the scope of imported reviews) get no snapshot: their week's change is
-    recomputed from the reviews, and only the clinic's trend is charted. Idempotent: the day's rows are updated in place (unique per clinic, scope, id and
-    day). Only reviews published (or first seen) by ``day`` count, aged as of ``day``.
-    Flushes; returns ``{(scope, id): value}``.
+    recomputed from the reviews, and only the clinic's trend is charted. Idempotent: the
+    day's rows are updated in place (unique per clinic, scope, id and day). Only reviews
+    published (or first seen) by ``day`` count, aged as of ``day``. Flushes; returns
+    ``{(scope, id): value}``.
     """
     day = day or clinic_today()
-    groups = _scopes(_review_rows(until=day))
-    groups.setdefault(("clinic", 0), [])
+    grouped = _grouped_index(_review_rows(until=day), day)
     existing = {(s.scope, s.scope_id): s for s in
                 db.session.scalars(select(ReputationSnapshot).where(ReputationSnapshot.day == day))}
     values = {}
-    for (scope, scope_id), rows in groups.items():
+    for scope, scope_id in grouped.groups():
         if scope == "site":
             continue
-        result = reputation_index(_signals(rows, day))
+        result = grouped.index((scope, scope_id))
         snapshot = existing.get((scope, scope_id))
         if snapshot is None:
             snapshot = ReputationSnapshot(scope=scope, scope_id=scope_id, day=day)
@@ -552,11 +539,6 @@ def trend(scope: str = "clinic", scope_id: int = 0, days: int = 90, today: date 
     return [(first + timedelta(days=i), stored.get(first + timedelta(days=i))) for i in range((today - first).days + 1)]
 
 
-def _snapshot_value(scope: str, scope_id: int, day: date) -> float | None:
-    return db.session.scalar(select(ReputationSnapshot.value).where(
-        ReputationSnapshot.scope == scope, ReputationSnapshot.scope_id == scope_id, ReputationSnapshot.day == day))
-
-
 @dataclass
 class ScopeIndex:
     """The index of one scope now, with its change over the week."""
@@ -570,34 +552,35 @@ class ScopeIndex:
     week_delta: float | None
 
 
-def index_overview(today: date | None = None) -> list[ScopeIndex]:
+def index_overview(today: date | None = None, *, clinic_only: bool = False) -> list[ScopeIndex]:
     """The index now of the clinic, each branch, doctor, source and site with reviews (clinic first).
 
     The week's change compares with the snapshot of seven days ago when there is
     one, else with the index recomputed as it stood then from the same reviews.
+    ``clinic_only`` gives the clinic's entry alone (the dashboard's card).
     """
     today = today or clinic_today()
-    rows = _review_rows(until=today)
-    groups = _scopes(rows)
-    groups.setdefault(("clinic", 0), [])
+    grouped = _grouped_index(_review_rows(until=today), today, clinic_only=clinic_only)
+    week_ago = dict(((scope, scope_id), value) for scope, scope_id, value in db.session.execute(
+        select(ReputationSnapshot.scope, ReputationSnapshot.scope_id, ReputationSnapshot.value).where(
+            ReputationSnapshot.day == today - timedelta(days=7))))
     names = {("clinic", 0): _("Whole clinic")}
-    names.update({("branch", b.id): b.name for b in db.session.scalars(select(Branch))})
-    names.update({("doctor", d.id): d.full_name for d in db.session.scalars(select(Doctor))})
-    names.update({("source", s.id): s.label or s.url for s in db.session.scalars(select(ReviewSource))})
+    if not clinic_only:
+        names.update({("branch", b.id): b.name for b in db.session.scalars(select(Branch))})
+        names.update({("doctor", d.id): d.full_name for d in db.session.scalars(select(Doctor))})
+        names.update({("source", s.id): s.label or s.url for s in db.session.scalars(select(ReviewSource))})
     order = {"clinic": 0, "branch": 1, "doctor": 2, "source": 3, "site": 4}
     result = []
-    for (scope, scope_id), members in sorted(groups.items(), key=lambda item: (order[item[0][0]], item[0][1])):
-        signals = _signals(members, today)
-        current = reputation_index(signals)
-        previous = None if scope == "site" else _snapshot_value(scope, scope_id, today - timedelta(days=7))
-        if previous is not None:
-            change = week_over_week(current.index if current else None, previous)
-        else:
-            change = reputation_week_over_week(signals)
+    for scope, scope_id in sorted(grouped.groups(), key=lambda key: (order[key[0]], key[1])):
+        current = grouped.index((scope, scope_id))
+        previous = None if scope == "site" else week_ago.get((scope, scope_id))
+        if previous is None:
+            then = grouped.week_ago((scope, scope_id))
+            previous = then.index if then else None
+        change = week_over_week(current.index if current else None, previous)
         name = site_title(scope_id) if scope == "site" else names.get((scope, scope_id), f"#{scope_id}")
-        result.append(ScopeIndex(scope, scope_id, name,
-                                 round(current.index, 1) if current else None,
-                                 current.confidence if current else None, len(members),
+        result.append(ScopeIndex(scope, scope_id, name, round(current.index, 1) if current else None,
+                                 current.confidence if current else None, grouped.reviews((scope, scope_id)),
                                  round(change.delta, 1) + 0.0 if change.delta is not None else None))  # no "-0.0"
     return result
 
@@ -794,7 +777,7 @@ def journal_review_entries(since: datetime | None = None, until: datetime | None
 
 
 # When a review was written: the site's date, else the day it was first seen (as the index dates it).
-_WRITTEN_ON = func.coalesce(ExternalReview.published_on, utc_day(ExternalReview.first_seen_at)).label("written_on")
+_WRITTEN_ON = _written_on().label("written_on")
 
 
 @dataclass(frozen=True)
@@ -854,22 +837,24 @@ def review_list(*, negative_only: bool = False, contradictions_only: bool = Fals
     return entries, (ReviewCursor(last[1], last[0].id) if last else None)
 
 
-def dashboard_card(today: date | None = None) -> dict | None:
+def dashboard_card(today: date | None = None, overview: list[ScopeIndex] | None = None) -> dict | None:
     """What the dashboard's reputation card shows, or None when the module is not licensed.
 
     ``index`` (0..100 or None), ``week_delta`` (points or None), ``reviews`` (count),
     ``new_negative_7d``, ``broken_sources`` and ``trend`` (last 30 days' values).
+    ``overview``, when the caller has ``index_overview(today)`` already, saves reading
+    the reviews again.
     """
     if not reputation_licensed():
         return None
     today = today or clinic_today()
-    clinic = next((s for s in index_overview(today) if s.scope == "clinic"), None)
+    clinic = (overview or index_overview(today, clinic_only=True))[0]
     since = datetime.combine(today - timedelta(days=7), time(), timezone.utc)
     return {
-        "index": clinic.index if clinic else None,
-        "confidence": clinic.confidence if clinic else None,
-        "week_delta": clinic.week_delta if clinic else None,
-        "reviews": clinic.reviews if clinic else 0,
+        "index": clinic.index,
+        "confidence": clinic.confidence,
+        "week_delta": clinic.week_delta,
+        "reviews": clinic.reviews,
         "new_negative_7d": db.session.scalar(select(func.count()).select_from(ExternalReview).where(
             ExternalReview.first_seen_at >= since, _published_lately(since),
             ExternalReview.sentiment_label == NEGATIVE)) or 0,

@@ -105,7 +105,7 @@ def reputation():
         aspects=service.aspect_table(since=today - window if window else None), aspect_window=window_key,
         reviews=service.review_list(limit=10)[0],
         run=service.latest_run(), sources=service.list_sources(),
-        reputation=service.dashboard_card(today), models=clinic_model.recent_models(),
+        reputation=service.dashboard_card(today, overview=scopes), models=clinic_model.recent_models(),
         active_model=clinic_model.active_model_record())
 
 
