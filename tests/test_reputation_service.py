@@ -917,6 +917,47 @@ def test_dashboard_shows_the_reputation_card(app, tenant, manager_client):
     assert "reputation-card" in page and details not in page
 
 
+def test_the_periodic_report_carries_the_web_reputation_of_its_period(app, tenant, other_tenant, manager_client):
+    from app.reputation.service import ReviewInput, compute_snapshots, index_overview, store_reviews
+    from tests.conftest import login
+
+    with app.app_context(), tenant_scope(tenant.id):
+        store_reviews([ReviewInput(site="2gis", site_review_id="1", rating=5.0, text="Отличный врач",
+                                   published_on=date(2026, 3, 3)),
+                       ReviewInput(site="2gis", site_review_id="2", rating=1.0, text="Нахамили в регистратуре",
+                                   published_on=date(2026, 3, 20)),
+                       ReviewInput(site="2gis", site_review_id="3", rating=4.0, text="",
+                                   published_on=date(2026, 2, 10))], origin="csv")
+        for day in (date(2026, 3, 1), date(2026, 3, 15), date(2026, 3, 31)):
+            compute_snapshots(day)
+        db.session.commit()
+        at_end = index_overview(date(2026, 3, 31))[0]
+        before = index_overview(date(2026, 2, 28), clinic_only=True)[0]
+    with app.app_context(), tenant_scope(other_tenant.id):
+        store_reviews([ReviewInput(site="zoon", site_review_id=str(n), rating=1.0, text="Плохо",
+                                   published_on=date(2026, 3, 10)) for n in range(5)], origin="csv")
+        db.session.commit()
+
+    html = manager_client.get(tenant.url("dashboard/report?period=2026-03")).get_data(as_text=True)
+    assert '<h2 id="report-reputation-title">Web reputation</h2>' in html
+    # The index as the period ended, its last week's change and the change since February ended.
+    assert f'Index on 2026-03-31: <strong class="stat">{at_end.index:.0f}</strong> / 100' in html
+    assert f"over the week: {at_end.week_delta:+.1f}" in html
+    assert f"since the previous period: {round(at_end.index - before.index, 1):+.1f}" in html
+    # March's reviews only (February's is in the index, not in the count), and none of the other clinic's.
+    assert "2 reviews written in the period: 1 negative, mean rating 3.0 of 5." in html
+    assert 'id="reputation-trend' in html and "site: 2gis" in html and "zoon" not in html
+
+    # A period still to come, or a clinic without the module, has no such section.
+    future = manager_client.get(tenant.url("dashboard/report?period=2030-01"))
+    assert future.status_code == 200 and "report-reputation" not in future.get_data(as_text=True)
+    basic = make_clinic(app, "gamma", plan="basic")
+    client = app.test_client()
+    assert login(client, basic.owner_email).status_code == 302
+    page = client.get(basic.url("dashboard/report?period=2026-03"))
+    assert page.status_code == 200 and "report-reputation" not in page.get_data(as_text=True)
+
+
 def test_short_or_missing_texts_of_different_patients_are_all_kept(app, tenant, manager_client):
     """Ratings without words, and ten patients' "Спасибо!", are different reviews; the same file twice adds none."""
     csv = ("date,rating,text,author\n2025-01-10,5,,Анна\n2025-01-10,1,,Борис\n2025-01-10,3,,Вера\n"

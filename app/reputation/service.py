@@ -866,6 +866,35 @@ def dashboard_card(today: date | None = None, overview: list[ScopeIndex] | None 
 # --------------------------------------------------------------------------- nightly fan-out
 
 
+def period_summary(first_day: date, last_day: date) -> dict | None:
+    """The web reputation of a reporting period, for the periodic report; None without the module
+    or for a period still to come.
+
+    The index stands as at the period's last day (today for the current period): the
+    clinic's, with its change over that last week and since the period before ended, and
+    every branch's, doctor's, source's and site's. Then the reviews written in the period
+    (how many, how many negative, their mean rating) and the daily index over the period.
+    """
+    if not reputation_licensed() or first_day > clinic_today():
+        return None
+    end = min(last_day, clinic_today())
+    scopes = index_overview(end)
+    before = index_overview(first_day - timedelta(days=1), clinic_only=True)[0]
+    clinic = scopes[0]
+    since_previous = week_over_week(clinic.index, before.index).delta
+    written_on = _written_on()
+    reviews, negative, mean_rating = db.session.execute(select(
+        func.count(), func.count().filter(ExternalReview.sentiment_label == NEGATIVE), func.avg(ExternalReview.rating),
+    ).where(written_on >= first_day, written_on <= last_day)).one()
+    return {
+        "as_of": end, "clinic": clinic, "scopes": scopes[1:], "previous": before.index,
+        "since_previous": round(since_previous, 1) + 0.0 if since_previous is not None else None,
+        "reviews": reviews, "negative": negative,
+        "mean_rating": round(float(mean_rating), 2) if mean_rating is not None else None,
+        "trend": trend("clinic", 0, (end - first_day).days + 1, end) if end >= first_day else [],
+    }
+
+
 def nightly_fan_out(now: datetime | None = None) -> list[int]:
     """Start a nightly scrape run in every clinic that has the module and is not suspended.
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.analytics import read
 from app.analytics.compute import SEGMENT_KINDS
-from app.charts import bar_chart, line_chart
+from app.charts import bar_chart, line_chart, time_chart
 from app.extensions import db
 from app.metrics import Period, reportable
 from app.models import Response
@@ -173,7 +173,20 @@ def _report_context(period: Period) -> dict:
         doctors=read.scorecards(tenant, period, "doctor"), branches=read.scorecards(tenant, period, "branch"),
         praise=_comments(period, positive=True), complaints=_comments(period, positive=False),
         evaluation=read.programme_evaluation(tenant, period) if _programme_enabled() else None,
-        ltv=read.annual_ltv(tenant, period), report_css=css, generated=clinic_local_now())
+        ltv=read.annual_ltv(tenant, period), report_css=css, generated=clinic_local_now(),
+        **_report_reputation(period))
+
+
+def _report_reputation(period: Period) -> dict:
+    # The web reputation index as at the period's end, with the period's reviews (docs/reputation-index.md).
+    from app.reputation.service import period_summary
+
+    summary = period_summary(period.start, period.last_day)
+    if summary is None:
+        return {"reputation": None}
+    chart = time_chart(summary["trend"], title=_("Web reputation index, daily"), chart_id="reputation-trend",
+                       empty_text=_("No daily index was recorded in this period."))
+    return {"reputation": summary, "reputation_chart": chart}
 
 
 def _comments(period: Period, positive: bool, limit: int = 5) -> list:
