@@ -127,6 +127,17 @@ def test_report_page_and_exports(app, tenant, manager_client, with_data):
     assert "doctor,Dr House,nps,2,,,,1" in cards
 
 
+def test_report_quotes_each_wording_once(app, tenant, manager_client, with_data):
+    """Five patients writing the same complaint fill one place of the report's five, not all of them."""
+    same = [{"nps": 1, "at": at(f"2025-03-{day:02d} 10:00"), "comment": "Ужасно  долго ждали в очереди!",
+             "sentiment": -0.9} for day in range(10, 15)]
+    add_responses(app, tenant.id, same + [{"nps": 2, "at": at("2025-03-16 10:00"), "sentiment": -0.9,
+                                           "comment": "УЖАСНО долго ждали в очереди!"}])
+    html = manager_client.get(tenant.url("dashboard/report?period=2025-03")).get_data(as_text=True)
+    complaints = html[html.index("Top complaints"):]
+    assert complaints.lower().count("долго ждали в очереди") == 1 and "Rude reception" in complaints
+
+
 def test_report_pdf(app, tenant, manager_client, with_data):
     from app.analytics.pdf import chromium_path
 

@@ -190,14 +190,25 @@ def _report_reputation(period: Period) -> dict:
 
 
 def _comments(period: Period, positive: bool, limit: int = 5) -> list:
-    # The report quotes a handful of comments: the most positive and most negative of the period.
+    # The report quotes a handful of comments: the most positive and most negative of the period,
+    # each wording once (patients often write the very same words; the others are read from the
+    # strongest few dozen).
     tenant = current_tenant()
     start, end = period.bounds_utc(tenant.timezone)
     order = Response.sentiment_polarity.desc() if positive else Response.sentiment_polarity.asc()
     condition = Response.sentiment_polarity > 0 if positive else Response.sentiment_polarity < 0
-    return db.session.scalars(select(Response).where(
+    candidates = db.session.scalars(select(Response).where(
         Response.submitted_at >= start, Response.submitted_at < end, Response.comment != "", condition)
-        .order_by(order, Response.id).limit(limit)).all()
+        .order_by(order, Response.id).limit(limit * 10))
+    picked, seen = [], set()
+    for response in candidates:
+        wording = " ".join(response.comment.split()).casefold()
+        if wording not in seen:
+            seen.add(wording)
+            picked.append(response)
+            if len(picked) == limit:
+                break
+    return picked
 
 
 @bp.get("/dashboard/report")
