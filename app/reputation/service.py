@@ -479,7 +479,7 @@ def _grouped_index(rows: list, as_of: date, *, clinic_only: bool = False) -> Gro
         for rating, sentiment, day, *_scopes in rows:
             grouped.add((clinic,), rating, sentiment, float((as_of - day).days))
         return grouped
-    sites_without_source = {row[6] for row in rows if row[5] is None and row[6]}
+    sites_without_source = {site for *_, source_id, site in rows if source_id is None and site}
     for rating, sentiment, day, branch_id, doctor_id, source_id, site in rows:
         scopes = [clinic]
         if branch_id is not None:
