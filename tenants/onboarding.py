@@ -15,6 +15,7 @@ from app.extensions import db
 from app.models import Licence, OperatorAction, Tenant
 from tenants.context import tenant_scope
 from tenants.licensing import MODULES, plan_defaults
+from tenants.resolve import clinic_local_now
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61})[a-z0-9]$")
 RESERVED_SLUGS = {"admin", "api", "platform", "static", "login", "logout", "demo-platform", "www"}
@@ -81,7 +82,9 @@ def onboard_clinic(*, slug: str, name: str, owner_email: str, plan: str = "stand
                     timezone=timezone, language=language, settings={})
     db.session.add(tenant)
     db.session.flush()
-    start = today or date.today()
+    # The licence starts on the clinic's calendar: a clinic behind the server's date must not
+    # wait for its midnight to log in.
+    start = today or clinic_local_now(tenant).date()
     with tenant_scope(tenant.id):
         db.session.add(Licence(plan=plan, seats=seats or plan_seats, modules=modules,
                                starts_on=start, ends_on=start + timedelta(days=licence_days)))
@@ -99,7 +102,7 @@ def renew_licence(tenant: Tenant, *, days: int, plan: str | None = None, seats: 
     """Extend a licence by ``days`` from its end (or from today if already lapsed)."""
     if days <= 0 or days > 3660:
         raise OnboardingError(_l("days: between 1 and 3660"))
-    today = today or date.today()
+    today = today or clinic_local_now(tenant).date()
     with tenant_scope(tenant.id):
         licence = db.session.scalar(select(Licence))
         base = max(licence.ends_on, today)

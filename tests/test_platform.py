@@ -5,6 +5,7 @@ import json
 import re
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from app.extensions import db
@@ -158,6 +159,32 @@ def test_cli_creates_an_operator_who_can_log_in(app, runner):
     token = form_token(c.get("/platform/login").get_data(as_text=True))
     assert c.post("/platform/login", data={"email": "new-op@vernost.test", "password": "operator-pass-123",
                                            "csrf_token": token}).status_code == 302
+
+
+def test_a_licence_starts_and_renews_on_the_clinics_own_calendar(app):
+    """A clinic onboarded while its date is behind (or ahead of) the server's can log in at once, and a
+    lapsed licence renews from the clinic's today, whatever the hour."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from tenants.onboarding import renew_licence
+    from tenants.resolve import clinic_licence_status
+    from tests.conftest import make_clinic
+
+    for slug, zone in (("behind", "Etc/GMT+12"), ("ahead", "Pacific/Kiritimati")):
+        clinic = make_clinic(app, slug, timezone=zone)
+        local_today = datetime.now(ZoneInfo(zone)).date()
+        with app.app_context(), platform_scope():
+            licence = db.session.scalar(select(Licence).where(Licence.tenant_id == clinic.id))
+            tenant = db.session.get(Tenant, clinic.id)
+            if local_today != datetime.now(ZoneInfo(zone)).date():
+                pytest.skip("the clinic's midnight passed during the test")
+            assert licence.starts_on == local_today
+            assert clinic_licence_status(tenant, licence).state.value == "active"
+            licence.ends_on = local_today - timedelta(days=30)
+            renewed = renew_licence(tenant, days=10, actor="test")
+            assert renewed.ends_on == local_today + timedelta(days=10)
+            db.session.rollback()
 
 
 def test_the_console_judges_a_licence_on_the_clinics_own_calendar(app, operator_client):
