@@ -905,7 +905,8 @@ def test_dashboard_shows_the_reputation_card(app, tenant, manager_client):
         compute_snapshots()
         db.session.commit()
     html = manager_client.get(tenant.url("dashboard")).get_data(as_text=True)
-    assert "Web reputation index" in html and "reputation-card" in html
+    # Headed like the dashboard's other figures.
+    assert '<section class="card reputation-card kpi">\n  <h2>Web reputation index</h2>' in html
     # The card's alarms lead to the negative reviews and to the failing source.
     assert (f'<a class="error" href="{tenant.url("reputation/reviews?show=negative")}" id="card-new-negative">'
             "1 new negative this week</a>") in html
