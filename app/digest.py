@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template
+from flask_babel import force_locale
 from sqlalchemy import case as sql_case
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -115,7 +116,10 @@ class DigestContent:
     nps_week: MetricChange
     csat_day: MetricChange
     csat_week: MetricChange
-    # None when the reputation module is not available: the section is left out.
+    # Both None when the clinic's licence has no web reputation module: the section is left out.
+    # ``reputation``: the index now (0..100 or None), its change over the week, the number of
+    # reviews and the reputation page's address.
+    reputation: dict | None = None
     negative_reviews: list[dict] | None = None
     journal_url: str = ""
     cases_url: str = ""
@@ -200,23 +204,21 @@ def metric_changes(end: datetime) -> tuple[MetricChange, MetricChange, MetricCha
             change(csat_values, "day", "day_before"), change(csat_values, "week", "week_before"))
 
 
-def _negative_reviews(since: datetime) -> list[dict] | None:
-    """New negative external reviews, if the reputation service exists; None leaves the section out."""
-    try:
-        from app.reputation import service
-    except ImportError:
-        return None
-    finder = getattr(service, "new_negative_reviews", None)
-    if finder is None:
-        return None
-    reviews = []
-    for review in list(finder(since) or [])[:MAX_CASES]:
-        get = review.get if isinstance(review, dict) else (lambda k, _r=review: getattr(_r, k, None))
-        reviews.append({"site": get("site") or get("source_name") or get("source") or "",
-                        "rating": get("rating"), "author": get("author") or "",
-                        "excerpt": _comment_lines(get("excerpt") or get("text") or "")[:2], "url": get("url") or "",
-                        "published_at": get("date") or get("published_at")})
-    return reviews
+def _reputation(since: datetime, until: datetime, timezone_name: str, base: str) -> tuple[dict | None, list | None]:
+    """The web reputation index as the digest's day ends, and the negative reviews first seen since
+    ``since``; (None, None) when the clinic's licence has no reputation module."""
+    from app.reputation import service
+
+    if not service.reputation_licensed():
+        return None, None
+    clinic = service.index_overview(until.astimezone(ZoneInfo(timezone_name)).date(), clinic_only=True)[0]
+    reputation = {"index": clinic.index, "week_delta": clinic.week_delta, "reviews": clinic.reviews,
+                  "url": f"{base}/reputation"}
+    reviews = [{"site": review["site"], "rating": review["rating"], "author": review.get("author") or "",
+                "excerpt": _comment_lines(review["excerpt"] or "")[:2], "url": review["url"] or "",
+                "published_at": review["date"]}
+               for review in service.new_negative_reviews(since, limit=MAX_CASES)]
+    return reputation, reviews
 
 
 def collect_digest(tenant: Tenant, period_start: datetime, period_end: datetime, *, local_date: str = "",
@@ -224,7 +226,8 @@ def collect_digest(tenant: Tenant, period_start: datetime, period_end: datetime,
     """The facts of one clinic's digest for ``[period_start, period_end)`` (call in the clinic's scope).
 
     Risky responses ranked by severity, open and overdue cases, day-over-day and
-    week-over-week NPS and CSAT, new negative external reviews when available.
+    week-over-week NPS and CSAT, the web reputation index with its week's change and the new
+    negative external reviews (with the reputation module).
     Contact data is collected here and removed per recipient in ``render_digest``.
     """
     now = now or period_end
@@ -267,13 +270,14 @@ def collect_digest(tenant: Tenant, period_start: datetime, period_end: datetime,
         for c, ref, risk, name, email in cases]
 
     nps_day, nps_week, csat_day, csat_week = metric_changes(period_end)
+    reputation, negative_reviews = _reputation(period_start, period_end, tenant.timezone, base)
     return DigestContent(
         tenant_id=tenant.id, clinic=tenant.name, slug=tenant.slug, timezone=tenant.timezone,
         local_date=local_date or period_end.astimezone(ZoneInfo(tenant.timezone)).date().isoformat(),
         period_start=period_start, period_end=period_end, late=late, entries=entries, total_at_risk=total,
         critical_count=critical, open_cases=open_count, overdue_cases=overdue_count, case_lines=case_lines,
         nps_day=nps_day, nps_week=nps_week, csat_day=csat_day, csat_week=csat_week,
-        negative_reviews=_negative_reviews(period_start),
+        reputation=reputation, negative_reviews=negative_reviews,
         journal_url=f"{base}/journal", cases_url=f"{base}/cases", settings_url=f"{base}/settings/notifications",
     )
 
@@ -302,6 +306,13 @@ def _signed(value: float | None) -> str:
     return f"+{rounded}" if rounded > 0 else ("±0" if rounded == 0 else f"−{abs(rounded)}")
 
 
+def _signed_tenths(value: float | None) -> str:
+    if value is None:
+        return "—"
+    rounded = round(value, 1)
+    return f"+{rounded:.1f}" if rounded > 0 else ("±0.0" if rounded == 0 else f"−{abs(rounded):.1f}")
+
+
 def _number(value: float | None) -> str:
     return "—" if value is None else f"{value:.0f}".replace("-", "−")
 
@@ -312,7 +323,7 @@ def render_digest(content: DigestContent, language: str, may_see_contacts: bool)
     shaped = _for_recipient(content, may_see_contacts)
     context = {
         "d": shaped, "labels": LABELS[language], "local": lambda m: _local(m, content.timezone),
-        "signed": _signed, "number": _number,
+        "signed": _signed, "signed_tenths": _signed_tenths, "number": _number,
     }
     if language == "en":
         if content.quiet:
@@ -328,8 +339,9 @@ def render_digest(content: DigestContent, language: str, may_see_contacts: bool)
                        f"просрочено {content.overdue_cases} — {content.local_date}")
     if content.late:
         subject += " (late)" if language == "en" else " (с опозданием)"
-    text = render_template(f"mail/digest.{language}.txt", **context)
-    html = render_template(f"mail/digest.{language}.html", **context)
+    with force_locale(language):  # what the templates translate (a site's name) is in the reader's language
+        text = render_template(f"mail/digest.{language}.txt", **context)
+        html = render_template(f"mail/digest.{language}.html", **context)
     return subject, text, html
 
 

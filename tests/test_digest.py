@@ -131,35 +131,51 @@ def test_late_digest_says_so(app, tenant, smtp_sink):
     assert "с опозданием" in message["Subject"]
 
 
-def test_negative_external_reviews_section(app, tenant, other_tenant, smtp_sink):
-    """The digest lists new negative web reviews when the reputation service is there."""
+def test_web_reputation_section(app, tenant, other_tenant, smtp_sink):
+    """The digest gives the web reputation index with its week's change and lists the new negative
+    reviews; a clinic whose licence has no reputation module gets no such section."""
     from app import digest
-
-    ready_for_clock(app, tenant.id, "Europe/Moscow")
-    ready_for_clock(app, other_tenant.id, "Europe/Moscow")
-    with app.app_context(), tenant_scope(tenant.id):
-        reviews = digest._negative_reviews(NOON_UTC - timedelta(days=1))
-    try:
-        from app.reputation.service import new_negative_reviews  # noqa: F401
-    except ImportError:
-        assert reviews is None
-        return
-    assert reviews == []
     from app.models import ExternalReview
+    from app.reputation.service import index_overview
+    from tests.conftest import make_clinic
 
+    basic = make_clinic(app, "gamma", plan="basic")
+    for clinic in (tenant.id, other_tenant.id, basic.id):
+        ready_for_clock(app, clinic, "Europe/Moscow")
+    with app.app_context(), tenant_scope(tenant.id):
+        assert digest._reputation(NOON_UTC - timedelta(days=1), NOON_UTC, "Europe/Moscow", "") == (
+            {"index": None, "week_delta": None, "reviews": 0, "url": "/reputation"}, [])
     for clinic, words in ((tenant.id, "Rude staff, long queue"), (other_tenant.id, "OTHER-CLINIC review")):
         with app.app_context(), tenant_scope(clinic):
             db.session.add(ExternalReview(key=f"k{clinic}", site="prodoctorov", author="Ivan", rating=1.0,
                                           text=words, url="https://reviews.example/1", sentiment_label="negative",
                                           first_seen_at=NOON_UTC - timedelta(hours=5)))
+            db.session.add(ExternalReview(key=f"old{clinic}", site="import", rating=5.0, text="",
+                                          published_on=(NOON_UTC - timedelta(days=40)).date(),
+                                          first_seen_at=NOON_UTC - timedelta(days=40)))
             db.session.commit()
+    with app.app_context(), tenant_scope(tenant.id):
+        expected = index_overview((NOON_UTC + timedelta(hours=3)).date(), clinic_only=True)[0]
+    add_response(app, basic.id, submitted_at=NOON_UTC - timedelta(hours=2), risk="critical", nps=1,
+                 comment="BASIC complaint")
     with app.app_context():
         dispatch(NOON_UTC)
     run_worker(app)
     [message] = smtp_sink.to(tenant.owner_email)
     text, html = parts(message)
+    assert expected.index is not None and expected.week_delta is not None
+    delta = f"{expected.week_delta:+.1f}".replace("-", "−")
+    assert f"РЕПУТАЦИЯ В ИНТЕРНЕТЕ\n- Индекс: {expected.index:.0f} / 100 ({delta} за неделю; отзывов: 2)" in text
+    assert f"/c/{tenant.slug}/reputation" in text and "Индекс веб-репутации" in html
     assert "НОВЫЕ НЕГАТИВНЫЕ ОТЗЫВЫ" in text and "Rude staff, long queue" in text and "prodoctorov" in html
     assert "OTHER-CLINIC" not in text and "OTHER-CLINIC" not in html
+    # Without the module: neither the index nor the reviews' section.
+    [unlicensed] = smtp_sink.to(basic.owner_email)
+    text, html = parts(unlicensed)
+    assert "BASIC complaint" in text and "РЕПУТАЦИЯ" not in text and "НЕГАТИВНЫЕ ОТЗЫВЫ" not in text
+    assert "Индекс веб-репутации" not in html
+    with app.app_context(), tenant_scope(basic.id):
+        assert digest._reputation(NOON_UTC - timedelta(days=1), NOON_UTC, "Europe/Moscow", "") == (None, None)
 
 
 def test_preview_and_send_commands(app, tenant, smtp_sink):
