@@ -26,6 +26,7 @@ from app.metrics.nps import nps
 from app.models import (OPEN_CASE_STATUSES, Case, DigestRun, Membership, Response, ResponseRating, Tenant, User,
                         utcnow)
 from app.notifications import queue_mail
+from app.reputation import service
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +208,6 @@ def metric_changes(end: datetime) -> tuple[MetricChange, MetricChange, MetricCha
 def _reputation(since: datetime, until: datetime, timezone_name: str, base: str) -> tuple[dict | None, list | None]:
     """The web reputation index as the digest's day ends, and the negative reviews first seen since
     ``since``; (None, None) when the clinic's licence has no reputation module."""
-    from app.reputation import service
 
     if not service.reputation_licensed():
         return None, None

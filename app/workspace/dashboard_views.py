@@ -16,6 +16,7 @@ from app.charts import bar_chart, line_chart, time_chart
 from app.extensions import db
 from app.metrics import Period, reportable
 from app.models import Response
+from app.reputation.service import period_summary
 from app.spreadsheet import safe_row
 from app.workspace.base import bp, requires
 from tenants.licensing import has_module
@@ -179,8 +180,6 @@ def _report_context(period: Period) -> dict:
 
 def _report_reputation(period: Period) -> dict:
     # The web reputation index as at the period's end, with the period's reviews (docs/reputation-index.md).
-    from app.reputation.service import period_summary
-
     summary = period_summary(period.start, period.last_day)
     if summary is None:
         return {"reputation": None}
