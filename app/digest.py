@@ -5,12 +5,13 @@ scope: nothing of another clinic can be read). ``render_digest`` turns them into
 a subject, a plain-text and an HTML part for one recipient, in their language,
 with patients' contact data only when the recipient's role may see it.
 ``build_digest_run`` queues one outbox message per subscribed member.
+``preview_next_digest`` shows a manager what the next digest would say if it went now.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template
@@ -20,12 +21,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from app.auth.principals import ROLE_PERMISSIONS
+from app.digest_schedule import digest_hour, due_local_date, scheduled_instant
 from app.extensions import db
 from app.metrics.csat import csat_from_counts
 from app.metrics.nps import nps
 from app.models import (OPEN_CASE_STATUSES, Case, DigestRun, Membership, Response, ResponseRating, Tenant, User,
                         utcnow)
-from app.notifications import queue_mail
+from app.notifications import clinic_sends_notifications, queue_mail
 from app.reputation import service
 
 log = logging.getLogger(__name__)
@@ -400,3 +402,62 @@ def build_digest_run(run: DigestRun, now: datetime | None = None) -> list[int]:
         run.note = "quiet day: nobody wants an empty digest" if content.quiet else "no subscribed members"
     db.session.commit()
     return new_ids
+
+
+@dataclass(frozen=True)
+class DigestPreview:
+    """The next digest as it stands now, for one reader (``preview_next_digest``)."""
+
+    local_date: date
+    scheduled_for: datetime
+    period_start: datetime
+    period_end: datetime
+    subject: str
+    text: str
+    html: str
+    quiet: bool
+    with_contacts: bool     # the parts show patients' contacts (the reader's role may see them)
+    recipients: int         # subscribed members it would go to (on a quiet day, those who want quiet-day notes)
+    subscribed: int
+    sends: bool             # False while the licence sends no e-mail (suspended)
+
+
+def next_digest_date(tenant: Tenant, now: datetime) -> date:
+    """The local date of the clinic's next digest: one already due but not yet claimed, else the next one.
+
+    Mirrors the scheduler (``plan_claims``): a date is sent once, and a clinic created after a
+    date's digest hour starts with the following date.
+    """
+    hour = digest_hour(tenant.settings)
+    due = due_local_date(now, tenant.timezone, hour)
+    last_date = db.session.scalar(select(func.max(DigestRun.local_date)))
+    if last_date is not None and last_date >= due:
+        return last_date + timedelta(days=1)
+    if tenant.created_at is not None and tenant.created_at > scheduled_instant(due, tenant.timezone, hour):
+        return due + timedelta(days=1)
+    return due
+
+
+def preview_next_digest(tenant: Tenant, language: str, may_see_contacts: bool,
+                        now: datetime | None = None) -> DigestPreview:
+    """What the next digest would say if it went ``now`` (call in the clinic's scope; records nothing).
+
+    It covers what the scheduler's claim would: from the end of the last digest that was not
+    given up on (or a day before its hour, for a clinic's first) until now.
+    """
+    now = now or utcnow()
+    local_date = next_digest_date(tenant, now)
+    scheduled = scheduled_instant(local_date, tenant.timezone, digest_hour(tenant.settings))
+    start = db.session.scalar(select(func.max(DigestRun.period_end)).where(DigestRun.status != "failed"))
+    if start is None or start >= now:  # the clinic's first digest starts a day before its hour, as scheduled
+        day_before = scheduled - timedelta(days=1)
+        start = day_before if day_before < now else now - timedelta(days=1)
+    content = collect_digest(tenant, start, now, local_date=local_date.isoformat(), now=now)
+    subject, text, html = render_digest(content, language, may_see_contacts)
+    recipients = digest_recipients(tenant)
+    return DigestPreview(
+        local_date=local_date, scheduled_for=scheduled, period_start=start, period_end=now, subject=subject,
+        text=text, html=html, quiet=content.quiet,
+        with_contacts=may_see_contacts and content_has_contacts(content),
+        recipients=sum(1 for r in recipients if r.when_quiet or not content.quiet), subscribed=len(recipients),
+        sends=clinic_sends_notifications(tenant, now))

@@ -23,9 +23,9 @@ def _tenant(slug: str) -> Tenant:
 
 def preview_period(tenant: Tenant, local_date: date, now: datetime) -> tuple[datetime, datetime]:
     """What the digest for ``local_date`` covers: from the previous digest to its hour (or now, if earlier)."""
-    from app.digest_schedule import _digest_hour, scheduled_instant
+    from app.digest_schedule import digest_hour, scheduled_instant
 
-    scheduled = scheduled_instant(local_date, tenant.timezone, _digest_hour(tenant.settings))
+    scheduled = scheduled_instant(local_date, tenant.timezone, digest_hour(tenant.settings))
     end = min(scheduled, now) if local_date < now.astimezone(ZoneInfo(tenant.timezone)).date() else now
     start = db.session.scalar(select(func.max(DigestRun.period_end)).where(DigestRun.local_date < local_date))
     return (start if start is not None and start < end else end - timedelta(days=1)), end

@@ -62,7 +62,8 @@ class ClaimedDigest:
     late: bool
 
 
-def _digest_hour(settings_json) -> int:
+def digest_hour(settings_json) -> int:
+    """The clinic's digest hour (0–23, local time) from its settings; 12 when unset or out of range."""
     hour = ClinicSettings.from_json(settings_json).digest_hour
     return hour if 0 <= hour <= 23 else 12
 
@@ -93,7 +94,7 @@ def plan_claims(now: datetime) -> list[dict]:
             zone_ok = False
         if not zone_ok:
             continue
-        hour = _digest_hour(settings_json)
+        hour = digest_hour(settings_json)
         local_date = due_local_date(now, timezone_name, hour)
         if last_date.get(tenant_id) is not None and last_date[tenant_id] >= local_date:
             continue
@@ -143,7 +144,7 @@ def claim_manual_digest(tenant: Tenant, now: datetime | None = None) -> ClaimedD
     None when today's digest was already claimed: it is never sent twice.
     """
     now = now or utcnow()
-    hour = _digest_hour(tenant.settings)
+    hour = digest_hour(tenant.settings)
     local_date = now.astimezone(ZoneInfo(tenant.timezone)).date()
     with platform_scope():
         previous_end = db.session.scalar(

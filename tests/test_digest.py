@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import DigestRun, Membership, User
@@ -258,3 +258,115 @@ def test_a_member_of_a_read_only_clinic_can_still_turn_e_mails_off(app, tenant, 
     with app.app_context(), tenant_scope(tenant.id):
         m = db.session.scalar(select(Membership))
         assert not m.digest_enabled and not m.alerts_enabled
+
+
+def test_next_digest_preview_follows_the_schedule(app, tenant, smtp_sink):
+    from app.digest import preview_next_digest
+    from app.models import Tenant
+
+    ready_for_clock(app, tenant.id, "Europe/Moscow")
+    _risky_day(app, tenant.id, "ALPHA")
+    with app.app_context():
+        dispatch(NOON_UTC - timedelta(days=1))  # yesterday's digest went out
+    run_worker(app)
+    sent_before = len(smtp_sink.messages)
+    after_noon = NOON_UTC + timedelta(hours=1)
+    with app.app_context(), tenant_scope(tenant.id):
+        clinic = db.session.get(Tenant, tenant.id)
+        due = preview_next_digest(clinic, "en", True, now=after_noon)
+        # Noon has passed and today's is not claimed yet: it is the next, due now, from yesterday's end.
+        assert (due.local_date.isoformat(), due.scheduled_for) == ("2027-05-10", NOON_UTC)
+        assert due.period_start == NOON_UTC - timedelta(days=1) and due.period_end == after_noon
+        assert "ALPHA rude at reception" in due.text and "+7 900 111-22-33" in due.text and due.with_contacts
+        assert due.subject.startswith(f"{clinic.name}: 2 at risk, 1 critical")
+        assert (due.recipients, due.subscribed, due.sends, due.quiet) == (1, 1, True, False)
+        hidden = preview_next_digest(clinic, "ru", False, now=after_noon)
+        assert "+7 900 111-22-33" not in hidden.text + hidden.html and not hidden.with_contacts
+        assert "ЧТО СДЕЛАТЬ" in hidden.text
+        assert db.session.scalar(select(func.count(DigestRun.id))) == 1
+    assert len(smtp_sink.messages) == sent_before
+    with app.app_context():
+        dispatch(NOON_UTC)
+    run_worker(app)
+    assert len(smtp_sink.messages) == sent_before + 1
+    with app.app_context(), tenant_scope(tenant.id):
+        clinic = db.session.get(Tenant, tenant.id)
+        run = db.session.scalar(select(DigestRun).order_by(DigestRun.local_date.desc()))
+        later = preview_next_digest(clinic, "en", True, now=after_noon)
+        # Sent today: the next is tomorrow's, covering what came since today's ended: no new rating yet.
+        assert later.local_date.isoformat() == "2027-05-11" and later.scheduled_for == NOON_UTC + timedelta(days=1)
+        assert later.period_start == run.period_end and "ALPHA" not in later.text
+        assert "0 risky rating(s)" in later.text and "1 overdue case(s) of 3 open" in later.text
+        assert not later.quiet and later.recipients == 1
+        run.status = "failed"
+        db.session.commit()
+        # A digest given up on covered nothing: the next one takes its hours over.
+        retried = preview_next_digest(clinic, "en", True, now=after_noon)
+        assert retried.local_date.isoformat() == "2027-05-11" and retried.period_start == NOON_UTC - timedelta(days=1)
+        assert "ALPHA rude at reception" in retried.text
+    ready_for_clock(app, tenant.id, suspended=True)
+    with app.app_context(), tenant_scope(tenant.id):
+        assert not preview_next_digest(db.session.get(Tenant, tenant.id), "en", True, now=after_noon).sends
+    assert len(smtp_sink.messages) == sent_before + 1
+
+
+def test_next_digest_preview_page(app, tenant, other_tenant, manager_client, smtp_sink):
+    from app.models import AccessLog
+
+    now = datetime.now(UTC)
+    add_response(app, tenant.id, submitted_at=now - timedelta(hours=1), risk="critical", nps=0, urgent=True,
+                 comment="Previewed ALPHA complaint", phone="+7 900 000-00-02")
+    add_response(app, other_tenant.id, submitted_at=now - timedelta(hours=1), risk="critical", nps=0,
+                 comment="BETA-SECRET complaint", phone="+7 900 000-00-03")
+    listing = manager_client.get(tenant.url("digests")).get_data(as_text=True)
+    assert tenant.url("digests/preview") in listing
+
+    page = manager_client.get(tenant.url("digests/preview?lang=en"))
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "1 at risk, 1 critical" in html and "1 of 1 subscribed members" in html
+    assert f'src="{tenant.url("digests/preview/mail?lang=en")}"' in html and 'sandbox="allow-popups' in html
+    assert "BETA-SECRET" not in html
+
+    mail = manager_client.get(tenant.url("digests/preview/mail?lang=en"))
+    body = mail.get_data(as_text=True)
+    assert mail.status_code == 200 and mail.mimetype == "text/html"
+    assert "Previewed ALPHA complaint" in body and "+7 900 000-00-02" in body and "BETA-SECRET" not in body
+    assert '<base target="_blank">' in body
+    policy = mail.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'self'" in policy and "script-src" not in policy and "default-src 'none'" in policy
+    assert mail.headers["X-Frame-Options"] == "SAMEORIGIN"
+
+    text = manager_client.get(tenant.url("digests/preview?lang=ru&part=text")).get_data(as_text=True)
+    assert "Previewed ALPHA complaint" in text and "ЧТО СДЕЛАТЬ" in text and "BETA-SECRET" not in text
+    # An unknown language or part is not an error: the reader's language, the formatted mail.
+    assert manager_client.get(tenant.url("digests/preview?lang=xx&part=zz")).status_code == 200
+
+    with app.app_context(), tenant_scope(tenant.id):
+        viewed = db.session.scalars(select(AccessLog).where(AccessLog.subject_type == "digest_preview")).all()
+        assert len(viewed) == 2 and {v.action for v in viewed} == {"view_contacts"}
+    assert smtp_sink.messages == []
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.scalar(select(func.count(DigestRun.id))) == 0
+
+    viewer = add_member(app, tenant, "viewer3@alpha.test", "viewer")
+    c = app.test_client()
+    login(c, viewer)
+    assert c.get(tenant.url("digests/preview")).status_code == 403
+    assert c.get(tenant.url("digests/preview/mail")).status_code == 403
+    assert app.test_client().get(tenant.url("digests/preview")).status_code in (302, 401)
+
+
+def test_a_clinic_created_after_its_digest_hour_starts_with_the_next_day(app, tenant):
+    from app.digest import next_digest_date
+    from app.models import Tenant
+
+    ready_for_clock(app, tenant.id, "Asia/Kathmandu")  # +05:45: noon there is 06:15 UTC
+    with app.app_context(), tenant_scope(tenant.id):
+        clinic = db.session.get(Tenant, tenant.id)
+        noon = datetime(2027, 5, 10, 6, 15, tzinfo=UTC)
+        assert next_digest_date(clinic, noon - timedelta(minutes=1)).isoformat() == "2027-05-09"
+        assert next_digest_date(clinic, noon).isoformat() == "2027-05-10"
+        clinic.created_at = noon + timedelta(minutes=5)
+        assert next_digest_date(clinic, noon + timedelta(hours=1)).isoformat() == "2027-05-11"
+        db.session.rollback()

@@ -1,15 +1,19 @@
-"""Each member's own notification preferences, and the record of digests sent."""
+"""Each member's own notification preferences, the record of digests sent and a preview of the next."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from app.audit import log_access
+from app.digest import LANGUAGES, preview_next_digest
 from app.extensions import db
 from app.models import DigestRun, MailOutbox
 from app.parsing import whole_number
 from app.workspace.base import bp
+from tenants.resolve import current_tenant
 
 HOURS = list(range(24))
 
@@ -53,10 +57,14 @@ def notification_settings():
                            errors={}, form=None)
 
 
-@bp.get("/digests")
-def digests():
+def _require_digest_reader() -> None:
     if current_user.role not in ("owner", "manager"):
         abort(403)
+
+
+@bp.get("/digests")
+def digests():
+    _require_digest_reader()
     runs = db.session.scalars(select(DigestRun).order_by(DigestRun.local_date.desc()).limit(60)).all()
     messages = {}
     if runs:
@@ -67,3 +75,45 @@ def digests():
         for row in rows:
             messages.setdefault(row.digest_run_id, []).append(row)
     return render_template("workspace/digests.html", runs=runs, messages=messages)
+
+
+def _preview(language: str, *, shows_body: bool):
+    """The next digest as the current member would receive it; a body shown with contacts is logged."""
+    preview = preview_next_digest(current_tenant(), language, current_user.can("see_contacts"))
+    if shows_body and preview.with_contacts:
+        log_access(current_user.user.id, "view_contacts", "digest_preview", preview.local_date.isoformat())
+        db.session.commit()
+    return preview
+
+
+def _preview_language() -> str:
+    """``?lang=`` when it is a digest language, else the reader's own."""
+    for language in (request.args.get("lang"), str(get_locale())):
+        if language in LANGUAGES:
+            return language
+    return "ru"
+
+
+@bp.get("/digests/preview")
+def digest_preview():
+    _require_digest_reader()
+    language = _preview_language()
+    as_text = request.args.get("part") == "text"  # else the formatted mail, in a frame of its own
+    return render_template("workspace/digest_preview.html", preview=_preview(language, shows_body=as_text),
+                           language=language, as_text=as_text, languages=LANGUAGES)
+
+
+@bp.get("/digests/preview/mail")
+def digest_preview_mail():
+    """The HTML part alone, for the preview page's sandboxed frame: its styles are inline, as in a mail."""
+    _require_digest_reader()
+    preview = _preview(_preview_language(), shows_body=True)
+    # Links open in a new tab: the workspace refuses to be framed, even by itself.
+    html = preview.html.replace("<head>", '<head><base target="_blank">', 1)
+    response = make_response(html)
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'self'")
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    response.headers["Cache-Control"] = "no-store"
+    return response
