@@ -24,6 +24,12 @@ def _text(name: str, limit: int) -> str:
     return (request.form.get(name) or "").strip()[:limit]
 
 
+@bp.get("/settings")
+def settings_home():
+    """The header's "Settings" is the clinic page; a typed or bookmarked /settings lands there too."""
+    return redirect(url_for("workspace.clinic_details"))
+
+
 @bp.route("/settings/clinic", methods=["GET", "POST"])
 def clinic_details():
     tenant = current_tenant()
