@@ -165,6 +165,30 @@ def make_webhook(app, clinic_id: int, url: str = "http://127.0.0.1:9/hook",
         return hook.id
 
 
+def make_digest_message(app, clinic_id: int, body: str = "Digest body", with_contacts: bool = False) -> int:
+    """A digest of ``clinic_id`` queued for its owner (its outbox message's id), as the digest job builds one."""
+    from datetime import date, datetime, timedelta, timezone
+
+    from sqlalchemy import func, select
+
+    from app.models import DigestRun
+    from app.notifications import queue_mail
+
+    with app.app_context(), tenant_scope(clinic_id):
+        latest = db.session.scalar(select(func.max(DigestRun.local_date))) or date(2027, 1, 1)
+        end = datetime.combine(latest, datetime.min.time(), tzinfo=timezone.utc) + timedelta(days=1, hours=9)
+        run = DigestRun(local_date=latest + timedelta(days=1), scheduled_for=end, claimed_at=end,
+                        period_start=end - timedelta(days=1), period_end=end, status="built")
+        db.session.add(run)
+        db.session.flush()
+        message = queue_mail(kind="digest", dedupe_key=f"digest:{run.id}:test", recipient="owner@clinic.test",
+                             subject=f"Digest {run.local_date}", text=body,
+                             html=f"<html><head></head><body><p>{body}</p></body></html>",
+                             digest_run_id=run.id, with_contacts=with_contacts)
+        db.session.commit()
+        return message.id
+
+
 OBJECT_FACTORIES = {
     "branch_id": make_branch,
     "doctor_id": make_doctor,
@@ -179,6 +203,7 @@ OBJECT_FACTORIES = {
     "import_id": make_visit_import,
     "api_key_id": make_api_key,
     "webhook_id": make_webhook,
+    "message_id": make_digest_message,
 }
 
 

@@ -1,13 +1,15 @@
-"""Browser journey: a manager previews the next digest, formatted and as plain text, on a laptop and a phone."""
+"""Browser journey: a manager previews the next digest, formatted and as plain text, on a laptop and a phone,
+then reads the digest as it was sent."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
 from tests.conftest import TEST_PASSWORD, save_screenshot
 from tests.digest_helpers import add_response
+from tests.smtp_sink import smtp_sink  # noqa: F401  (fixture)
 
 
-def test_manager_previews_the_next_digest(app, tenant, other_tenant, page):
+def test_manager_previews_the_next_digest_then_reads_it_as_sent(app, tenant, other_tenant, page, smtp_sink):
     now = datetime.now(timezone.utc)
     add_response(app, tenant.id, submitted_at=now - timedelta(hours=2), risk="critical", nps=1, urgent=True,
                  comment="Nobody called back about the test results", phone="+7 900 555-01-02")
@@ -45,3 +47,13 @@ def test_manager_previews_the_next_digest(app, tenant, other_tenant, page):
     # Long lines (links) wrap: the page never scrolls sideways on a phone.
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 360
     save_screenshot(page, "digest-preview-phone")
+
+    sent = app.test_cli_runner().invoke(args=["digest", "send", "--tenant", tenant.slug])
+    assert sent.exit_code == 0 and len(smtp_sink.messages) == 1, sent.output
+    page.goto(tenant.url("digests"))
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 360  # the table scrolls inside its box
+    page.click("a:has-text('Read')")
+    page.wait_for_url("**/digests/messages/*")
+    assert "Nobody called back about the test results" in mail.locator("body").inner_text()
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 360
+    save_screenshot(page, "digest-sent-phone")

@@ -370,3 +370,50 @@ def test_a_clinic_created_after_its_digest_hour_starts_with_the_next_day(app, te
         clinic.created_at = noon + timedelta(minutes=5)
         assert next_digest_date(clinic, noon + timedelta(hours=1)).isoformat() == "2027-05-11"
         db.session.rollback()
+
+
+def test_a_sent_digest_can_be_read_again(app, tenant, other_tenant, manager_client, smtp_sink):
+    from app.models import AccessLog, MailOutbox
+    from tests.factories import make_digest_message
+
+    ready_for_clock(app, tenant.id, "Europe/Moscow")
+    viewer = add_member(app, tenant, "viewer4@alpha.test", "viewer")
+    _risky_day(app, tenant.id, "ALPHA")
+    with app.app_context():
+        dispatch(NOON_UTC)
+    run_worker(app)
+    [owner_mail] = smtp_sink.to(tenant.owner_email)
+    with app.app_context(), tenant_scope(tenant.id):
+        copies = {m.recipient: m.id for m in db.session.scalars(select(MailOutbox))}
+    listing = manager_client.get(tenant.url("digests")).get_data(as_text=True)
+    assert tenant.url(f"digests/messages/{copies[tenant.owner_email]}") in listing
+    assert tenant.url(f"digests/messages/{copies[viewer]}") in listing
+
+    page = manager_client.get(tenant.url(f"digests/messages/{copies[tenant.owner_email]}"))
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "2027-05-10" in html and owner_mail["Subject"] in html
+    assert "reading it is recorded in the access log" in html
+    mail = manager_client.get(tenant.url(f"digests/messages/{copies[tenant.owner_email]}/mail"))
+    # The very mail that went out, contacts included for the owner's copy; the viewer's copy has none.
+    shown = mail.get_data(as_text=True).replace('<head><base target="_blank">', "<head>")
+    assert shown.strip() == parts(owner_mail)[1].replace("\r\n", "\n").strip()
+    assert "+7 900 111-22-33" in mail.get_data(as_text=True)
+    assert mail.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert "script-src" not in mail.headers["Content-Security-Policy"]
+    text = manager_client.get(tenant.url(f"digests/messages/{copies[viewer]}?part=text")).get_data(as_text=True)
+    assert "ALPHA rude at reception" in text and "+7 900 111-22-33" not in text
+    with app.app_context(), tenant_scope(tenant.id):
+        logged = db.session.scalars(select(AccessLog).where(AccessLog.subject_type == "digest_message")).all()
+        assert [entry.subject_id for entry in logged] == [str(copies[tenant.owner_email])]
+
+    # Another clinic's digest, and a message that is not a digest, are not found; a viewer may not read digests.
+    theirs = make_digest_message(app, other_tenant.id, body="BETA-SECRET digest")
+    assert manager_client.get(tenant.url(f"digests/messages/{theirs}")).status_code == 404
+    assert manager_client.get(tenant.url(f"digests/messages/{theirs}/mail")).status_code == 404
+    with app.app_context(), tenant_scope(tenant.id):
+        db.session.execute(update(MailOutbox).where(MailOutbox.id == copies[viewer]).values(kind="alert"))
+        db.session.commit()
+    assert manager_client.get(tenant.url(f"digests/messages/{copies[viewer]}")).status_code == 404
+    c = app.test_client()
+    login(c, viewer)
+    assert c.get(tenant.url(f"digests/messages/{copies[tenant.owner_email]}")).status_code == 403

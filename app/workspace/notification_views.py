@@ -13,9 +13,10 @@ from app.extensions import db
 from app.models import DigestRun, MailOutbox
 from app.parsing import whole_number
 from app.workspace.base import bp
-from tenants.resolve import current_tenant
+from tenants.resolve import current_tenant, get_or_404
 
 HOURS = list(range(24))
+LANGUAGE_NAMES = {"ru": "Русский", "en": "English"}  # each in its own language, as language switches are
 
 
 def parse_notification_form(form) -> tuple[dict, dict]:
@@ -69,8 +70,8 @@ def digests():
     messages = {}
     if runs:
         rows = db.session.execute(
-            select(MailOutbox.digest_run_id, MailOutbox.recipient, MailOutbox.status, MailOutbox.attempts,
-                   MailOutbox.sent_at, MailOutbox.last_error)
+            select(MailOutbox.id, MailOutbox.digest_run_id, MailOutbox.recipient, MailOutbox.status,
+                   MailOutbox.attempts, MailOutbox.sent_at, MailOutbox.last_error)
             .where(MailOutbox.digest_run_id.in_([r.id for r in runs])).order_by(MailOutbox.id)).all()
         for row in rows:
             messages.setdefault(row.digest_run_id, []).append(row)
@@ -99,21 +100,64 @@ def digest_preview():
     _require_digest_reader()
     language = _preview_language()
     as_text = request.args.get("part") == "text"  # else the formatted mail, in a frame of its own
+    tabs = [(LANGUAGE_NAMES[code], url_for("workspace.digest_preview", lang=code, part="text" if as_text else None),
+             code == language, code) for code in LANGUAGES]
+    tabs.append(_part_tab(as_text, "workspace.digest_preview", lang=language))
     return render_template("workspace/digest_preview.html", preview=_preview(language, shows_body=as_text),
-                           language=language, as_text=as_text, languages=LANGUAGES)
+                           language=language, as_text=as_text, tabs=tabs)
 
 
-@bp.get("/digests/preview/mail")
-def digest_preview_mail():
-    """The HTML part alone, for the preview page's sandboxed frame: its styles are inline, as in a mail."""
-    _require_digest_reader()
-    preview = _preview(_preview_language(), shows_body=True)
-    # Links open in a new tab: the workspace refuses to be framed, even by itself.
-    html = preview.html.replace("<head>", '<head><base target="_blank">', 1)
-    response = make_response(html)
+def _part_tab(as_text: bool, endpoint: str, **args) -> tuple:
+    """The tab that switches between the formatted mail and its plain-text part."""
+    if as_text:
+        return _("As formatted mail"), url_for(endpoint, **args), False, None
+    return _("Plain-text part"), url_for(endpoint, **args, part="text"), False, None
+
+
+def _mail_for_frame(html: str):
+    """A mail's HTML for the workspace's sandboxed frame: its inline styles allowed, nothing else.
+
+    Links open in a new tab: the workspace refuses to be framed, even by itself.
+    """
+    response = make_response(html.replace("<head>", '<head><base target="_blank">', 1))
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
         "frame-ancestors 'self'")
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.get("/digests/preview/mail")
+def digest_preview_mail():
+    """The next digest's HTML part alone, for the preview page's frame."""
+    _require_digest_reader()
+    return _mail_for_frame(_preview(_preview_language(), shows_body=True).html)
+
+
+def _sent_digest(message_id: int, *, shows_body: bool) -> MailOutbox:
+    """One digest message of the current clinic (an alert or another clinic's message is not found);
+    a body shown with contacts is logged."""
+    _require_digest_reader()
+    message = get_or_404(MailOutbox, message_id)
+    if message.kind != "digest":
+        abort(404)
+    if shows_body and message.with_contacts:
+        log_access(current_user.user.id, "view_contacts", "digest_message", message.id)
+        db.session.commit()
+    return message
+
+
+@bp.get("/digests/messages/<int:message_id>")
+def digest_message(message_id: int):
+    """A digest as it went to one member: its status, and the mail formatted or as plain text."""
+    as_text = request.args.get("part") == "text"
+    message = _sent_digest(message_id, shows_body=as_text)
+    tabs = [_part_tab(as_text, "workspace.digest_message", message_id=message.id)]
+    return render_template("workspace/digest_message.html", message=message,
+                           run=db.session.get(DigestRun, message.digest_run_id), as_text=as_text, tabs=tabs)
+
+
+@bp.get("/digests/messages/<int:message_id>/mail")
+def digest_message_mail(message_id: int):
+    return _mail_for_frame(_sent_digest(message_id, shows_body=True).html_body)
