@@ -891,6 +891,32 @@ def test_aspect_examples_do_not_repeat_the_same_words(app, tenant):
     assert doctor["negative"] == 0 and len({quote["text"] for quote in doctor["quotes"]}) == 3
 
 
+def test_many_patients_writing_the_same_words_leave_room_for_other_examples(app, tenant):
+    from app.feedback import store_topics
+    from app.models import Response
+    from app.reputation.service import QUOTE_CANDIDATES, aspect_table
+    from tests.factories import make_response
+
+    now = datetime.now(timezone.utc)
+    # More patients than the quotes read at once wrote the same complaint, as strong as any; two others differ.
+    comments = ["Ужасно долго ждали в очереди."] * (QUOTE_CANDIDATES + 5) + [
+        "Ждали приёма сорок минут.", "Очередь двигалась медленно."]
+    ids = [make_response(app, tenant.id, comment=text, submitted_at=now - timedelta(hours=i + 1))
+           for i, text in enumerate(comments)]
+    with app.app_context(), tenant_scope(tenant.id):
+        for response_id, text in zip(ids, comments):
+            # The same strength for the repeated words, weaker for the other two.
+            store_topics(db.session.get(Response, response_id),
+                         {"waiting": -0.9 if text.startswith("Ужасно") else -0.5})
+        db.session.commit()
+        waiting = next(row for row in aspect_table(quotes=4) if row["aspect"] == "waiting")
+    assert waiting["negative"] == len(comments)
+    texts = [quote["text"] for quote in waiting["quotes"]]
+    # Three places for complaints (no praise to keep one for): the repeated words once, then the other two.
+    assert texts == ["Ужасно долго ждали в очереди.", "Ждали приёма сорок минут.", "Очередь двигалась медленно."] \
+        or texts == ["Ужасно долго ждали в очереди.", "Очередь двигалась медленно.", "Ждали приёма сорок минут."]
+
+
 def test_dashboard_shows_the_reputation_card(app, tenant, manager_client):
     from app.reputation.service import ReviewInput, compute_snapshots, store_reviews
 

@@ -597,7 +597,8 @@ def _excerpt(text: str, limit: int = EXCERPT) -> str:
 # chart; a manager can widen it, as after a first scrape that brought only older reviews.
 ASPECT_WINDOWS = {"90": timedelta(days=90), "365": timedelta(days=365), "all": None}
 DEFAULT_ASPECT_WINDOW = "90"
-# Quotes read per aspect and side before the same words are set aside (patients repeat them).
+# Patients' comments read at a time per aspect and side when looking for example quotes; more pages
+# are read while they hold fewer different wordings than there are places (patients repeat words).
 QUOTE_CANDIDATES = 30
 
 
@@ -659,12 +660,12 @@ def aspect_table(since: date | None = None, quotes: int = 3) -> list[dict]:
                                      (positive, ResponseAspect.polarity.desc(), "_praise")):
             if not row["negative" if key == "_complaints" else "positive"]:
                 continue
-            found = db.session.execute(
-                select(ResponseAspect.polarity, utc_day(ResponseAspect.submitted_at), Response.comment)
-                .join(Response, Response.id == ResponseAspect.response_id)
-                .where(ResponseAspect.aspect == aspect, side, *in_period)
-                .order_by(strongest, ResponseAspect.submitted_at.desc()).limit(QUOTE_CANDIDATES))
-            row[key].extend(candidate(polarity, day, text, "comments") for polarity, day, text in found)
+            query = (select(ResponseAspect.polarity, utc_day(ResponseAspect.submitted_at), Response.comment)
+                     .join(Response, Response.id == ResponseAspect.response_id)
+                     .where(ResponseAspect.aspect == aspect, side, *in_period)
+                     .order_by(strongest, ResponseAspect.submitted_at.desc(), ResponseAspect.id.desc()))
+            row[key].extend(candidate(polarity, day, text, "comments")
+                            for polarity, day, text in _distinct_enough(query, quotes))
 
     rows = []
     for row in stats.values():
@@ -679,6 +680,24 @@ def aspect_table(since: date | None = None, quotes: int = 3) -> list[dict]:
         rows.append(row)
     rank = {aspect: i for i, aspect in enumerate(ASPECTS)}
     rows.sort(key=lambda r: (-r["negative"], -r["mentions"], rank.get(r["aspect"], 99)))
+    return rows
+
+
+def _distinct_enough(query, wanted: int, pages: int = 10) -> list[tuple]:
+    """The strongest rows of ``query`` (polarity, day, text), read a page of ``QUOTE_CANDIDATES`` at a
+    time until they hold ``wanted`` different texts, the rows run out or ``pages`` were read.
+
+    Many patients write the very same words at the same strength ("Долго ждали."): the first
+    page alone could hold a single wording and leave the other places empty.
+    """
+    rows: list[tuple] = []
+    texts: set[str] = set()
+    for page in range(pages):
+        found = db.session.execute(query.limit(QUOTE_CANDIDATES).offset(page * QUOTE_CANDIDATES)).all()
+        rows.extend(found)
+        texts.update(_excerpt(text, 200).casefold() for _polarity, _day, text in found)
+        if len(found) < QUOTE_CANDIDATES or len(texts) >= wanted:
+            break
     return rows
 
 
