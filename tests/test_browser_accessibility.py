@@ -21,7 +21,8 @@ WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "w
 WORKSPACE_PAGES = [
     "", "journal", "cases", "dashboard", "dashboard/scorecards", "dashboard/segments", "dashboard/programme",
     "dashboard/report", "reputation", "reputation/reviews", "reputation/sources", "reputation/import", "points",
-    "questionnaires", "privacy", "visits/imports", "digests", "settings/clinic", "settings/users",
+    "questionnaires", "privacy", "visits/imports", "digests", "digests/preview", "digests/preview?part=text",
+    "settings/clinic", "settings/users",
     "settings/branches", "settings/doctors", "settings/consent", "settings/review-sites", "settings/programme",
     "settings/notifications", "settings/licence", "settings/access-log", "settings/api-keys", "settings/webhooks",
     "settings/security",
