@@ -99,6 +99,35 @@ def clinic_state(app, clinic_id: int):
 
 
 @needs_pages
+def test_a_doctors_page_added_without_the_doctor_is_linked_to_the_doctor_it_names(app, tenant, site, fast_fetch):
+    from tests.factories import make_doctor
+
+    name = "prodoctorov/vidnoe-tsukanova-reviews.html"
+    tsukanova = make_doctor(app, tenant.id, "Цуканова Ольга Владимировна")
+    make_doctor(app, tenant.id, "Цуканова Мария Ивановна")
+    site.routes["/doctor"] = Reply(200, saved(name), {"Content-Type": "text/html"})
+    site.routes["/clinic"] = Reply(200, saved("ratemds/dentist-pada-kelowna-bc.html"), {"Content-Type": "text/html"})
+    doctor_page = add_source(app, tenant.id, site.url("/doctor"))
+    other_page = add_source(app, tenant.id, site.url("/clinic"))  # names nobody of this clinic
+    run_scrape_job(app, tenant.id)
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.get(ReviewSource, doctor_page).doctor_id == tsukanova
+        assert db.session.get(ReviewSource, other_page).doctor_id is None
+        by_doctor = dict(db.session.execute(select(ExternalReview.source_id, func.count())
+                                            .where(ExternalReview.doctor_id == tsukanova)
+                                            .group_by(ExternalReview.source_id)).all())
+        # The first read's reviews already count for her.
+        assert by_doctor == {doctor_page: ground_truth()[name]["review_count"]}
+        # The manager says it is nobody's page: later reads leave it so.
+        db.session.get(ReviewSource, doctor_page).doctor_id = None
+        db.session.commit()
+    site.routes["/doctor"] = Reply(200, saved(name) + b"<!-- changed -->", {"Content-Type": "text/html"})
+    run_scrape_job(app, tenant.id)
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.get(ReviewSource, doctor_page).doctor_id is None
+
+
+@needs_pages
 def test_scrape_job_reads_saved_pages_then_rescrape_adds_nothing(app, tenant, other_tenant, site, fast_fetch):
     truth = ground_truth()
     names = ["prodoctorov/vidnoe-tsukanova-reviews.html", "ratemds/dentist-pada-kelowna-bc.html"]

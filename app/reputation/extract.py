@@ -139,6 +139,7 @@ class ExtractedPage:
     url: str | None = None
     category_aggregate: AggregateRating | None = None
     warnings: list[str] = field(default_factory=list)
+    heading: str | None = None  # what the page is about, as it names it (a doctor's page: the doctor's name)
 
     def to_json_dict(self) -> dict[str, Any]:
         """``{"site", "reviews": [...], "aggregate": {"rating", "count"}, ...}``, JSON-serialisable."""
@@ -149,6 +150,7 @@ class ExtractedPage:
             "reviews": [review.to_json_dict(self.site) for review in self.reviews],
             "aggregate": self.aggregate.to_json_dict(),
             "next_page_url": self.next_page_url,
+            "heading": self.heading,
         }
         if self.category_aggregate is not None:
             data["category_aggregate"] = self.category_aggregate.to_json_dict()
@@ -1359,4 +1361,26 @@ def extract_page(
         url=url,
         category_aggregate=category_aggregate,
         warnings=warnings,
+        heading=page_heading(root),
     )
+
+
+HEADING_LENGTH = 200
+
+
+def page_heading(root: Any) -> str | None:
+    """The page's own name for what it is about: its first ``<h1>``, else ``og:title``, else ``<title>``.
+
+    Review sites head a doctor's page with the doctor's name ("Цуканова Ольга Владимировна
+    Видное", "Dr. Hilary Pada"); ``match_doctor`` links a new source to the doctor so named.
+    """
+    for path in ("//h1", "//meta[@property='og:title']/@content", "//title"):
+        try:
+            found = root.xpath(path)
+        except (etree.XPathError, ValueError):
+            continue
+        for node in found[:3]:
+            text = " ".join((node if isinstance(node, str) else node.text_content()).split())
+            if text:
+                return text[:HEADING_LENGTH]
+    return None

@@ -126,6 +126,7 @@ class SourceFetch:
     reviews: list[ExtractedReview] = field(default_factory=list)
     aggregate: AggregateRating = field(default_factory=AggregateRating)
     category_aggregate: AggregateRating | None = None
+    heading: str | None = None  # the first page's heading (``extract.page_heading``)
     pages: list[PageFetch] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
     http_status: int | None = None
@@ -145,6 +146,7 @@ class SourceFetch:
             "reason": self.reason,
             "http_status": self.http_status,
             "site": self.site,
+            "heading": self.heading,
             "complete": self.complete,
             "reviews": [review.to_json_dict(self.site) for review in self.reviews],
             "aggregate": self.aggregate.to_json_dict(),
@@ -610,6 +612,7 @@ def _fetch_pages(
             result.site = extracted.site
             result.aggregate = extracted.aggregate
             result.category_aggregate = extracted.category_aggregate
+            result.heading = extracted.heading
         result.warnings.extend(f"{page_url}: {warning}" for warning in extracted.warnings)
         new_reviews = 0
         for review in extracted.reviews:

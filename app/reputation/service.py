@@ -371,6 +371,8 @@ def scrape_source(source: ReviewSource, fetcher, today: date | None = None) -> t
         db.session.flush()
         return source.status, 0
     if result.ok:
+        if source.last_success_at is None and source.doctor_id is None:
+            _link_to_the_doctor_named(source, result.heading)
         source.last_success_at = source.last_fetched_at
         # A partial read (a later page failed) is still a success; the reason says what is missing.
         source.last_error = "" if result.complete else result.reason[:2000]
@@ -390,6 +392,18 @@ def scrape_source(source: ReviewSource, fetcher, today: date | None = None) -> t
         source.last_error = (result.reason or result.status)[:2000]
     db.session.flush()
     return result.status, new
+
+
+def _link_to_the_doctor_named(source: ReviewSource, heading: str | None) -> None:
+    """On a source's first read: a page headed with the name of one of the clinic's doctors is
+    that doctor's page (the manager may change it; later reads leave it as it is)."""
+    from app.reputation.linking import match_doctor
+
+    doctors = db.session.execute(select(Doctor.id, Doctor.full_name).where(Doctor.active.is_(True))).tuples()
+    doctor_id = match_doctor(heading, doctors)
+    if doctor_id is not None:
+        source.doctor_id = doctor_id
+        log.info("review source %s linked to doctor %s by its page's heading", source.id, doctor_id)
 
 
 def run_scrape(run: ScrapeRun, today: date | None = None) -> ScrapeRun:
