@@ -452,11 +452,30 @@ def preview_next_digest(tenant: Tenant, language: str, may_see_contacts: bool,
     if start is None or start >= now:  # the clinic's first digest starts a day before its hour, as scheduled
         day_before = scheduled - timedelta(days=1)
         start = day_before if day_before < now else now - timedelta(days=1)
-    content = collect_digest(tenant, start, now, local_date=local_date.isoformat(), now=now)
+    return _preview(tenant, local_date, scheduled, start, now, language, may_see_contacts, now)
+
+
+def preview_digest_of(tenant: Tenant, local_date: date, language: str, may_see_contacts: bool,
+                      now: datetime | None = None) -> DigestPreview:
+    """The digest of any local date (``flask digest preview --date``), from the end of the digest
+    before it (not given up on) to its hour, or to now for a date whose hour is still to come."""
+    now = now or utcnow()
+    scheduled = scheduled_instant(local_date, tenant.timezone, digest_hour(tenant.settings))
+    end = min(scheduled, now)
+    start = db.session.scalar(select(func.max(DigestRun.period_end))
+                              .where(DigestRun.local_date < local_date, DigestRun.status != "failed"))
+    if start is None or start >= end:
+        start = end - timedelta(days=1)
+    return _preview(tenant, local_date, scheduled, start, end, language, may_see_contacts, now)
+
+
+def _preview(tenant: Tenant, local_date: date, scheduled: datetime, start: datetime, end: datetime,
+             language: str, may_see_contacts: bool, now: datetime) -> DigestPreview:
+    content = collect_digest(tenant, start, end, local_date=local_date.isoformat(), now=end)
     subject, text, html = render_digest(content, language, may_see_contacts)
     recipients = digest_recipients(tenant)
     return DigestPreview(
-        local_date=local_date, scheduled_for=scheduled, period_start=start, period_end=now, subject=subject,
+        local_date=local_date, scheduled_for=scheduled, period_start=start, period_end=end, subject=subject,
         text=text, html=html, quiet=content.quiet,
         with_contacts=may_see_contacts and content_has_contacts(content),
         recipients=sum(1 for r in recipients if r.when_quiet or not content.quiet), subscribed=len(recipients),

@@ -1,15 +1,15 @@
 """``flask digest preview|send``: see a clinic's digest, or send it now."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date
 from zoneinfo import ZoneInfo
 
 import click
 from flask.cli import AppGroup
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.extensions import db
-from app.models import DigestRun, MailOutbox, Tenant, utcnow
+from app.models import DigestRun, MailOutbox, Tenant
 
 digest_cli = AppGroup("digest", help="The daily risk digest: preview it or send it now.")
 
@@ -21,16 +21,6 @@ def _tenant(slug: str) -> Tenant:
     return tenant
 
 
-def preview_period(tenant: Tenant, local_date: date, now: datetime) -> tuple[datetime, datetime]:
-    """What the digest for ``local_date`` covers: from the previous digest to its hour (or now, if earlier)."""
-    from app.digest_schedule import digest_hour, scheduled_instant
-
-    scheduled = scheduled_instant(local_date, tenant.timezone, digest_hour(tenant.settings))
-    end = min(scheduled, now) if local_date < now.astimezone(ZoneInfo(tenant.timezone)).date() else now
-    start = db.session.scalar(select(func.max(DigestRun.period_end)).where(DigestRun.local_date < local_date))
-    return (start if start is not None and start < end else end - timedelta(days=1)), end
-
-
 @digest_cli.command("preview")
 @click.option("--tenant", "slug", required=True, help="The clinic's slug.")
 @click.option("--date", "day", default=None, help="Local date YYYY-MM-DD (default: today in the clinic).")
@@ -38,27 +28,33 @@ def preview_period(tenant: Tenant, local_date: date, now: datetime) -> tuple[dat
 @click.option("--html", "as_html", is_flag=True, help="Print the HTML part instead of the plain text.")
 @click.option("--with-contacts", is_flag=True, help="Show patients' contacts, as managers and owners see them.")
 def preview(slug: str, day: str | None, lang: str | None, as_html: bool, with_contacts: bool) -> None:
-    """Print the digest that would be sent, without sending or recording anything."""
-    from app.digest import collect_digest, digest_recipients, render_digest
+    """Print the digest that would be sent, without sending or recording anything.
+
+    Without ``--date``, the next digest as it stands now (as the workspace's preview shows it).
+    """
+    from app.digest import preview_digest_of, preview_next_digest
     from tenants.context import tenant_scope
 
     tenant = _tenant(slug)
-    now = utcnow()
     try:
-        local_date = date.fromisoformat(day) if day else now.astimezone(ZoneInfo(tenant.timezone)).date()
+        local_date = date.fromisoformat(day) if day else None
     except ValueError:
         raise click.BadParameter("use YYYY-MM-DD", param_hint="--date") from None
+    language = lang or tenant.language
     with tenant_scope(tenant.id):
-        start, end = preview_period(tenant, local_date, now)
-        content = collect_digest(tenant, start, end, local_date=local_date.isoformat())
-        recipients = digest_recipients(tenant)
-        subject, text, html = render_digest(content, lang or tenant.language, with_contacts)
+        if local_date is None:
+            shown = preview_next_digest(tenant, language, with_contacts)
+        else:
+            shown = preview_digest_of(tenant, local_date, language, with_contacts)
         db.session.rollback()
-    wanted = [r for r in recipients if r.when_quiet or not content.quiet]
-    click.echo(f"Subject: {subject}")
-    click.echo(f"Recipients: {len(wanted)} of {len(recipients)} subscribed members")
+    zone = ZoneInfo(tenant.timezone)
+    click.echo(f"Subject: {shown.subject}")
+    click.echo(f"Goes out: {shown.scheduled_for.astimezone(zone):%Y-%m-%d %H:%M} ({tenant.timezone})")
+    click.echo(f"Covers: {shown.period_start.astimezone(zone):%Y-%m-%d %H:%M} – "
+               f"{shown.period_end.astimezone(zone):%Y-%m-%d %H:%M}")
+    click.echo(f"Recipients: {shown.recipients} of {shown.subscribed} subscribed members")
     click.echo("")
-    click.echo(html if as_html else text)
+    click.echo(shown.html if as_html else shown.text)
 
 
 @digest_cli.command("send")

@@ -185,8 +185,17 @@ def test_preview_and_send_commands(app, tenant, smtp_sink):
     result = runner.invoke(args=["digest", "preview", "--tenant", tenant.slug, "--lang", "en"])
     assert result.exit_code == 0, result.output
     assert "Previewed complaint" in result.output and "+7 900 000-00-01" not in result.output
-    assert "Recipients: 1 of 1" in result.output
+    assert "Recipients: 1 of 1" in result.output and "Goes out: " in result.output
     assert smtp_sink.messages == []
+    # A date of its own: that day's digest, covering the day before its hour.
+    dated = runner.invoke(args=["digest", "preview", "--tenant", tenant.slug, "--lang", "en", "--date", "2026-01-15",
+                                "--with-contacts"])
+    assert dated.exit_code == 0, dated.output
+    assert "Goes out: 2026-01-15 12:00" in dated.output
+    assert "Covers: 2026-01-14 12:00 – 2026-01-15 12:00" in dated.output
+    assert "Previewed complaint" not in dated.output
+    contacts = runner.invoke(args=["digest", "preview", "--tenant", tenant.slug, "--with-contacts"])
+    assert "+7 900 000-00-01" in contacts.output
     bad = runner.invoke(args=["digest", "preview", "--tenant", tenant.slug, "--date", "10-05-2027"])
     assert bad.exit_code != 0 and "YYYY-MM-DD" in bad.output
     assert runner.invoke(args=["digest", "preview", "--tenant", "nope"]).exit_code != 0
