@@ -194,6 +194,22 @@ def test_a_member_of_another_clinic_cannot_be_assigned(app, tenant, other_tenant
     assert response.status_code == 400
 
 
+def test_a_manager_takes_a_case_in_one_click(app, tenant, manager_client):
+    case_id = make_case(app, tenant.id)
+    page = manager_client.get(tenant.url(f"cases/{case_id}")).get_data(as_text=True)
+    assert 'name="take" value="1"' in page
+    # "Take it" wins over whatever the list shows: the case becomes the member's own.
+    taken = manager_client.post(tenant.url(f"cases/{case_id}/assign"),
+                                data={"csrf_token": form_token(page), "assignee": "", "take": "1"})
+    assert taken.status_code == 302
+    with app.app_context(), tenant_scope(tenant.id):
+        owner = db.session.scalar(select(User.id).where(User.email == tenant.owner_email))
+        assert db.session.get(Case, case_id).assignee_user_id == owner
+    page = manager_client.get(tenant.url(f"cases/{case_id}")).get_data(as_text=True)
+    assert 'name="take" value="1"' not in page  # already theirs
+    assert manager_client.get(tenant.url("cases?view=mine")).get_data(as_text=True).count(f"cases/{case_id}") >= 1
+
+
 def test_manager_makes_any_response_a_case(app, tenant, manager_client):
     from app.live import current_marker
 

@@ -98,6 +98,8 @@ def case_status(case_id: int):
 @bp.post("/cases/<int:case_id>/assign")
 @requires("handle_cases")
 def case_assign(case_id: int):
+    if request.form.get("take") == "1":  # "Take it": the member who clicked, whatever the list shows
+        return _apply(case_id, lambda case, actor: case_rules.assign(case, current_user.user.id, actor))
     raw = _form("assignee", 12).strip()
     user_id = whole_number(raw)
     if raw and user_id is None:
