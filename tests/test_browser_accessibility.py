@@ -71,12 +71,15 @@ def demo(app, runner):
     seeded = runner.invoke(args=["demo", "seed"])
     assert seeded.exit_code == 0, seeded.output
     from app.models import Case, CollectionPoint, Questionnaire, Response, Tenant
+    from tests.factories import make_digest_message
 
     with app.app_context():
         with platform_scope():
             tenant_id = db.session.scalar(select(Tenant.id).where(Tenant.slug == "demo"))
+    message = make_digest_message(app, tenant_id, body="Nothing at risk since the previous digest.")
+    with app.app_context():
         with tenant_scope(tenant_id):
-            return {"case": db.session.scalar(select(Case.id).order_by(Case.id.desc())),
+            return {"message": message,"case": db.session.scalar(select(Case.id).order_by(Case.id.desc())),
                     "response": db.session.scalar(select(Response.id).order_by(Response.id.desc())),
                     "point": db.session.scalar(select(CollectionPoint.id).order_by(CollectionPoint.id)),
                     "token": db.session.scalar(select(CollectionPoint.token).order_by(CollectionPoint.id)),
@@ -99,7 +102,8 @@ def test_every_page_passes_wcag_aa_on_a_phone(chromium, live_server, demo):
         # The manager's side: every page of the workspace, with a year of data in it.
         _sign_in(page, check, "/login", "manager@demo-clinic.local", "manager-demo-pass", "**/c/demo/**")
         pages = WORKSPACE_PAGES + [f"cases/{demo['case']}", f"journal/{demo['response']}",
-                                   f"points/{demo['point']}", f"questionnaires/{demo['questionnaire']}"]
+                                   f"points/{demo['point']}", f"questionnaires/{demo['questionnaire']}",
+                                   f"digests/messages/{demo['message']}", f"digests/messages/{demo['message']}?part=text"]
         for path in pages:
             page.goto(f"/c/demo/{path}")
             page.wait_for_load_state("networkidle")
