@@ -13,8 +13,9 @@ amounts. Data is generated server-side
    per-period, per-segment snapshot costs compared with a single scan;
 3. incremental refresh after 1,000 new responses (their month, quarter, year);
 4. p50/p95 render time of the workspace's first page (what waits, the last day and week), the
-   dashboard's overview, scorecards and segments pages, the web reputation overview, and of the journal
-   searching its comments for a common, a rare and an absent word (Flask test client);
+   dashboard's overview, scorecards and segments pages, the web reputation overview, the next digest's
+   preview, and of the journal searching its comments for a common, a rare and an absent word (Flask
+   test client);
 5. a new clinic's first CRM import through the product's own path (``--import-visits``
    visits in a CSV, ``run_import``) and the full recompute that follows it, against the
    same recompute after a database-wide ``ANALYZE``: a ratio near 1 means the statistics
@@ -318,6 +319,8 @@ def main(argv=None) -> int:
                        # The web reputation overview: the index of every scope over all the public
                        # reviews, the trend, and the aspects of the comments.
                        ("reputation", f"/c/{BIG}/reputation"),
+                       # The next digest as the workspace previews it: everything the noon digest reads.
+                       ("digest_preview", f"/c/{BIG}/digests/preview/mail"),
                        # Text search: a word in half the comments, a rare one, and one in none.
                        ("search_common", f"/c/{BIG}/journal?q=врач"), ("search_rare", f"/c/{BIG}/journal?q=abcdef"),
                        ("search_absent", f"/c/{BIG}/journal?q=зуб")):
