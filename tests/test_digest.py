@@ -415,6 +415,14 @@ def test_a_sent_digest_can_be_read_again(app, tenant, other_tenant, manager_clie
         logged = db.session.scalars(select(AccessLog).where(AccessLog.subject_type == "digest_message")).all()
         assert [entry.subject_id for entry in logged] == [str(copies[tenant.owner_email])]
 
+    # A copy sent as plain text only is shown as text.
+    plain = make_digest_message(app, tenant.id, body="Plain digest, nothing at risk.")
+    with app.app_context(), tenant_scope(tenant.id):
+        db.session.execute(update(MailOutbox).where(MailOutbox.id == plain).values(html_body=""))
+        db.session.commit()
+    shown = manager_client.get(tenant.url(f"digests/messages/{plain}")).get_data(as_text=True)
+    assert "Plain digest, nothing at risk." in shown and "<iframe" not in shown and "Plain-text part" not in shown
+
     # Another clinic's digest, and a message that is not a digest, are not found; a viewer may not read digests.
     theirs = make_digest_message(app, other_tenant.id, body="BETA-SECRET digest")
     assert manager_client.get(tenant.url(f"digests/messages/{theirs}")).status_code == 404

@@ -135,29 +135,35 @@ def digest_preview_mail():
     return _mail_for_frame(_preview(_preview_language(), shows_body=True).html)
 
 
-def _sent_digest(message_id: int, *, shows_body: bool) -> MailOutbox:
-    """One digest message of the current clinic (an alert or another clinic's message is not found);
-    a body shown with contacts is logged."""
+def _sent_digest(message_id: int) -> MailOutbox:
+    """One digest message of the current clinic (an alert or another clinic's message is not found)."""
     _require_digest_reader()
     message = get_or_404(MailOutbox, message_id)
     if message.kind != "digest":
         abort(404)
-    if shows_body and message.with_contacts:
+    return message
+
+
+def _log_body_seen(message: MailOutbox) -> None:
+    if message.with_contacts:
         log_access(current_user.user.id, "view_contacts", "digest_message", message.id)
         db.session.commit()
-    return message
 
 
 @bp.get("/digests/messages/<int:message_id>")
 def digest_message(message_id: int):
     """A digest as it went to one member: its status, and the mail formatted or as plain text."""
-    as_text = request.args.get("part") == "text"
-    message = _sent_digest(message_id, shows_body=as_text)
-    tabs = [_part_tab(as_text, "workspace.digest_message", message_id=message.id)]
+    message = _sent_digest(message_id)
+    as_text = request.args.get("part") == "text" or not message.html_body  # a mail sent as plain text only
+    if as_text:
+        _log_body_seen(message)
+    tabs = [_part_tab(as_text, "workspace.digest_message", message_id=message.id)] if message.html_body else []
     return render_template("workspace/digest_message.html", message=message,
                            run=db.session.get(DigestRun, message.digest_run_id), as_text=as_text, tabs=tabs)
 
 
 @bp.get("/digests/messages/<int:message_id>/mail")
 def digest_message_mail(message_id: int):
-    return _mail_for_frame(_sent_digest(message_id, shows_body=True).html_body)
+    message = _sent_digest(message_id)
+    _log_body_seen(message)
+    return _mail_for_frame(message.html_body)
