@@ -221,10 +221,13 @@ def test_digests_page_shows_each_digest_and_its_recipients(app, tenant, other_te
     assert page.status_code == 200
     assert "2027-05-10" in html and tenant.owner_email in html and "sent" in html
     assert other_tenant.owner_email not in html
+    # Among the settings for those who may read them.
+    assert f'href="{tenant.url("digests")}"' in manager_client.get(tenant.url("settings/clinic")).get_data(as_text=True)
     viewer = add_member(app, tenant, "viewer2@alpha.test", "viewer")
     c = app.test_client()
     login(c, viewer)
     assert c.get(tenant.url("digests")).status_code == 403
+    assert f'href="{tenant.url("digests")}"' not in c.get(tenant.url("settings/clinic")).get_data(as_text=True)
 
 
 def test_each_member_sets_their_own_preferences(app, tenant, manager_client):
