@@ -75,6 +75,41 @@ def test_scorecards_and_segments(app, tenant, manager_client, with_data):
     assert ">f<" in html or ">m<" in html
 
 
+def test_scorecards_carry_each_doctors_web_reputation_as_the_period_ended(app, tenant, other_tenant, manager_client,
+                                                                          with_data):
+    from datetime import date
+
+    from app.reputation.service import ReviewInput, index_overview, store_reviews
+
+    doctor = with_data["doctor"]
+    with app.app_context(), tenant_scope(tenant.id):
+        store_reviews([ReviewInput(site="x", site_review_id="march", rating=5.0, text="Отличный врач",
+                                   published_on=date(2025, 3, 10), doctor_id=doctor),
+                       ReviewInput(site="x", site_review_id="may", rating=1.0, text="Ужасно",
+                                   published_on=date(2025, 5, 10), doctor_id=doctor)], origin="import")
+        db.session.commit()
+        [march] = [s for s in index_overview(date(2025, 3, 31)) if s.scope == "doctor" and s.scope_id == doctor]
+    with app.app_context(), tenant_scope(other_tenant.id):  # another clinic's reviews count for nobody here
+        store_reviews([ReviewInput(site="x", site_review_id=str(i), rating=1.0, text="Плохо",
+                                   published_on=date(2025, 3, 5)) for i in range(5)], origin="import")
+        db.session.commit()
+    html = manager_client.get(tenant.url("dashboard/scorecards?period=2025-03")).get_data(as_text=True)
+    link = f'href="{tenant.url(f"reputation/reviews?scope=doctor&amp;id={doctor}")}"'
+    # The index as March ended: the March review alone, not May's.
+    assert "Web reputation index" in html and f"{link}><strong>{march.index:.0f}</strong>" in html
+    assert march.reviews == 1 and "1 review" in html
+    report = manager_client.get(tenant.url("dashboard/report?period=2025-03")).get_data(as_text=True)
+    assert f"{link}><strong>{march.index:.0f}</strong>" in report
+    exported = list(csv.reader(io.StringIO(
+        manager_client.get(tenant.url("export/scorecards.csv?period=2025-03")).get_data(as_text=True))))
+    assert ["doctor", "Dr House", "web_reputation_index", "1", f"{march.index}", "", "", "0"] in exported
+    # Without the module, no column.
+    basic = make_clinic(app, "gamma", plan="basic")
+    c = app.test_client()
+    login(c, basic.owner_email)
+    assert "Web reputation index" not in c.get(basic.url("dashboard/scorecards?period=2025-03")).get_data(as_text=True)
+
+
 def test_programme_needs_the_module(app, tenant, manager_client):
     # The standard plan has no loyalty_programme module.
     assert manager_client.get(tenant.url("dashboard/programme")).status_code == 404

@@ -56,8 +56,12 @@ def metrics_rows(tenant: Tenant, period: Period) -> list[list]:
     return rows
 
 
-def scorecard_rows(tenant: Tenant, period: Period) -> list[list]:
-    """Doctor and branch scorecards: one row per subject and metric; suppressed cells stay empty."""
+def scorecard_rows(tenant: Tenant, period: Period, web: dict | None = None) -> list[list]:
+    """Doctor and branch scorecards: one row per subject and metric; suppressed cells stay empty.
+
+    ``web``: the web reputation index by (kind, key) as the period ended (the scorecards page's);
+    each subject with one gets a ``web_reputation_index`` row, ``n`` being its reviews.
+    """
     rows = [["kind", "name", "metric", "n", "value", "low", "high", "suppressed"]]
     for kind in ("doctor", "branch"):
         for row in read.scorecards(tenant, period, kind):
@@ -68,4 +72,7 @@ def scorecard_rows(tenant: Tenant, period: Period) -> list[list]:
                              None if cell.interval is None else round(cell.interval.low, 4),
                              None if cell.interval is None else round(cell.interval.high, 4),
                              int(cell.suppressed)])
+            index = (web or {}).get((kind, row.key))
+            if index is not None and index.index is not None:
+                rows.append([kind, row.name, "web_reputation_index", index.reviews, index.index, None, None, 0])
     return rows

@@ -16,7 +16,7 @@ from app.charts import bar_chart, line_chart, time_chart
 from app.extensions import db
 from app.metrics import Period, reportable
 from app.models import Response
-from app.reputation.service import period_summary
+from app.reputation.service import clinic_today, index_overview, period_summary, reputation_licensed
 from app.spreadsheet import safe_row
 from app.workspace.base import bp, requires
 from tenants.licensing import has_module
@@ -135,7 +135,19 @@ def dashboard_scorecards():
 
     return render_template("workspace/dashboard_scorecards.html", **_context(
         period, doctors=read.scorecards(tenant, period, "doctor"), branches=read.scorecards(tenant, period, "branch"),
-        min_sample=clinic_settings(tenant).min_sample))
+        min_sample=clinic_settings(tenant).min_sample, web=_web_indexes(period)))
+
+
+def _web_indexes(period: Period) -> dict | None:
+    """Each doctor's and branch's web reputation index as the period ended (today for the current
+    one), keyed like the scorecards' rows; None without the module or for a period still to come."""
+    if not reputation_licensed() or period.start > clinic_today():
+        return None
+    return _by_scorecard_key(index_overview(min(period.last_day, clinic_today())))
+
+
+def _by_scorecard_key(scopes) -> dict:
+    return {(s.scope, str(s.scope_id)): s for s in scopes if s.scope in ("doctor", "branch")}
 
 
 @bp.get("/dashboard/segments")
@@ -182,10 +194,10 @@ def _report_reputation(period: Period) -> dict:
     # The web reputation index as at the period's end, with the period's reviews (docs/reputation-index.md).
     summary = period_summary(period.start, period.last_day)
     if summary is None:
-        return {"reputation": None}
+        return {"reputation": None, "web": None}
     chart = time_chart(summary["trend"], title=_("Web reputation index, daily"), chart_id="reputation-trend",
                        empty_text=_("No daily index was recorded in this period."))
-    return {"reputation": summary, "reputation_chart": chart}
+    return {"reputation": summary, "reputation_chart": chart, "web": _by_scorecard_key(summary["scopes"])}
 
 
 def _comments(period: Period, positive: bool, limit: int = 5) -> list:
@@ -286,6 +298,7 @@ def export_scorecards_csv():
     tenant = current_tenant()
     from app.analytics.exports import scorecard_rows
 
-    return _csv_response(scorecard_rows(tenant, period), f"scorecards-{tenant.slug}-{period.label}.csv")
+    return _csv_response(scorecard_rows(tenant, period, _web_indexes(period)),
+                         f"scorecards-{tenant.slug}-{period.label}.csv")
 
 
