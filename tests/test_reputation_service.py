@@ -946,6 +946,30 @@ def test_many_patients_writing_the_same_words_leave_room_for_other_examples(app,
         or texts == ["Ужасно долго ждали в очереди.", "Очередь двигалась медленно.", "Ждали приёма сорок минут."]
 
 
+def test_scorecard_indexes_are_the_overviews_figures_for_doctors_and_branches(app, tenant):
+    import random
+
+    from app.reputation.service import ReviewInput, index_overview, scorecard_indexes, store_reviews
+    from tests.factories import make_branch, make_doctor
+
+    branches = [make_branch(app, tenant.id, f"B{i}") for i in range(2)]
+    doctors = [make_doctor(app, tenant.id, f"Doctor {i}") for i in range(3)]
+    rng = random.Random(7)
+    texts = ["Отличный врач", "Ужасно долго ждали", "Нормально", "", "Грубая регистратура"]
+    with app.app_context(), tenant_scope(tenant.id):
+        store_reviews([ReviewInput(site="x", site_review_id=str(i), rating=rng.choice([None, 1.0, 3.0, 4.5, 5.0]),
+                                   text=rng.choice(texts) + f" {i}" * rng.randint(0, 1),
+                                   published_on=date(2026, 1, 1) + timedelta(days=rng.randint(0, 300)),
+                                   branch_id=rng.choice([None, *branches]), doctor_id=rng.choice([None, *doctors]))
+                       for i in range(200)], origin="import")
+        db.session.commit()
+        as_of = date(2026, 9, 1)
+        expected = {(s.scope, str(s.scope_id)): (s.index, s.confidence, s.reviews)
+                    for s in index_overview(as_of) if s.scope in ("doctor", "branch")}
+        got = {key: (s.index, s.confidence, s.reviews) for key, s in scorecard_indexes(as_of).items()}
+    assert got == expected and len(got) == 5
+
+
 def test_dashboard_shows_the_reputation_card(app, tenant, manager_client):
     from app.reputation.service import ReviewInput, compute_snapshots, store_reviews
 

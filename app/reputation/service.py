@@ -928,6 +928,32 @@ def period_summary(first_day: date, last_day: date) -> dict | None:
     }
 
 
+def scorecard_indexes(as_of: date) -> dict[tuple[str, str], ScopeIndex]:
+    """Each doctor's and branch's index as of a day, keyed like the scorecards' rows (kind, id as text).
+
+    The figures of ``index_overview(as_of)`` for those scopes, from the reviews about a doctor or
+    a branch alone and without the week's change: what a scorecard shows, at a fraction of the cost.
+    """
+    written_on = _written_on()
+    rows = db.session.execute(
+        select(ExternalReview.rating, ExternalReview.sentiment_polarity, written_on,
+               ExternalReview.branch_id, ExternalReview.doctor_id)
+        .where(written_on <= as_of, or_(ExternalReview.branch_id.is_not(None), ExternalReview.doctor_id.is_not(None))))
+    grouped = GroupedIndex()
+    for rating, sentiment, day, branch_id, doctor_id in rows:
+        scopes = [("branch", branch_id)] if branch_id is not None else []
+        if doctor_id is not None:
+            scopes.append(("doctor", doctor_id))
+        grouped.add(scopes, rating, sentiment, float((as_of - day).days))
+    result = {}
+    for scope, scope_id in grouped.groups():
+        current = grouped.index((scope, scope_id))
+        result[(scope, str(scope_id))] = ScopeIndex(
+            scope, scope_id, "", round(current.index, 1) if current else None,
+            current.confidence if current else None, grouped.reviews((scope, scope_id)), None)
+    return result
+
+
 def nightly_fan_out(now: datetime | None = None) -> list[int]:
     """Start a nightly scrape run in every clinic that has the module and is not suspended.
 

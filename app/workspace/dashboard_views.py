@@ -16,7 +16,7 @@ from app.charts import bar_chart, line_chart, time_chart
 from app.extensions import db
 from app.metrics import Period, reportable
 from app.models import Response
-from app.reputation.service import clinic_today, index_overview, period_summary, reputation_licensed
+from app.reputation.service import clinic_today, period_summary, reputation_licensed, scorecard_indexes
 from app.spreadsheet import safe_row
 from app.workspace.base import bp, requires
 from tenants.licensing import has_module
@@ -143,7 +143,7 @@ def _web_indexes(period: Period) -> dict | None:
     one), keyed like the scorecards' rows; None without the module or for a period still to come."""
     if not reputation_licensed() or period.start > clinic_today():
         return None
-    return _by_scorecard_key(index_overview(min(period.last_day, clinic_today())))
+    return scorecard_indexes(min(period.last_day, clinic_today()))
 
 
 def _by_scorecard_key(scopes) -> dict:
