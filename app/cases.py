@@ -168,25 +168,28 @@ class CaseCounts:
     open: int
     overdue: int
     mine: int
+    unassigned: int
 
 
-CASE_VIEWS = ("open", "overdue", "mine", "resolved", "all")
+CASE_VIEWS = ("open", "overdue", "mine", "unassigned", "resolved", "all")
 
 
 def case_list_query(view: str, user_id: int | None, now: datetime | None = None):
-    """Cases of the current clinic for a list view: open (by deadline), overdue, mine, resolved, all."""
+    """Cases of the current clinic for a list view: open (by deadline), overdue, mine, unassigned, resolved, all."""
     now = now or utcnow()
     # A list shows each case's answer, its QR code, branch and doctor, and the assignee: load them in a few queries.
     query = select(Case).join(Response, Response.id == Case.response_id).options(
         selectinload(Case.response).selectinload(Response.collection_point),
         selectinload(Case.response).selectinload(Response.branch),
         selectinload(Case.response).selectinload(Response.doctor), selectinload(Case.assignee))
-    if view in ("open", "overdue", "mine"):
+    if view in ("open", "overdue", "mine", "unassigned"):
         query = query.where(Case.status.in_(OPEN_CASE_STATUSES))
     if view == "overdue":
         query = query.where(Case.deadline_at < now)
     elif view == "mine":
         query = query.where(Case.assignee_user_id == user_id)
+    elif view == "unassigned":
+        query = query.where(Case.assignee_user_id.is_(None))
     elif view == "resolved":
         query = query.where(Case.status == "resolved")
     if view == "resolved":
@@ -197,10 +200,11 @@ def case_list_query(view: str, user_id: int | None, now: datetime | None = None)
 
 
 def case_counts(user_id: int | None, now: datetime | None = None) -> CaseCounts:
-    """Open, overdue and my open cases in the current clinic."""
+    """Open, overdue, my and unassigned open cases in the current clinic (one query)."""
     now = now or utcnow()
-    open_ = Case.status.in_(OPEN_CASE_STATUSES)
-    total = db.session.scalar(select(func.count(Case.id)).where(open_)) or 0
-    overdue = db.session.scalar(select(func.count(Case.id)).where(open_, Case.deadline_at < now)) or 0
-    mine = db.session.scalar(select(func.count(Case.id)).where(open_, Case.assignee_user_id == user_id)) or 0
-    return CaseCounts(total, overdue, mine)
+    total, overdue, mine, unassigned = db.session.execute(select(
+        func.count(Case.id), func.count(Case.id).filter(Case.deadline_at < now),
+        func.count(Case.id).filter(Case.assignee_user_id == user_id),
+        func.count(Case.id).filter(Case.assignee_user_id.is_(None)),
+    ).where(Case.status.in_(OPEN_CASE_STATUSES))).one()
+    return CaseCounts(total or 0, overdue or 0, mine or 0, unassigned or 0)

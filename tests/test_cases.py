@@ -210,6 +210,21 @@ def test_a_manager_takes_a_case_in_one_click(app, tenant, manager_client):
     assert manager_client.get(tenant.url("cases?view=mine")).get_data(as_text=True).count(f"cases/{case_id}") >= 1
 
 
+def test_unassigned_open_cases_have_a_list_of_their_own(app, tenant, manager_client):
+    from app import cases as case_rules
+
+    taken, waiting, closed = (make_case(app, tenant.id) for _ in range(3))
+    with app.app_context(), tenant_scope(tenant.id):
+        owner = db.session.scalar(select(User.id).where(User.email == tenant.owner_email))
+        db.session.get(Case, taken).assignee_user_id = owner
+        db.session.get(Case, closed).status = "resolved"
+        db.session.commit()
+        assert case_rules.case_counts(owner).unassigned == 1
+    page = manager_client.get(tenant.url("cases?view=unassigned")).get_data(as_text=True)
+    assert f"cases/{waiting}" in page and f"cases/{taken}" not in page and f"cases/{closed}" not in page
+    assert "Unassigned (1)" in manager_client.get(tenant.url("cases")).get_data(as_text=True)
+
+
 def test_manager_makes_any_response_a_case(app, tenant, manager_client):
     from app.live import current_marker
 
