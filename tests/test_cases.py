@@ -223,6 +223,8 @@ def test_unassigned_open_cases_have_a_list_of_their_own(app, tenant, manager_cli
     page = manager_client.get(tenant.url("cases?view=unassigned")).get_data(as_text=True)
     assert f"cases/{waiting}" in page and f"cases/{taken}" not in page and f"cases/{closed}" not in page
     assert "Unassigned (1)" in manager_client.get(tenant.url("cases")).get_data(as_text=True)
+    home = manager_client.get(tenant.url()).get_data(as_text=True)
+    assert f'href="{tenant.url("cases?view=unassigned")}">Unassigned: 1<' in home
 
 
 def test_manager_makes_any_response_a_case(app, tenant, manager_client):
