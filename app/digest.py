@@ -124,6 +124,7 @@ class DigestContent:
     # reviews and the reputation page's address.
     reputation: dict | None = None
     negative_reviews: list[dict] | None = None
+    unassigned_cases: int = 0  # open cases nobody has taken
     journal_url: str = ""
     cases_url: str = ""
     settings_url: str = ""
@@ -256,9 +257,10 @@ def collect_digest(tenant: Tenant, period_start: datetime, period_end: datetime,
                  if r.has_contact else None)) for r in responses]
 
     open_filter = Case.status.in_(OPEN_CASE_STATUSES)
-    open_count, overdue_count = db.session.execute(select(
-        func.count(Case.id), func.sum(sql_case((Case.deadline_at < now, 1), else_=0))).where(open_filter)).one()
-    open_count, overdue_count = int(open_count or 0), int(overdue_count or 0)
+    open_count, overdue_count, unassigned_count = db.session.execute(select(
+        func.count(Case.id), func.sum(sql_case((Case.deadline_at < now, 1), else_=0)),
+        func.sum(sql_case((Case.assignee_user_id.is_(None), 1), else_=0))).where(open_filter)).one()
+    open_count, overdue_count, unassigned_count = (int(n or 0) for n in (open_count, overdue_count, unassigned_count))
     cases = db.session.execute(
         select(Case, Response.reference, Response.risk_level, User.full_name, User.email)
         .join(Response, Response.id == Case.response_id)
@@ -279,7 +281,7 @@ def collect_digest(tenant: Tenant, period_start: datetime, period_end: datetime,
         period_start=period_start, period_end=period_end, late=late, entries=entries, total_at_risk=total,
         critical_count=critical, open_cases=open_count, overdue_cases=overdue_count, case_lines=case_lines,
         nps_day=nps_day, nps_week=nps_week, csat_day=csat_day, csat_week=csat_week,
-        reputation=reputation, negative_reviews=negative_reviews,
+        reputation=reputation, negative_reviews=negative_reviews, unassigned_cases=unassigned_count,
         journal_url=f"{base}/journal", cases_url=f"{base}/cases", settings_url=f"{base}/settings/notifications",
     )
 

@@ -86,6 +86,10 @@ def test_digest_content_parts_languages_and_contacts(app, tenant, other_tenant, 
     assert "2 at risk, 1 critical" in viewer_mail["Subject"]
     # Open cases (opened automatically for the risky answers) and metric changes.
     assert "OPEN CASES (3" in viewer_text or "OPEN CASES (2" in viewer_text
+    opened = int(re.search(r"OPEN CASES \((\d+)", viewer_text)[1])
+    # Cases opened automatically have nobody assigned yet: the digest says how many.
+    assert f"of {opened} open; {opened} with nobody assigned." in viewer_text
+    assert f"без исполнителя: {opened}" in owner_text and f"with nobody assigned: {opened}" in viewer_html
     assert re.search(r"NPS, last 24 h: −?\d+", viewer_text)
     assert re.search(r"CSAT, last 7 days: \d+%", viewer_text)
 
@@ -308,7 +312,11 @@ def test_next_digest_preview_follows_the_schedule(app, tenant, smtp_sink):
         # Sent today: the next is tomorrow's, covering what came since today's ended: no new rating yet.
         assert later.local_date.isoformat() == "2027-05-11" and later.scheduled_for == NOON_UTC + timedelta(days=1)
         assert later.period_start == run.period_end and "ALPHA" not in later.text
-        assert "0 risky rating(s)" in later.text and "1 overdue case(s) of 3 open" in later.text
+        assert "0 risky rating(s)" in later.text and "1 overdue case(s) of 3 open; 3 with nobody assigned" in later.text
+        from app.models import Case
+        db.session.execute(update(Case).values(assignee_user_id=db.session.scalar(select(User.id))))
+        assert "1 overdue case(s) of 3 open." in preview_next_digest(clinic, "en", True, now=after_noon).text
+        db.session.rollback()
         assert not later.quiet and later.recipients == 1
         run.status = "failed"
         db.session.commit()
