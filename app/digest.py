@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from app.auth.principals import ROLE_PERMISSIONS
+from app.cases import case_counts
 from app.digest_schedule import digest_hour, due_local_date, scheduled_instant
 from app.extensions import db
 from app.metrics.csat import csat_from_counts
@@ -257,10 +258,7 @@ def collect_digest(tenant: Tenant, period_start: datetime, period_end: datetime,
                  if r.has_contact else None)) for r in responses]
 
     open_filter = Case.status.in_(OPEN_CASE_STATUSES)
-    open_count, overdue_count, unassigned_count = db.session.execute(select(
-        func.count(Case.id), func.sum(sql_case((Case.deadline_at < now, 1), else_=0)),
-        func.sum(sql_case((Case.assignee_user_id.is_(None), 1), else_=0))).where(open_filter)).one()
-    open_count, overdue_count, unassigned_count = (int(n or 0) for n in (open_count, overdue_count, unassigned_count))
+    counts = case_counts(None, now)  # the cases page's counts; "mine" means nothing to a digest
     cases = db.session.execute(
         select(Case, Response.reference, Response.risk_level, User.full_name, User.email)
         .join(Response, Response.id == Case.response_id)
@@ -279,9 +277,9 @@ def collect_digest(tenant: Tenant, period_start: datetime, period_end: datetime,
         tenant_id=tenant.id, clinic=tenant.name, slug=tenant.slug, timezone=tenant.timezone,
         local_date=local_date or period_end.astimezone(ZoneInfo(tenant.timezone)).date().isoformat(),
         period_start=period_start, period_end=period_end, late=late, entries=entries, total_at_risk=total,
-        critical_count=critical, open_cases=open_count, overdue_cases=overdue_count, case_lines=case_lines,
+        critical_count=critical, open_cases=counts.open, overdue_cases=counts.overdue, case_lines=case_lines,
         nps_day=nps_day, nps_week=nps_week, csat_day=csat_day, csat_week=csat_week,
-        reputation=reputation, negative_reviews=negative_reviews, unassigned_cases=unassigned_count,
+        reputation=reputation, negative_reviews=negative_reviews, unassigned_cases=counts.unassigned,
         journal_url=f"{base}/journal", cases_url=f"{base}/cases", settings_url=f"{base}/settings/notifications",
     )
 
