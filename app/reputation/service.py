@@ -466,21 +466,29 @@ def _written_on():
     return func.coalesce(ExternalReview.published_on, utc_day(ExternalReview.first_seen_at))
 
 
-def _review_rows(until: date | None = None) -> list:
+def _review_rows(until: date | None = None, *, about_branch_or_doctor: bool = False) -> list:
     """What the index reads of each of the clinic's reviews written by ``until``: rows of ``rating``,
     ``sentiment`` (None for a review without text: scoring leaves its polarity empty), ``day``
-    written (else the UTC day first seen), ``branch_id``, ``doctor_id``, ``source_id`` and ``site``."""
+    written (else the UTC day first seen), ``branch_id``, ``doctor_id``, ``source_id`` and ``site``.
+    ``about_branch_or_doctor``: only the reviews about a branch or a doctor."""
     written_on = _written_on()
     query = select(ExternalReview.rating, ExternalReview.sentiment_polarity.label("sentiment"),
                    written_on.label("day"), ExternalReview.branch_id, ExternalReview.doctor_id,
                    ExternalReview.source_id, ExternalReview.site)
     if until is not None:
         query = query.where(written_on <= until)
+    if about_branch_or_doctor:
+        query = query.where(or_(ExternalReview.branch_id.is_not(None), ExternalReview.doctor_id.is_not(None)))
     return db.session.execute(query).all()
 
 
-def _grouped_index(rows: list, as_of: date, *, clinic_only: bool = False) -> GroupedIndex:
-    """The index of every scope as of a day: the clinic, each branch, doctor and source.
+SCOPE_KINDS = frozenset({"clinic", "branch", "doctor", "source", "site"})
+
+
+def _grouped_index(rows: list, as_of: date, *, clinic_only: bool = False,
+                   kinds: frozenset = SCOPE_KINDS) -> GroupedIndex:
+    """The index of every scope as of a day: the clinic, each branch, doctor and source
+    (``kinds`` of them only, when given).
 
     Reviews imported or pasted belong to no source; so that they have a row too, a site
     with any such review is a scope of its own, keyed by the site's name, counting all
@@ -488,24 +496,33 @@ def _grouped_index(rows: list, as_of: date, *, clinic_only: bool = False) -> Gro
     """
     grouped = GroupedIndex()
     clinic = ("clinic", 0)
-    grouped.add_group(clinic)
     if clinic_only:
+        grouped.add_group(clinic)
         for rating, sentiment, day, *_scopes in rows:
             grouped.add((clinic,), rating, sentiment, float((as_of - day).days))
         return grouped
-    sites_without_source = {site for *_, source_id, site in rows if source_id is None and site}
+    if "clinic" in kinds:
+        grouped.add_group(clinic)
+    sites_without_source = ({site for *_, source_id, site in rows if source_id is None and site}
+                            if "site" in kinds else set())
     for rating, sentiment, day, branch_id, doctor_id, source_id, site in rows:
-        scopes = [clinic]
-        if branch_id is not None:
+        scopes = [clinic] if "clinic" in kinds else []
+        if branch_id is not None and "branch" in kinds:
             scopes.append(("branch", branch_id))
-        if doctor_id is not None:
+        if doctor_id is not None and "doctor" in kinds:
             scopes.append(("doctor", doctor_id))
-        if source_id is not None:
+        if source_id is not None and "source" in kinds:
             scopes.append(("source", source_id))
         if site in sites_without_source:
             scopes.append(("site", site))
         grouped.add(scopes, rating, sentiment, float((as_of - day).days))
     return grouped
+
+
+def _scope_index(grouped: GroupedIndex, key: tuple, name: str, week_delta: float | None) -> ScopeIndex:
+    current = grouped.index(key)
+    return ScopeIndex(key[0], key[1], name, round(current.index, 1) if current else None,
+                      current.confidence if current else None, grouped.reviews(key), week_delta)
 
 
 def compute_snapshots(day: date | None = None) -> dict[tuple[str, int], float | None]:
@@ -593,9 +610,8 @@ def index_overview(today: date | None = None, *, clinic_only: bool = False) -> l
             previous = then.index if then else None
         change = week_over_week(current.index if current else None, previous)
         name = site_title(scope_id) if scope == "site" else names.get((scope, scope_id), f"#{scope_id}")
-        result.append(ScopeIndex(scope, scope_id, name, round(current.index, 1) if current else None,
-                                 current.confidence if current else None, grouped.reviews((scope, scope_id)),
-                                 round(change.delta, 1) + 0.0 if change.delta is not None else None))  # no "-0.0"
+        result.append(_scope_index(grouped, (scope, scope_id), name,
+                                   round(change.delta, 1) + 0.0 if change.delta is not None else None))  # no "-0.0"
     return result
 
 
@@ -934,24 +950,10 @@ def scorecard_indexes(as_of: date) -> dict[tuple[str, str], ScopeIndex]:
     The figures of ``index_overview(as_of)`` for those scopes, from the reviews about a doctor or
     a branch alone and without the week's change: what a scorecard shows, at a fraction of the cost.
     """
-    written_on = _written_on()
-    rows = db.session.execute(
-        select(ExternalReview.rating, ExternalReview.sentiment_polarity, written_on,
-               ExternalReview.branch_id, ExternalReview.doctor_id)
-        .where(written_on <= as_of, or_(ExternalReview.branch_id.is_not(None), ExternalReview.doctor_id.is_not(None))))
-    grouped = GroupedIndex()
-    for rating, sentiment, day, branch_id, doctor_id in rows:
-        scopes = [("branch", branch_id)] if branch_id is not None else []
-        if doctor_id is not None:
-            scopes.append(("doctor", doctor_id))
-        grouped.add(scopes, rating, sentiment, float((as_of - day).days))
-    result = {}
-    for scope, scope_id in grouped.groups():
-        current = grouped.index((scope, scope_id))
-        result[(scope, str(scope_id))] = ScopeIndex(
-            scope, scope_id, "", round(current.index, 1) if current else None,
-            current.confidence if current else None, grouped.reviews((scope, scope_id)), None)
-    return result
+    grouped = _grouped_index(_review_rows(until=as_of, about_branch_or_doctor=True), as_of,
+                             kinds=frozenset({"branch", "doctor"}))
+    return {(scope, str(scope_id)): _scope_index(grouped, (scope, scope_id), "", None)
+            for scope, scope_id in grouped.groups()}
 
 
 def nightly_fan_out(now: datetime | None = None) -> list[int]:
