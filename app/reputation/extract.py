@@ -1375,11 +1375,7 @@ def page_heading(root: Any) -> str | None:
     Видное", "Dr. Hilary Pada"); ``match_doctor`` links a new source to the doctor so named.
     """
     for path in ("//h1", "//meta[@property='og:title']/@content", "//title"):
-        try:
-            found = root.xpath(path)
-        except (etree.XPathError, ValueError):
-            continue
-        for node in found[:3]:
+        for node in root.xpath(path)[:3]:
             text = " ".join((node if isinstance(node, str) else node.text_content()).split())
             if text:
                 return text[:HEADING_LENGTH]
