@@ -261,3 +261,26 @@ def test_running_import_shows_a_labelled_progress_bar(app, tenant, manager_clien
                               headers={"HX-Request": "true"}).get_data(as_text=True)
     assert '<progress aria-label="Import progress" max="40" value="0">' in html and "style=" not in html
     assert 'hx-trigger="load delay:1s"' in html  # still polling
+
+
+def test_a_clinics_name_never_needs_a_russian_case_ending():
+    """A clinic's name ("Клиника «Демо»") is quoted as it is, in the nominative: a Russian message
+    must not put it where Russian would decline it (after a preposition, or after "Клиника")."""
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+
+    catalog_path = Path(__file__).resolve().parents[1] / "app/translations/ru/LC_MESSAGES/messages.po"
+    with catalog_path.open("rb") as handle:
+        catalog = read_po(handle)
+    declined = re.compile(r"(?i)(?:^|\s)(?:к|ко|в|во|у|для|от|из|о|об|с|со|на|по|при|про|клиника)\s+%\(clinic\)s")
+    checked, wrong = 0, []
+    for message in catalog:
+        translations = message.string if isinstance(message.string, tuple) else (message.string,)
+        for text in translations:
+            if text and "%(clinic)s" in text:
+                checked += 1
+                if declined.search(text):
+                    wrong.append(text)
+    assert checked >= 5
+    assert wrong == []
