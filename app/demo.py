@@ -203,8 +203,8 @@ def _responses(rng: random.Random, clinic: _Clinic, settings: ClinicSettings, no
         band = _band(rng, minutes / 1440, point.doctor_id == lagging_doctor)
         nps = {"promoter": rng.choice([9, 10, 10]), "passive": rng.choice([7, 8]),
                "detractor": rng.choice([1, 3, 4, 5, 6, 6])}[band]
-        comment, about = rng.choice({"promoter": PRAISE, "passive": MIXED, "detractor": COMPLAINTS}[band]) \
-            if rng.random() < 0.6 else ("", None)
+        pool = {"promoter": PRAISE, "passive": MIXED, "detractor": COMPLAINTS}[band]
+        comment, about = rng.choice(_fitting(pool, clinic, point)) if rng.random() < 0.6 else ("", None)
         ratings = {aspect: max(1, min(5, round(nps / 2) + rng.choice([-1, 0, 0, 1])))
                    for aspect in ("doctor", "nurses", "reception", "waiting", "cleanliness", "prices")
                    if rng.random() < 0.8}
@@ -245,6 +245,14 @@ def _responses(rng: random.Random, clinic: _Clinic, settings: ClinicSettings, no
         responses.append(response)
     db.session.flush()
     return responses
+
+
+def _fitting(pool: list[tuple], clinic: _Clinic, point: CollectionPoint) -> list[tuple]:
+    """The comments that could be left at this point: one that names a specialty ("кардиолог") only in that
+    doctor's room, so a dermatologist's patients do not thank the cardiologist."""
+    specialty = next((d.specialty.lower() for d in clinic.doctors if d.id == point.doctor_id), None)
+    return [entry for entry in pool
+            if all(named == specialty for named in map(str.lower, SPECIALTIES) if named in entry[0].lower())]
 
 
 def _handle_cases(rng: random.Random, responses: list[Response], settings: ClinicSettings,

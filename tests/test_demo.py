@@ -6,7 +6,7 @@ import re
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Case, ExternalReview, PublishedReview, Response, Tenant, Visit, VisitImport
+from app.models import Case, Doctor, ExternalReview, PublishedReview, Response, Tenant, Visit, VisitImport
 from tenants.context import platform_scope, tenant_scope
 from tests.conftest import login
 
@@ -53,6 +53,8 @@ def test_demo_clinic_has_a_year_of_history_in_every_part(app, runner, client):
         commented = db.session.scalar(select(func.count()).select_from(Response).where(Response.comment != ""))
         imported = db.session.scalar(select(VisitImport))
         published = db.session.scalar(select(func.count()).select_from(PublishedReview))
+        commented_at = db.session.execute(select(Response.comment, Doctor.specialty).outerjoin(
+            Doctor, Doctor.id == Response.doctor_id).where(Response.comment != "")).all()
     # Every headline figure of last month exists: survey, visits, churn, programme.
     for name in ("nps", "csat_overall", "loyalty_index", "retention_rate", "churn", "revenue_per_patient",
                  "repeat_visit_rate", "sentiment_mean"):
@@ -63,6 +65,13 @@ def test_demo_clinic_has_a_year_of_history_in_every_part(app, runner, client):
     assert scored == commented > 300  # every comment has its sentiment and topics, as the worker would give
     assert imported.status == "done" and imported.imported_rows == counts["visits"]
     assert published == 6
+    # A comment that names a specialty was left in that doctor's room ("Кардиолог всё разложил…" not at the
+    # dermatologist's); and such comments are there.
+    specialties = {specialty.lower() for _, specialty in commented_at if specialty}
+    naming = [(comment, specialty) for comment, specialty in commented_at
+              if any(name in comment.lower() for name in specialties)]
+    assert len(naming) > 10
+    assert all(specialty and specialty.lower() in comment.lower() for comment, specialty in naming), naming[:5]
 
     login(client, "manager@demo-clinic.local", "manager-demo-pass")
     dashboard = client.get("/c/demo/dashboard?period=" + this_month.previous().label).get_data(as_text=True)
