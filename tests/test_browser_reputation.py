@@ -63,3 +63,7 @@ def test_manager_scrapes_imports_and_reads_the_index_on_a_phone(app, tenant, pag
         save_screenshot(page, "reputation-overview-phone")
         page.set_viewport_size({"width": 1280, "height": 800})
         save_screenshot(page, "reputation-overview-desktop")
+        # On a laptop the branch and doctor fields stand side by side, their boxes level.
+        page.goto(f"/c/{tenant.slug}/reputation/sources")
+        branch, doctor = page.locator("#branch_id").bounding_box(), page.locator("#doctor_id").bounding_box()
+        assert doctor["x"] > branch["x"] and abs(doctor["y"] - branch["y"]) < 1, (branch, doctor)
