@@ -34,10 +34,23 @@ def _problems(axe, page, label: str) -> list[str]:
     return [f"{label}: {v['id']} ({v['impact']}) at {v['nodes'][0]['target']}: {v['help']}" for v in violations]
 
 
+# A cell given a layout of its own (display: flex on a <td>) stops being a table cell: its borders and
+# height no longer follow its row's. On a phone, a stacked table turns every cell of a row alike.
+ROWS_WITH_ODD_CELLS = """[...document.querySelectorAll('tr')].filter(row => {
+  const kinds = new Set([...row.cells].map(cell => getComputedStyle(cell).display));
+  return kinds.size > 1;
+}).map(row => row.innerText.slice(0, 60))"""
+
+
+def _layout_problems(page, label: str) -> list[str]:
+    return [f"{label}: a table row whose cells are laid out differently: {row!r}"
+            for row in page.evaluate(ROWS_WITH_ODD_CELLS)]
+
+
 @contextmanager
 def _audited_tab(chromium, live_server, locale: str, width: int):
-    """A browser tab and ``check(label)``, which runs axe on the page shown; the test fails on any
-    violation found, and on anything the pages' Content-Security-Policy refused."""
+    """A browser tab and ``check(label)``, which runs axe on the page shown and looks over its tables; the
+    test fails on any violation found, and on anything the pages' Content-Security-Policy refused."""
     from axe_playwright_python.sync_playwright import Axe
 
     from tests.conftest import refused_by_csp
@@ -49,7 +62,7 @@ def _audited_tab(chromium, live_server, locale: str, width: int):
     page.set_default_timeout(10_000)
     problems: list[str] = []
     try:
-        yield page, lambda label: problems.extend(_problems(axe, page, label))
+        yield page, lambda label: problems.extend(_problems(axe, page, label) + _layout_problems(page, label))
     finally:
         context.close()
     assert not refused, refused[:3]
