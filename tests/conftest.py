@@ -23,7 +23,16 @@ from jobs.embedded_redis import start_embedded_redis
 APP_ROLE = "vernost_app"
 TEST_PASSWORD = "correct-horse-battery"
 PG_OWNER_URL = os.environ.get("VERNOST_TEST_DATABASE_URL")
+# The shared data sets (../shared/data beside the clone, or $VERNOST_SHARED_DATA): read in place, never copied.
 SHARED_DATA = Path(os.environ.get("VERNOST_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+REVIEW_PAGES = SHARED_DATA / "review-pages"
+SENTIMENT_DATA = SHARED_DATA / "sentiment"
+needs_review_pages = pytest.mark.skipif(
+    not (REVIEW_PAGES / "ground_truth.json").exists(),
+    reason=f"saved review pages not found at {REVIEW_PAGES} (set VERNOST_SHARED_DATA to the shared data folder)")
+needs_sentiment_data = pytest.mark.skipif(
+    not SENTIMENT_DATA.is_dir(),
+    reason=f"labelled sentiment texts not found at {SENTIMENT_DATA} (set VERNOST_SHARED_DATA to the shared data folder)")
 
 
 def _pg_app_url(owner_url: str) -> str:

@@ -10,16 +10,15 @@ from app.extensions import db
 from app.models import ClinicSentimentModel, ExternalReview, PendingJob, Response
 from app.nlp.sentiment import SentimentModel, default_model
 from tenants.context import tenant_scope
-from tests.conftest import form_token
+from tests.conftest import SENTIMENT_DATA, form_token, needs_sentiment_data
 from tests.factories import make_response
-from tests.test_sentiment import SHARED, needs_shared
 
 STARS = {"negative": 1.0, "neutral": 3.0, "positive": 5.0}
 
 
 def add_rated_reviews(app, clinic_id: int, count: int, offset: int = 0) -> None:
     """Real patient answers from the shared NHS corpus, stored as the clinic's rated public reviews."""
-    rows = [json.loads(line) for line in (SHARED / "en_nhs_patient_feedback_train.jsonl").read_text(
+    rows = [json.loads(line) for line in (SENTIMENT_DATA / "en_nhs_patient_feedback_train.jsonl").read_text(
         encoding="utf-8").splitlines()][offset:offset + count]
     with app.app_context(), tenant_scope(clinic_id):
         db.session.add_all([ExternalReview(key=f"nhs-{offset + i}", site="test", origin="csv", text=row["text"],
@@ -54,7 +53,7 @@ def test_too_few_rated_reviews_is_a_clear_refusal(app, tenant, manager_client):
         assert db.session.scalar(select(func.count()).select_from(PendingJob)) == 0
 
 
-@needs_shared
+@needs_sentiment_data
 def test_clinic_trains_its_model_through_a_job_and_only_it_uses_it(app, tenant, other_tenant, manager_client):
     from jobs.worker import InlineAppWorker, build_worker
     from app.reputation.clinic_model import clinic_scorer
@@ -131,7 +130,7 @@ def test_viewers_cannot_train(app, tenant):
     assert client.post(tenant.url("reputation/model/train"), data={"csrf_token": form_token(page)}).status_code == 403
 
 
-@needs_shared
+@needs_sentiment_data
 def test_command_line_training(app, tenant):
     from app.reputation.clinic_model import clinic_scorer
 

@@ -7,10 +7,8 @@ or ``$VERNOST_SHARED_DATA``); they are read in place, never copied.
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -28,29 +26,15 @@ from app.reputation.extract import (
     validate_selector_config,
 )
 from app.reputation.sites import SITES
+from tests.conftest import REVIEW_PAGES, needs_review_pages
 
 # The reference date the ground truth was read against ("a week ago" on Google Maps is
 # resolved against it; year-less ProDoctorov dates must not land after it).
 TODAY = date(2026, 7, 20)
 
 
-def _data_dir() -> Path:
-    override = os.environ.get("VERNOST_SHARED_DATA")
-    if override:
-        path = Path(override)
-        return path if (path / "ground_truth.json").exists() else path / "review-pages"
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "review-pages"
-
-
-DATA_DIR = _data_dir()
-needs_pages = pytest.mark.skipif(
-    not (DATA_DIR / "ground_truth.json").exists(),
-    reason=f"saved review pages not found at {DATA_DIR} (set VERNOST_SHARED_DATA to the data dir)",
-)
-
-
 def _ground_truth() -> dict:
-    path = DATA_DIR / "ground_truth.json"
+    path = REVIEW_PAGES / "ground_truth.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
@@ -60,7 +44,7 @@ _PAGE_CACHE: dict[str, ExtractedPage] = {}
 
 
 def _page_bytes(name: str) -> bytes:
-    return (DATA_DIR / name).read_bytes()
+    return (REVIEW_PAGES / name).read_bytes()
 
 
 def _extracted(name: str) -> ExtractedPage:
@@ -136,25 +120,25 @@ def _find_review(page: ExtractedPage, sample: dict):
 # --------------------------------------------------------------------------- per page
 
 
-@needs_pages
+@needs_review_pages
 @pytest.mark.parametrize("name", PAGE_NAMES)
 def test_encoding_matches_ground_truth(name):
     assert _extracted(name).encoding == GROUND_TRUTH[name]["encoding"]
 
 
-@needs_pages
+@needs_review_pages
 @pytest.mark.parametrize("name", PAGE_NAMES)
 def test_review_count_matches_ground_truth(name):
     assert len(_extracted(name).reviews) == GROUND_TRUTH[name]["review_count"]
 
 
-@needs_pages
+@needs_review_pages
 @pytest.mark.parametrize("name", PAGE_NAMES)
 def test_site_is_detected_from_html_alone(name):
     assert _extracted(name).site == name.split("/")[0]
 
 
-@needs_pages
+@needs_review_pages
 @pytest.mark.parametrize("name", PAGE_NAMES)
 def test_aggregate_matches_ground_truth(name):
     page = _extracted(name)
@@ -171,7 +155,7 @@ def test_aggregate_matches_ground_truth(name):
     assert page.aggregate.count == count
 
 
-@needs_pages
+@needs_review_pages
 @pytest.mark.parametrize("name", PAGE_NAMES)
 def test_sampled_reviews_match_ground_truth(name):
     page = _extracted(name)
@@ -191,7 +175,7 @@ def test_sampled_reviews_match_ground_truth(name):
             assert review.subject == sample["reviewed_org"]
 
 
-@needs_pages
+@needs_review_pages
 @pytest.mark.parametrize("name", PAGE_NAMES)
 def test_every_review_is_well_formed(name):
     page = _extracted(name)
@@ -210,7 +194,7 @@ def test_every_review_is_well_formed(name):
 # --------------------------------------------------------------------------- site specifics
 
 
-@needs_pages
+@needs_review_pages
 def test_prodoctorov_clinic_replies_are_kept_out_of_review_text():
     page = _extracted("prodoctorov/vidnoe-tsukanova-reviews.html")
     with_reply = [review for review in page.reviews if review.reply]
@@ -221,7 +205,7 @@ def test_prodoctorov_clinic_replies_are_kept_out_of_review_text():
         assert "Администрация" not in review.text
 
 
-@needs_pages
+@needs_review_pages
 def test_prodoctorov_sections_keep_their_titles_except_the_story():
     page = _extracted("prodoctorov/moskva-hafez-profile.html")
     review = next(r for r in page.reviews if r.site_review_id == "7106183")
@@ -229,7 +213,7 @@ def test_prodoctorov_sections_keep_their_titles_except_the_story():
     assert "Понравилось:" in review.text and "Не понравилось:" in review.text
 
 
-@needs_pages
+@needs_review_pages
 def test_prodoctorov_year_is_inferred_when_only_the_visible_date_is_left():
     # Drop the microdata dates: the visible "7 апреля в 14:08" has no year.
     content = re.sub(rb'content="\d{4}-\d{2}-\d{2}"', b"", _page_bytes("prodoctorov/vidnoe-tsukanova-reviews.html"))
@@ -242,7 +226,7 @@ def test_prodoctorov_year_is_inferred_when_only_the_visible_date_is_left():
     assert {r.site_review_id: r for r in page.reviews}["6984215"].date == "2025-04-07"
 
 
-@needs_pages
+@needs_review_pages
 def test_windows_1251_page_declaring_utf8_is_decoded_as_cp1251():
     decoded = decode_html(_page_bytes("prodoctorov/vidnoe-tsukanova-reviews.html"))
     assert decoded.declared == "utf-8"
@@ -250,7 +234,7 @@ def test_windows_1251_page_declaring_utf8_is_decoded_as_cp1251():
     assert "Цуканова Ольга Владимировна" in decoded.text
 
 
-@needs_pages
+@needs_review_pages
 def test_google_maps_owner_reply_is_not_review_text():
     page = _extracted("google_maps/tipsy-sticks-place-en.html")
     review = next(r for r in page.reviews if r.author == "Ana Maria Garcia")
@@ -258,7 +242,7 @@ def test_google_maps_owner_reply_is_not_review_text():
     assert "Thank you for your review" not in review.text
 
 
-@needs_pages
+@needs_review_pages
 def test_trustpilot_json_ld_and_cards_are_merged():
     page = _extracted("trustpilot/roof-shield-ayrshire.html")
     review = next(r for r in page.reviews if r.author == "Eva Brown")
@@ -266,14 +250,14 @@ def test_trustpilot_json_ld_and_cards_are_merged():
     assert review.site_review_id == "5fdde853755dc10b48282b14"  # only the HTML card has it
 
 
-@needs_pages
+@needs_review_pages
 def test_yelp_javascript_shell_falls_back_to_json_ld_and_unescapes_entities():
     page = _extracted("yelp/a-parker-contracting.html")
     assert {review.source for review in page.reviews} == {"json-ld"}
     assert any("Al's crew" in review.text for review in page.reviews)
 
 
-@needs_pages
+@needs_review_pages
 def test_next_page_links():
     assert _extracted("ratemds/dentist-pada-kelowna-bc.html").next_page_url.endswith(
         "Dr-Hilary-Pada-Kelowna-BC.html?page=2"
@@ -284,7 +268,7 @@ def test_next_page_links():
     assert _extracted("ratemds/family-gp-blanchet-quebec-qc-fr.html").next_page_url is None
 
 
-@needs_pages
+@needs_review_pages
 def test_changed_layout_raises_layout_changed():
     content = _page_bytes("prodoctorov/moskva-hafez-profile.html")
     # A redesign: new class names and no microdata.
@@ -296,7 +280,7 @@ def test_changed_layout_raises_layout_changed():
     assert "no review containers matched" in raised.value.reason
 
 
-@needs_pages
+@needs_review_pages
 def test_containers_without_readable_fields_raise_layout_changed():
     content = _page_bytes("prodoctorov/moskva-hafez-profile.html")
     # The cards are still there but their insides were renamed and the microdata dropped.
@@ -306,7 +290,7 @@ def test_containers_without_readable_fields_raise_layout_changed():
         extract_page(content, site="prodoctorov")
 
 
-@needs_pages
+@needs_review_pages
 @pytest.mark.parametrize("name", PAGE_NAMES)
 def test_truncated_pages_do_not_crash(name):
     content = _page_bytes(name)

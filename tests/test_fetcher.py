@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from http.server import ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.conftest import REVIEW_PAGES, needs_review_pages
 from tests.loopback_site import Handler, LoopbackSite, Reply
 from app.reputation.fetcher import (
     BLOCKED_ADDRESS,
@@ -439,28 +438,14 @@ def test_a_stray_byte_does_not_make_a_utf8_page_single_byte(site):
 # --------------------------------------------------------------------------- the saved pages over loopback
 
 
-def _data_dir() -> Path:
-    override = os.environ.get("VERNOST_SHARED_DATA")
-    if override:
-        path = Path(override)
-        return path if (path / "ground_truth.json").exists() else path / "review-pages"
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "review-pages"
-
-
-DATA_DIR = _data_dir()
-
-
-@pytest.mark.skipif(
-    not (DATA_DIR / "ground_truth.json").exists(),
-    reason=f"saved review pages not found at {DATA_DIR} (set VERNOST_SHARED_DATA to the data dir)",
-)
+@needs_review_pages
 def test_saved_pages_served_over_loopback(site):
-    truth = json.loads((DATA_DIR / "ground_truth.json").read_text(encoding="utf-8"))
+    truth = json.loads((REVIEW_PAGES / "ground_truth.json").read_text(encoding="utf-8"))
     fetcher = make_fetcher()
     for name, expected in sorted(truth.items()):
         path = "/saved/" + name
         # Served as the sites do: always claiming UTF-8, whatever the bytes are.
-        site.routes[path] = Reply(body=(DATA_DIR / name).read_bytes(), headers={"Content-Type": "text/html; charset=UTF-8"})
+        site.routes[path] = Reply(body=(REVIEW_PAGES / name).read_bytes(), headers={"Content-Type": "text/html; charset=UTF-8"})
         result = fetch_source(site.url(path), fetcher=fetcher, site=name.split("/")[0], max_pages=1)
         assert result.status == OK, (name, result.reason)
         assert len(result.reviews) == expected["review_count"], name

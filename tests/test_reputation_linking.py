@@ -6,10 +6,8 @@ import pytest
 
 from app.reputation.extract import extract_page, page_heading
 from app.reputation.linking import match_doctor, names_doctor
-from tests.conftest import SHARED_DATA
+from tests.conftest import REVIEW_PAGES, needs_review_pages
 
-PAGES = SHARED_DATA / "review-pages"
-needs_pages = pytest.mark.skipif(not (PAGES / "ground_truth.json").exists(), reason="saved review pages not available")
 
 
 @pytest.mark.parametrize("heading, name, expected", [
@@ -42,7 +40,7 @@ def test_only_one_doctor_is_linked():
     assert match_doctor("Цуканова Ольга Владимировна", doctors + [(4, "Цуканова Ольга Владимировна")]) is None
 
 
-@needs_pages
+@needs_review_pages
 @pytest.mark.parametrize("name, words", [
     ("prodoctorov/vidnoe-tsukanova-reviews.html", "Цуканова Ольга Владимировна"),
     ("prodoctorov/moskva-hafez-profile.html", "Хафез Йамен Мухаммадович"),
@@ -50,7 +48,7 @@ def test_only_one_doctor_is_linked():
     ("ratemds/family-gp-blanchet-quebec-qc-fr.html", "Alexandra Blanchet"),
 ])
 def test_doctor_pages_of_review_sites_are_headed_with_the_doctors_name(name, words):
-    page = extract_page((PAGES / name).read_bytes())
+    page = extract_page((REVIEW_PAGES / name).read_bytes())
     assert names_doctor(page.heading, words), page.heading
     assert page.to_json_dict()["heading"] == page.heading
 

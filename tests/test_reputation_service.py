@@ -14,11 +14,9 @@ from app.models import ExternalReview, Licence, ReputationSnapshot, ReviewSource
 from jobs.outbox import flush_outbox
 from jobs.worker import InlineAppWorker, build_worker
 from tenants.context import platform_scope, tenant_scope
-from tests.conftest import SHARED_DATA, form_token, make_clinic
+from tests.conftest import REVIEW_PAGES, form_token, make_clinic, needs_review_pages
 from tests.loopback_site import LoopbackSite, Reply
 
-PAGES = SHARED_DATA / "review-pages"
-needs_pages = pytest.mark.skipif(not (PAGES / "ground_truth.json").exists(), reason="saved review pages not available")
 
 
 # --------------------------------------------------------------------------- a loopback review site
@@ -43,11 +41,11 @@ def fast_fetch(app, monkeypatch):
 
 
 def saved(name: str) -> bytes:
-    return (PAGES / name).read_bytes()
+    return (REVIEW_PAGES / name).read_bytes()
 
 
 def ground_truth() -> dict:
-    return json.loads((PAGES / "ground_truth.json").read_text())
+    return json.loads((REVIEW_PAGES / "ground_truth.json").read_text())
 
 
 def own_page(reviews: list[tuple[str, str, int, str]], next_href: str | None = None) -> bytes:
@@ -98,7 +96,7 @@ def clinic_state(app, clinic_id: int):
 # --------------------------------------------------------------------------- scraping jobs
 
 
-@needs_pages
+@needs_review_pages
 def test_a_doctors_page_added_without_the_doctor_is_linked_to_the_doctor_it_names(app, tenant, site, fast_fetch):
     from tests.factories import make_doctor
 
@@ -127,7 +125,7 @@ def test_a_doctors_page_added_without_the_doctor_is_linked_to_the_doctor_it_name
         assert db.session.get(ReviewSource, doctor_page).doctor_id is None
 
 
-@needs_pages
+@needs_review_pages
 def test_scrape_job_reads_saved_pages_then_rescrape_adds_nothing(app, tenant, other_tenant, site, fast_fetch):
     truth = ground_truth()
     names = ["prodoctorov/vidnoe-tsukanova-reviews.html", "ratemds/dentist-pada-kelowna-bc.html"]
@@ -217,7 +215,7 @@ def test_pagination_follows_next_links_up_to_the_limit(app, tenant, site, fast_f
     assert "/own/3" not in site.hits
 
 
-@needs_pages
+@needs_review_pages
 def test_failing_sources_are_marked_and_the_others_still_scraped(app, tenant, site, fast_fetch):
     layout_changed = (b'<html><head><link rel="canonical" href="https://prodoctorov.ru/vidnoe/vrach/1-x/"></head>'
                       b'<body><div class="new-design">No cards here any more</div></body></html>')

@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from flask import Flask
 
 from app.reputation.cli import reviews_cli
+from tests.conftest import REVIEW_PAGES, needs_review_pages
 
-
-def _data_dir() -> Path:
-    override = os.environ.get("VERNOST_SHARED_DATA")
-    if override:
-        path = Path(override)
-        return path if (path / "ground_truth.json").exists() else path / "review-pages"
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "review-pages"
-
-
-DATA_DIR = _data_dir()
-needs_pages = pytest.mark.skipif(
-    not (DATA_DIR / "ground_truth.json").exists(),
-    reason=f"saved review pages not found at {DATA_DIR} (set VERNOST_SHARED_DATA to the data dir)",
-)
 
 PAGE = (
     "<html><head><script type='application/ld+json'>"
@@ -102,9 +87,9 @@ def test_extract_file_summary(runner, tmp_path):
     assert "reviews: 2" in result.output and "Мария: Лучший стоматолог" in result.output
 
 
-@needs_pages
+@needs_review_pages
 def test_extract_saved_prodoctorov_page(runner):
-    path = DATA_DIR / "prodoctorov" / "vidnoe-tsukanova-reviews.html"
+    path = REVIEW_PAGES / "prodoctorov" / "vidnoe-tsukanova-reviews.html"
     result = runner.invoke(args=["reviews", "extract", str(path), "--json", "--today", "2026-07-20"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -113,11 +98,11 @@ def test_extract_saved_prodoctorov_page(runner):
     assert data["reviews"][0]["date"] == "2026-04-07"
 
 
-@needs_pages
+@needs_review_pages
 def test_extract_with_forced_site_and_selectors_file(runner, tmp_path):
     config = tmp_path / "selectors.json"
     config.write_text(json.dumps({"review": "[itemprop=review]", "text": "[itemprop=reviewBody]"}))
-    path = DATA_DIR / "ratemds" / "dentist-pada-kelowna-bc.html"
+    path = REVIEW_PAGES / "ratemds" / "dentist-pada-kelowna-bc.html"
     result = runner.invoke(args=["reviews", "extract", str(path), "--json", "--selectors", str(config)])
     assert result.exit_code == 0, result.output
     assert len(json.loads(result.output)["reviews"]) == 10

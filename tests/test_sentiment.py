@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 
@@ -28,23 +27,13 @@ from app.nlp.sentiment import (
     review_label,
     score_text,
 )
+from tests.conftest import SENTIMENT_DATA, needs_sentiment_data
 
 
-def shared_sentiment_dir() -> Path:
-    """Directory of the shared labelled corpora (outside the repository)."""
-    base = os.environ.get("VERNOST_SHARED_DATA")
-    root = Path(base) if base else Path(__file__).resolve().parents[2] / "shared" / "data"
-    return root / "sentiment"
-
-
-SHARED = shared_sentiment_dir()
-needs_shared = pytest.mark.skipif(
-    not SHARED.is_dir(), reason=f"shared labelled corpora not found at {SHARED} (set VERNOST_SHARED_DATA)"
-)
 
 
 def read_corpus(name: str) -> tuple[list[str], list[str]]:
-    rows = [json.loads(line) for line in (SHARED / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [json.loads(line) for line in (SENTIMENT_DATA / name).read_text(encoding="utf-8").splitlines() if line.strip()]
     return [row["text"] for row in rows], [row["label"] for row in rows]
 
 
@@ -337,7 +326,7 @@ TRAINED_CV = {
 }
 
 
-@needs_shared
+@needs_sentiment_data
 @pytest.mark.parametrize("name", sorted(DEFAULT_FLOORS))
 def test_shipped_default_quality(name):
     # The default never saw these texts, so the whole file is held out for it.
@@ -348,7 +337,7 @@ def test_shipped_default_quality(name):
     assert report["macro_f1"] >= DEFAULT_FLOORS[name], report
 
 
-@needs_shared
+@needs_sentiment_data
 @pytest.mark.parametrize("name", sorted(TRAINED_CV))
 def test_in_domain_training_quality_cross_validated(name):
     texts, labels = read_corpus(name)
