@@ -136,6 +136,15 @@ def test_case_lifecycle_with_history_and_patient_status(app, tenant, manager_cli
         assert all(e.user_id == owner_id for e in case.events if e.kind != "created")
     page = manager_client.get(tenant.url(f"cases/{case_id}")).get_data(as_text=True)
     assert "called, no answer" in page and "Patient prefers evening calls" in page
+    # A resolved case's resolution can be corrected: it stays resolved, from the same moment.
+    assert ">Save the resolution<" in page and ">Resolve<" not in page
+    with app.app_context(), tenant_scope(tenant.id):
+        resolved_at = db.session.get(Case, case_id).resolved_at
+    assert post("resolve", resolution="Apologised; free follow-up visit on 3 March").status_code == 302
+    with app.app_context(), tenant_scope(tenant.id):
+        case = db.session.get(Case, case_id)
+        assert (case.status, case.resolved_at) == ("resolved", resolved_at)
+        assert [e.text for e in case.events if e.kind == "resolution"][-1].endswith("on 3 March")
     assert post("status", status="in_progress").status_code == 302  # reopening clears the resolution time
     with app.app_context(), tenant_scope(tenant.id):
         assert db.session.get(Case, case_id).resolved_at is None

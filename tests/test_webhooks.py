@@ -232,6 +232,12 @@ def test_the_owner_adds_tests_pauses_and_deletes_a_webhook(app, tenant, manager_
         event = verified(receiver.posts[-1], secret)
         assert event["event"] == "case.resolved" and event["data"]["case"]["status"] == "resolved"
         assert "Позвонили" not in json.dumps(event, ensure_ascii=False)  # the resolution text stays inside
+        # Correcting the resolution of the resolved case tells the receiver nothing new.
+        delivered = len(receiver.posts)
+        assert manager_client.post(tenant.url(f"cases/{case_id}/resolve"), data={
+            "csrf_token": token, "resolution": "Позвонили, извинились, записали снова"}).status_code == 302
+        run_worker(app)
+        assert len(receiver.posts) == delivered
 
         for action in ("pause", "resume", "pause"):
             manager_client.post(tenant.url(f"settings/webhooks/{hook_id}"), data={"csrf_token": token, "action": action})
