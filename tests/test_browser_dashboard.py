@@ -60,6 +60,14 @@ def test_dashboards_on_laptop_and_phone(app, tenant, page):
     # Nothing wider than the phone: the page never scrolls sideways (tables scroll inside their wrappers).
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 360
     save_screenshot(page, "dashboard-phone")
+    # A doctor's scorecard is a card of its own on a phone: every figure named, nothing to scroll sideways.
+    page.goto(tenant.url("dashboard/scorecards?period=2025-12"))
+    wrap = page.locator(".table-wrap").first
+    assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth")
+    assert page.locator("table.scores thead").first.is_hidden()
+    assert page.locator("table.scores td[data-label]").first.evaluate(
+        "td => getComputedStyle(td, '::before').content").startswith('"NPS')
+    save_screenshot(page, "dashboard-scorecards-phone")
     page.goto(tenant.url("dashboard/segments?kind=age_band&period=2025-12"))
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 360
     page.goto(tenant.url("dashboard/report?period=2025-Q4"))
