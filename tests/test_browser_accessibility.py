@@ -42,9 +42,18 @@ ROWS_WITH_ODD_CELLS = """[...document.querySelectorAll('tr')].filter(row => {
 }).map(row => row.innerText.slice(0, 60))"""
 
 
+# A table shown as one card per row (table.stacked) is there so that nothing scrolls sideways.
+STACKED_TABLES_WIDER_THAN_THEIR_BOX = """[...document.querySelectorAll('.table-wrap')]
+  .filter(wrap => wrap.querySelector('table.stacked') && getComputedStyle(wrap.querySelector('thead')).display == 'none')
+  .filter(wrap => wrap.scrollWidth > wrap.clientWidth + 1)
+  .map(wrap => `${wrap.scrollWidth} px in ${wrap.clientWidth} px`)"""
+
+
 def _layout_problems(page, label: str) -> list[str]:
     return [f"{label}: a table row whose cells are laid out differently: {row!r}"
-            for row in page.evaluate(ROWS_WITH_ODD_CELLS)]
+            for row in page.evaluate(ROWS_WITH_ODD_CELLS)] + \
+        [f"{label}: a table of cards scrolls sideways ({size})"
+         for size in page.evaluate(STACKED_TABLES_WIDER_THAN_THEIR_BOX)]
 
 
 @contextmanager
