@@ -70,6 +70,9 @@ def test_dashboards_on_laptop_and_phone(app, tenant, page):
     save_screenshot(page, "dashboard-scorecards-phone")
     page.goto(tenant.url("dashboard/segments?kind=age_band&period=2025-12"))
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 360
+    # Segments too: one card per segment, its nine figures named.
+    assert page.locator(".table-wrap").first.evaluate("w => w.scrollWidth <= w.clientWidth")
+    assert page.locator("table.stacked td[data-label]").count() >= 8
     page.goto(tenant.url("dashboard/report?period=2025-Q4"))
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 360
     save_screenshot(page, "report-phone")

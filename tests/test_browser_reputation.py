@@ -58,8 +58,9 @@ def test_manager_scrapes_imports_and_reads_the_index_on_a_phone(app, tenant, pag
         page.click("#aspect-window >> text=all time")
         page.wait_for_load_state("load")
         assert page.locator("table.aspect-drivers tbody tr").count() >= 2
-        # Nothing spills sideways on a 360 px phone.
+        # Nothing spills sideways on a 360 px phone, nor scrolls sideways inside the page.
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        assert page.evaluate("[...document.querySelectorAll('.table-wrap')].every(w => w.scrollWidth <= w.clientWidth)")
         save_screenshot(page, "reputation-overview-phone")
         page.set_viewport_size({"width": 1280, "height": 800})
         save_screenshot(page, "reputation-overview-desktop")
