@@ -45,6 +45,11 @@ TERMS = {
     "claimed": _lp("digest status", "being prepared"), "built": _lp("digest status", "prepared"),
     "pending": _lp("mail status", "waiting"), "sending": _lp("mail status", "sending"),
     "sent": _lp("mail status", "sent"), "cancelled": _lp("mail status", "cancelled"),
+    # Kinds of loyalty programme (app.metrics.programme.ProgrammeType).
+    "discount_tiers": _lp("loyalty programme", "discount tiers"), "points": _lp("loyalty programme", "points"),
+    "cashback": _lp("loyalty programme", "cashback"), "membership": _lp("loyalty programme", "membership"),
+    # Licence plans (tenants.licensing.PLANS).
+    "basic": _lp("plan", "Basic"), "standard": _lp("plan", "Standard"), "network": _lp("plan", "Network"),
 }
 
 

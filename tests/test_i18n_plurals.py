@@ -284,3 +284,32 @@ def test_a_clinics_name_never_needs_a_russian_case_ending():
                     wrong.append(text)
     assert checked >= 5
     assert wrong == []
+
+
+def test_percentage_points_are_written_in_the_readers_language(app):
+    """A change of a share reads "+2.5 pp" in English and "+2.5 п. п." in Russian, never a stray "pp"."""
+    from types import SimpleNamespace
+
+    from app.workspace.dashboard_views import delta
+
+    rise, fall = SimpleNamespace(delta=0.025), SimpleNamespace(delta=-0.1)
+    with app.test_request_context(headers={"Accept-Language": "ru"}):
+        assert delta(rise, percent=True) == "+2.5\u00a0п.\u00a0п."
+        assert delta(fall, percent=True) == "−10.0\u00a0п.\u00a0п."
+        assert delta(SimpleNamespace(delta=3), percent=False) == "+3.0"
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert delta(rise, percent=True) == "+2.5\u00a0pp"
+
+
+def test_programme_kinds_and_plans_are_words_not_codes(app, tenant, ru_client):
+    """Every kind of loyalty programme and every licence plan has a translated name; a Russian manager
+    reads "кешбэк", not the stored code "cashback"."""
+    from app.i18n import TERMS
+    from app.metrics.programme import ProgrammeType
+    from tenants.licensing import PLANS
+
+    assert {kind.value for kind in ProgrammeType} | set(PLANS) <= set(TERMS)
+    page = ru_client.get(tenant.url("settings/programme")).get_data(as_text=True)
+    assert ">кешбэк</option>" in page and ">скидки по уровням</option>" in page and ">cashback<" not in page
+    licence = ru_client.get(tenant.url("settings/licence")).get_data(as_text=True)
+    assert "Тариф: <strong>Стандартный</strong>" in licence

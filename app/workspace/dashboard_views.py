@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from flask import Response as HttpResponse, abort, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import pgettext
 from sqlalchemy import select
 
 from app.analytics import read
@@ -64,12 +65,13 @@ def num(value, digits: int = 0) -> str:
 
 
 def delta(change, points: bool = False, percent: bool = False) -> str:
-    """``+5`` / ``−3 pp`` for a Change, ``—`` when not comparable."""
+    """``+5`` / ``−3 pp`` (percentage points, "п. п." in Russian) for a Change, ``—`` when not comparable."""
     if change is None or change.delta is None:
         return "—"
     value = change.delta * (100 if percent else 1)
     sign = "+" if value > 0 else ("−" if value < 0 else "±")
-    return f"{sign}{abs(value):.1f}{' pp' if percent else ''}"
+    unit = "\u00a0" + pgettext("percentage points", "pp") if percent else ""
+    return f"{sign}{abs(value):.1f}{unit}"
 
 
 def _context(period: Period, **extra) -> dict:
