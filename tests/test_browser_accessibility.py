@@ -37,23 +37,21 @@ def _problems(axe, page, label: str) -> list[str]:
 # A cell given a layout of its own (display: flex on a <td>) stops being a table cell: its borders and
 # height no longer follow its row's. On a phone, a stacked table turns every cell of a row alike.
 ROWS_WITH_ODD_CELLS = """[...document.querySelectorAll('tr')].filter(row => {
-  const kinds = new Set([...row.cells].map(cell => getComputedStyle(cell).display));
+  const kinds = new Set([...row.cells].map(cell => getComputedStyle(cell).display).filter(shown => shown != 'none'));
   return kinds.size > 1;
 }).map(row => row.innerText.slice(0, 60))"""
 
 
-# A table shown as one card per row (table.stacked) is there so that nothing scrolls sideways.
-STACKED_TABLES_WIDER_THAN_THEIR_BOX = """[...document.querySelectorAll('.table-wrap')]
-  .filter(wrap => wrap.querySelector('table.stacked') && getComputedStyle(wrap.querySelector('thead')).display == 'none')
+# Nothing scrolls sideways, tables included: on a phone a wide table is one card per row (table.stacked).
+TABLES_WIDER_THAN_THEIR_BOX = """[...document.querySelectorAll('.table-wrap')]
   .filter(wrap => wrap.scrollWidth > wrap.clientWidth + 1)
-  .map(wrap => `${wrap.scrollWidth} px in ${wrap.clientWidth} px`)"""
+  .map(wrap => `${(wrap.querySelector('caption, th') || wrap).innerText.slice(0, 40)}: ${wrap.scrollWidth} px in ${wrap.clientWidth} px`)"""
 
 
 def _layout_problems(page, label: str) -> list[str]:
     return [f"{label}: a table row whose cells are laid out differently: {row!r}"
             for row in page.evaluate(ROWS_WITH_ODD_CELLS)] + \
-        [f"{label}: a table of cards scrolls sideways ({size})"
-         for size in page.evaluate(STACKED_TABLES_WIDER_THAN_THEIR_BOX)]
+        [f"{label}: a table scrolls sideways ({size})" for size in page.evaluate(TABLES_WIDER_THAN_THEIR_BOX)]
 
 
 @contextmanager

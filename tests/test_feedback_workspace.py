@@ -149,7 +149,7 @@ def test_editor_builds_every_question_type_and_a_patient_answers_them(app, tenan
 
     # Version history shows each version with its responses; an old version can be viewed.
     page = manager_client.get(editor).get_data(as_text=True)
-    counts = re.findall(r'<td class="responses">(\d+)</td>', page)
+    counts = re.findall(r'<td class="responses"[^>]*>(\d+)</td>', page)
     assert counts == ["1", "2"]  # version 2, then version 1 with the slow patient's answer
     old_view = manager_client.get(f"{editor}/preview?version=1&lang=en").get_data(as_text=True)
     assert "Parking" in old_view and "How did you find us?" in old_view
@@ -247,7 +247,8 @@ def test_collection_points_list_edit_and_deactivate(app, tenant, manager_client,
     build_worker(app, ["default"], worker_class=InlineAppWorker).work(burst=True)  # counts the completion
     listing = manager_client.get(tenant.url("points")).get_data(as_text=True)
     assert f"http://localhost/q/{token}" in listing
-    assert re.search(r"Dr Petrova&#39;s room.*?<td>2</td><td>1</td>\s*<td>50%</td>", listing, re.DOTALL)
+    assert re.search(r'Dr Petrova&#39;s room.*?<td data-label="Scans">2</td><td data-label="Responses">1</td>\s*'
+                     r'<td data-label="Completion rate">50%</td>', listing, re.DOTALL)
 
     # Bad input is a 400 with the reason, never a 500.
     for bad in [{"kind": "spaceship"}, {"questionnaire_id": "abc"}, {"questionnaire_id": ""},
