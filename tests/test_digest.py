@@ -92,6 +92,9 @@ def test_digest_content_parts_languages_and_contacts(app, tenant, other_tenant, 
     assert f"без исполнителя: {opened}" in owner_text and f"with nobody assigned: {opened}" in viewer_html
     assert re.search(r"NPS, last 24 h: −?\d+", viewer_text)
     assert re.search(r"CSAT, last 7 days: \d+%", viewer_text)
+    # A share's change is in percentage points, named as the dashboard names them.
+    assert re.search(r"CSAT, last 7 days: \d+% \([+−±][\d.]+\u00a0pp; n=", viewer_text)
+    assert re.search(r"CSAT за 7 дней: \d+% \([+−±][\d.]+\u00a0п\.\u00a0п\.; n=", owner_text)
 
 
 def test_quiet_day_short_digest_or_none_per_member(app, tenant, smtp_sink):
