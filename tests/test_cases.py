@@ -138,6 +138,7 @@ def test_case_lifecycle_with_history_and_patient_status(app, tenant, manager_cli
     assert "called, no answer" in page and "Patient prefers evening calls" in page
     # A resolved case's resolution can be corrected: it stays resolved, from the same moment.
     assert ">Save the resolution<" in page and ">Resolve<" not in page
+    assert '<option value="in_progress" selected>' in page  # reopening takes the case up again
     with app.app_context(), tenant_scope(tenant.id):
         resolved_at = db.session.get(Case, case_id).resolved_at
     assert post("resolve", resolution="Apologised; free follow-up visit on 3 March").status_code == 302
