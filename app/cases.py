@@ -199,6 +199,44 @@ def case_list_query(view: str, user_id: int | None, now: datetime | None = None)
     return query.order_by(Case.deadline_at.is_(None), Case.deadline_at, Case.id)
 
 
+@dataclass(frozen=True)
+class CaseHandling:
+    """How the current clinic handled the cases opened in a stretch of time."""
+
+    opened: int
+    resolved: int
+    resolved_on_time: int  # resolved (last) by their deadline
+    median_hours_to_resolve: float | None
+    contacted: int  # with at least one logged attempt to reach the patient
+    median_hours_to_contact: float | None  # to the first such attempt
+
+    @property
+    def on_time_share(self) -> float | None:
+        """Share of the resolved cases that were resolved by their deadline."""
+        return self.resolved_on_time / self.resolved if self.resolved else None
+
+
+def case_handling(start: datetime, end: datetime) -> CaseHandling:
+    """The cases opened in [start, end): how many were resolved, how many by their deadline, and the median
+    hours from opening to the resolution and to the first attempt to reach the patient."""
+    from statistics import median
+
+    opened_then = (Case.created_at >= start, Case.created_at < end)
+    cases = db.session.execute(select(Case.id, Case.created_at, Case.deadline_at, Case.resolved_at, Case.status)
+                               .where(*opened_then)).all()
+    first_contact = dict(db.session.execute(
+        select(CaseEvent.case_id, func.min(CaseEvent.at)).join(Case, Case.id == CaseEvent.case_id)
+        .where(CaseEvent.kind == "contact", *opened_then).group_by(CaseEvent.case_id)).all())
+    resolved = [c for c in cases if c.status == "resolved" and c.resolved_at is not None]
+    on_time = sum(1 for c in resolved if c.deadline_at is None or c.resolved_at <= c.deadline_at)
+    to_resolve = [(c.resolved_at - c.created_at).total_seconds() / 3600 for c in resolved]
+    to_contact = [(first_contact[c.id] - c.created_at).total_seconds() / 3600 for c in cases if c.id in first_contact]
+    return CaseHandling(
+        opened=len(cases), resolved=len(resolved), resolved_on_time=on_time,
+        median_hours_to_resolve=max(median(to_resolve), 0.0) if to_resolve else None,
+        contacted=len(to_contact), median_hours_to_contact=max(median(to_contact), 0.0) if to_contact else None)
+
+
 def case_counts(user_id: int | None, now: datetime | None = None) -> CaseCounts:
     """Open, overdue, my and unassigned open cases in the current clinic (one query)."""
     now = now or utcnow()

@@ -100,6 +100,19 @@ def local_datetime(value: datetime | None, fmt: str = "medium") -> str:
     return format_datetime(value, fmt, tzinfo=get_timezone(), locale=locale)
 
 
+def elapsed_hours(hours: float | None) -> str:
+    """A span of time as a manager reads it: "under an hour", "9 h", "3.5 days"."""
+    from flask_babel import gettext
+
+    if hours is None:
+        return "—"
+    if hours < 1:
+        return gettext("under an hour")
+    if hours < 48:
+        return gettext("%(n)s h", n=round(hours))
+    return gettext("%(n)s days", n=f"{hours / 24:.1f}")
+
+
 def register(app: Flask) -> None:
     """Template globals and security headers."""
     app.jinja_env.globals.update(current_locale=lambda: str(get_locale()),
@@ -109,6 +122,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["term"] = term
     app.jinja_env.filters["translate"] = translate
     app.jinja_env.filters["local_dt"] = local_datetime
+    app.jinja_env.filters["hours"] = elapsed_hours
     app.jinja_env.filters["rating_aspect"] = rating_aspect
     app.jinja_env.filters["in_questionnaire_order"] = in_questionnaire_order
     from app.publishing import publish_consent_wording

@@ -317,3 +317,52 @@ def test_a_form_naming_no_known_status_is_refused_not_mistaken_for_a_colleagues_
     assert refused.status_code == 400 and "not one of ours" in refused.get_data(as_text=True)
     with app.app_context(), tenant_scope(tenant.id):
         assert [e.kind for e in db.session.get(Case, case_id).events if e.kind == "note"] == []
+
+
+def test_how_the_cases_of_a_period_were_handled(app, tenant, other_tenant, manager_client):
+    """Opened, resolved, resolved by the deadline, and the median hours to the resolution and to the first
+    attempt to reach the patient, for the cases opened in a stretch of time; another clinic's never count."""
+    from app.metrics import Period
+
+    now = utcnow()
+    plans = {  # days ago opened: (hours to the first contact, hours to the resolution)
+        10: (2, 6),      # resolved within its 12 hours
+        5: (4, 30),      # resolved late
+        2: (None, None),  # still open, nobody called yet
+        40: (1, 3),      # before the window
+    }
+    ids = {days: make_case(app, tenant.id) for days in plans}
+    theirs = make_case(app, other_tenant.id)
+    with app.app_context():
+        for clinic_id, days, case_id in [(tenant.id, d, i) for d, i in ids.items()] + [(other_tenant.id, 3, theirs)]:
+            with tenant_scope(clinic_id):
+                case = db.session.get(Case, case_id)
+                case.created_at = now - timedelta(days=days)
+                case.deadline_at = case.created_at + timedelta(hours=12)
+                contact, resolve = plans.get(days, (1, 1)) if clinic_id == tenant.id else (1, 1)
+                if contact is not None:
+                    case_rules.log_contact(case, "reached", "", None, now=case.created_at + timedelta(hours=contact))
+                if resolve is not None:
+                    case_rules.resolve_case(case, "Sorted", None, now=case.created_at + timedelta(hours=resolve))
+                db.session.commit()
+        with tenant_scope(tenant.id):
+            handled = case_rules.case_handling(now - timedelta(days=30), now)
+            nothing = case_rules.case_handling(now - timedelta(days=1), now)
+    assert (handled.opened, handled.resolved, handled.resolved_on_time, handled.contacted) == (3, 2, 1, 2)
+    assert handled.on_time_share == 0.5
+    assert handled.median_hours_to_resolve == pytest.approx(18)  # of 6 and 30
+    assert handled.median_hours_to_contact == pytest.approx(3)  # of 2 and 4
+    assert nothing == case_rules.CaseHandling(0, 0, 0, None, 0, None) and nothing.on_time_share is None
+
+    page = manager_client.get(tenant.url("cases")).get_data(as_text=True)
+    assert "Cases opened in the last 30 days: <strong>3</strong>" in page
+    assert "50 % by the deadline" in page and "<strong>18 h</strong>" in page and "<strong>3 h</strong>" in page
+
+    # The periodic report has the period's figures beside the previous period's.
+    period = Period.containing(now.date(), "year")
+    with app.app_context(), tenant_scope(tenant.id):
+        tz = db.session.get(Tenant, tenant.id).timezone
+        year = case_rules.case_handling(*period.bounds_utc(tz))
+    report = manager_client.get(tenant.url(f"dashboard/report?period={period.label}")).get_data(as_text=True)
+    assert "Complaint handling" in report
+    assert f'<th scope="row">Cases opened</th><td data-label="{period.label}">{year.opened}</td>' in report

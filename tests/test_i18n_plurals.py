@@ -313,3 +313,12 @@ def test_programme_kinds_and_plans_are_words_not_codes(app, tenant, ru_client):
     assert ">кешбэк</option>" in page and ">скидки по уровням</option>" in page and ">cashback<" not in page
     licence = ru_client.get(tenant.url("settings/licence")).get_data(as_text=True)
     assert "Тариф: <strong>Стандартный</strong>" in licence
+
+
+def test_spans_of_time_read_naturally_in_both_languages(app):
+    from app.web import elapsed_hours
+
+    with app.test_request_context(headers={"Accept-Language": "ru"}):
+        assert [elapsed_hours(h) for h in (None, 0.4, 9.4, 84)] == ["—", "меньше часа", "9 ч", "3.5 дн."]
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert [elapsed_hours(h) for h in (0.4, 47.6, 48)] == ["under an hour", "48 h", "2.0 days"]

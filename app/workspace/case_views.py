@@ -1,6 +1,8 @@
 """Cases in the workspace: the list (open, overdue, mine...), one case, and the changes managers make."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -16,6 +18,8 @@ from jobs.outbox import flush_outbox
 from tenants.resolve import current_tenant, get_or_404
 
 CASES_PER_PAGE = 50
+# The cases page sums up how the cases opened in the last 30 days were handled.
+HANDLING_WINDOW = timedelta(days=30)
 
 
 @bp.get("/cases")
@@ -31,7 +35,8 @@ def cases():
     query = case_rules.case_list_query(view, current_user.user.id, now)
     rows = db.session.scalars(query.limit(CASES_PER_PAGE + 1).offset((page - 1) * CASES_PER_PAGE)).all()
     return render_template("workspace/cases.html", cases=rows[:CASES_PER_PAGE], more=len(rows) > CASES_PER_PAGE,
-                           page=page, view=view, now=now, counts=case_rules.case_counts(current_user.user.id, now))
+                           page=page, view=view, now=now, counts=case_rules.case_counts(current_user.user.id, now),
+                           handling=case_rules.case_handling(now - HANDLING_WINDOW, now))
 
 
 def _case_page(case: Case, error: str | None = None, status: int = 200):

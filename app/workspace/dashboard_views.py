@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from app.analytics import read
 from app.analytics.compute import SEGMENT_KINDS
+from app.cases import case_handling
 from app.charts import bar_chart, line_chart, time_chart
 from app.extensions import db
 from app.metrics import Period, reportable
@@ -189,6 +190,8 @@ def _report_context(period: Period) -> dict:
         praise=_comments(period, positive=True), complaints=_comments(period, positive=False),
         evaluation=read.programme_evaluation(tenant, period) if _programme_enabled() else None,
         ltv=read.annual_ltv(tenant, period), report_css=css, generated=clinic_local_now(),
+        handling=case_handling(*period.bounds_utc(tenant.timezone)),
+        handling_before=case_handling(*comparison.previous.period.bounds_utc(tenant.timezone)),
         **_report_reputation(period))
 
 
