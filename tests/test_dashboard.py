@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -142,6 +143,22 @@ def test_report_page_and_exports(app, tenant, manager_client, with_data):
     csv_text = manager_client.get(tenant.url("export/metrics.csv?period=2025-03")).get_data(as_text=True)
     assert csv_text.startswith("\ufeffmetric,2025-03,2025-02,2024-03")
     assert "nps,0.0" in csv_text
+    # With how the period's cases were handled: here the one case opened on 2025-03-10, resolved in 5 hours.
+    from app import cases as case_rules
+    from app.models import Case
+    from tests.factories import make_case
+
+    case_id = make_case(app, tenant.id)
+    with app.app_context(), tenant_scope(tenant.id):
+        case = db.session.get(Case, case_id)
+        case.created_at = at("2025-03-10 09:00")
+        case.deadline_at = case.created_at + timedelta(hours=12)
+        case_rules.resolve_case(case, "Called back", None, now=case.created_at + timedelta(hours=5))
+        db.session.commit()
+    figures = {row[0]: row[1:] for row in csv.reader(io.StringIO(manager_client.get(
+        tenant.url("export/metrics.csv?period=2025-03")).get_data(as_text=True).lstrip("\ufeff")))}
+    assert figures["cases_opened"] == ["1", "0", "0"] and figures["cases_resolved_on_time"] == ["1.0", "", ""]
+    assert figures["cases_hours_to_resolve"][0] == "5.0" and figures["cases_hours_to_first_contact"] == ["", "", ""]
     responses = manager_client.get(tenant.url("export/responses.csv?period=2025-03")).get_data(as_text=True)
     assert responses.count("\n") == 3 and "Rude reception" in responses
     # A patient's words never run as a spreadsheet formula, and taking them out is in the access log.

@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.analytics import read
+from app.cases import case_handling
 from app.extensions import db
 from app.metrics import Period
 from app.metrics.periods import local_date
@@ -34,6 +35,9 @@ METRICS = (("responses", "responses"), ("nps", "nps_score"), ("csat", "csat_shar
            ("visits", "visits"), ("revenue", "revenue"), ("revenue_per_patient", "revenue_per_patient"),
            ("repeat_visit_rate", "repeat_visit_rate"), ("multi_service_share", "multi_service_share"),
            ("retention_rate", "retention_rate"), ("at_risk", "at_risk"), ("critical", "critical"))
+CASE_FIGURES = (("cases_opened", "opened"), ("cases_resolved", "resolved"),
+                ("cases_resolved_on_time", "on_time_share"), ("cases_hours_to_resolve", "median_hours_to_resolve"),
+                ("cases_hours_to_first_contact", "median_hours_to_contact"))
 
 
 def metrics_rows(tenant: Tenant, period: Period) -> list[list]:
@@ -53,6 +57,10 @@ def metrics_rows(tenant: Tenant, period: Period) -> list[list]:
         prev = c.previous.csat.get(aspect)
         last = c.last_year.csat.get(aspect)
         rows.append([f"csat:{aspect}"] + [None if x is None else r(x.share) for x in (result, prev, last)])
+    # How the cases opened in each period were handled (app.cases.case_handling).
+    handled = [case_handling(*o.period.bounds_utc(tenant.timezone)) for o in (c.current, c.previous, c.last_year)]
+    for name, attr in CASE_FIGURES:
+        rows.append([name] + [r(getattr(h, attr)) for h in handled])
     return rows
 
 
