@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import Float, and_, cast, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from app.extensions import db
@@ -218,23 +218,43 @@ class CaseHandling:
 
 def case_handling(start: datetime, end: datetime) -> CaseHandling:
     """The cases opened in [start, end): how many were resolved, how many by their deadline, and the median
-    hours from opening to the resolution and to the first attempt to reach the patient."""
-    from statistics import median
+    hours from opening to the resolution and to the first attempt to reach the patient.
 
+    Counted and ranked in the database: a year of a large clinic's cases is tens of thousands of rows,
+    and only the middle ones of each median are read.
+    """
     opened_then = (Case.created_at >= start, Case.created_at < end)
-    cases = db.session.execute(select(Case.id, Case.created_at, Case.deadline_at, Case.resolved_at, Case.status)
-                               .where(*opened_then)).all()
-    first_contact = dict(db.session.execute(
-        select(CaseEvent.case_id, func.min(CaseEvent.at)).join(Case, Case.id == CaseEvent.case_id)
-        .where(CaseEvent.kind == "contact", *opened_then).group_by(CaseEvent.case_id)).all())
-    resolved = [c for c in cases if c.status == "resolved" and c.resolved_at is not None]
-    on_time = sum(1 for c in resolved if c.deadline_at is None or c.resolved_at <= c.deadline_at)
-    to_resolve = [(c.resolved_at - c.created_at).total_seconds() / 3600 for c in resolved]
-    to_contact = [(first_contact[c.id] - c.created_at).total_seconds() / 3600 for c in cases if c.id in first_contact]
-    return CaseHandling(
-        opened=len(cases), resolved=len(resolved), resolved_on_time=on_time,
-        median_hours_to_resolve=max(median(to_resolve), 0.0) if to_resolve else None,
-        contacted=len(to_contact), median_hours_to_contact=max(median(to_contact), 0.0) if to_contact else None)
+    resolved = and_(Case.status == "resolved", Case.resolved_at.is_not(None))
+    by_deadline = or_(Case.deadline_at.is_(None), Case.resolved_at <= Case.deadline_at)
+    opened, resolved_count, on_time = db.session.execute(select(
+        func.count(Case.id), func.count(Case.id).filter(resolved), func.count(Case.id).filter(resolved, by_deadline),
+    ).where(*opened_then)).one()
+    _, to_resolve = _median(select(_hours(Case.resolved_at, Case.created_at).label("hours"))
+                            .where(*opened_then, resolved))
+    contacted, to_contact = _median(
+        select(_hours(func.min(CaseEvent.at), Case.created_at).label("hours"))
+        .join(CaseEvent, CaseEvent.case_id == Case.id).where(*opened_then, CaseEvent.kind == "contact")
+        .group_by(Case.id, Case.created_at))
+    return CaseHandling(opened=opened or 0, resolved=resolved_count or 0, resolved_on_time=on_time or 0,
+                        median_hours_to_resolve=to_resolve, contacted=contacted, median_hours_to_contact=to_contact)
+
+
+def _hours(later, earlier):
+    """Hours from one moment to another, in the database's own arithmetic."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return cast(func.extract("epoch", later - earlier), Float) / 3600.0
+    return (func.julianday(later) - func.julianday(earlier)) * 24.0
+
+
+def _median(hours_query) -> tuple[int, float | None]:
+    """How many rows a one-column query of hours gives, and their median (None without rows; never negative)."""
+    rows = hours_query.subquery()
+    count = db.session.scalar(select(func.count()).select_from(rows)) or 0
+    if not count:
+        return 0, None
+    middle = db.session.scalars(select(rows.c.hours).order_by(rows.c.hours)
+                                .offset((count - 1) // 2).limit(2 - count % 2)).all()
+    return count, max(sum(middle) / len(middle), 0.0)
 
 
 def case_counts(user_id: int | None, now: datetime | None = None) -> CaseCounts:

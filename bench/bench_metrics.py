@@ -176,6 +176,26 @@ def build_clinics(app, engine, clinics: int, responses: int, visits: int, review
     return ids
 
 
+def add_cases(engine, tenant_id: int) -> int:
+    """A case for each at-risk answer of the clinic, as the product opens them: those older than three days
+    resolved within 0-95 hours (some after their deadline), every other one with a logged call; returns how many."""
+    with engine.begin() as conn:
+        conn.execute(text("""
+            INSERT INTO cases (tenant_id, response_id, status, origin, deadline_at, resolution, created_at,
+                               updated_at, resolved_at)
+            SELECT :t, r.id, CASE WHEN r.submitted_at < now() - interval '3 days' THEN 'resolved' ELSE 'in_progress' END,
+                   'auto', r.submitted_at + CASE WHEN r.risk_level = 'critical' THEN interval '12 hours'
+                                                 ELSE interval '72 hours' END,
+                   '', r.submitted_at, r.submitted_at,
+                   CASE WHEN r.submitted_at < now() - interval '3 days' THEN r.submitted_at + (r.id % 96) * interval '1 hour' END
+            FROM responses r WHERE r.tenant_id = :t AND r.risk_level <> 'ok'"""), {"t": tenant_id})
+        conn.execute(text("""
+            INSERT INTO case_events (tenant_id, case_id, kind, old_value, new_value, text, at)
+            SELECT :t, c.id, 'contact', '', 'reached', '', c.created_at + (c.id % 30) * interval '1 hour'
+            FROM cases c WHERE c.tenant_id = :t AND c.id % 2 = 0"""), {"t": tenant_id})
+        return conn.execute(text("SELECT count(*) FROM cases WHERE tenant_id = :t"), {"t": tenant_id}).scalar()
+
+
 def analyze(engine) -> None:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))
@@ -267,6 +287,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     ids = build_clinics(app, engine, args.clinics, args.responses, args.visits, args.reviews)
     big = ids[BIG]
+    cases = add_cases(engine, big)
     analyze(engine)
     generation = time.perf_counter() - t0
 
@@ -278,7 +299,7 @@ def main(argv=None) -> int:
     from tenants.resolve import clinic_local_now
 
     results: dict = {"responses": args.responses, "visits": args.visits, "reviews": args.reviews,
-                     "clinics": args.clinics,
+                     "clinics": args.clinics, "cases": cases,
                      "generation_s": round(generation, 1)}
     base = min(baseline(engine, big) for _ in range(3))
     with app.app_context(), tenant_scope(big):
@@ -311,11 +332,28 @@ def main(argv=None) -> int:
     results.update(incremental_refresh_s=round(incremental, 2), incremental_periods=refreshed,
                    incremental_over_baseline=round(incremental / base, 1))
 
+    with app.app_context(), tenant_scope(big):
+        clinic_today_year = clinic_local_now(db.session.get(Tenant, big)).year
+        from app.cases import case_handling
+
+        # How the year's cases were handled, on its own: the part of the report that reads every case of the year.
+        year_start = datetime(clinic_today_year, 1, 1, tzinfo=timezone.utc)
+        timings = []
+        for _ in range(5):
+            started = time.perf_counter()
+            case_handling(year_start, datetime.now(timezone.utc))
+            timings.append(time.perf_counter() - started)
+        results.update(case_handling_year_ms=round(1000 * min(timings), 1),
+                       case_handling_year_over_baseline=round(min(timings) / base, 2))
+
     client = app.test_client()
     response = client.post("/login", data={"email": f"owner@{BIG}.test", "password": PASSWORD})
     assert response.status_code in (200, 302), response.status_code
     for name, path in (("home", f"/c/{BIG}/"), ("overview", f"/c/{BIG}/dashboard"), ("scorecards", f"/c/{BIG}/dashboard/scorecards"),
                        ("segments", f"/c/{BIG}/dashboard/segments?kind=age_band"),
+                       # The case lists with how the last 30 days' cases were handled, and the year's report.
+                       ("cases", f"/c/{BIG}/cases"),
+                       ("report_year", f"/c/{BIG}/dashboard/report?period={clinic_today_year}"),
                        # The web reputation overview: the index of every scope over all the public
                        # reviews, the trend, and the aspects of the comments.
                        ("reputation", f"/c/{BIG}/reputation"),

@@ -28,6 +28,8 @@ class Case(TenantScoped, db.Model):
         UniqueConstraint("tenant_id", "response_id"),
         # Open/overdue lists (case list, digest) filter on status and sort by deadline.
         Index("ix_cases_tenant_status_deadline", "tenant_id", "status", "deadline_at"),
+        # How the cases opened in a period were handled (app.cases.case_handling).
+        Index("ix_cases_tenant_created", "tenant_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
