@@ -380,3 +380,32 @@ def test_reputation_needs_its_own_module_too(app, tenant):
     _, token = issue_api_key(app, tenant.id)
     refused = app.test_client().get("/api/v1/reputation", headers=bearer(token))
     assert refused.status_code == 403 and "web reputation" in refused.json["message"]
+
+
+def test_metrics_say_how_the_periods_cases_were_handled(app, tenant, other_tenant, client):
+    """The overview's ``cases``: the period's cases of this clinic only, with the share resolved by the deadline
+    and the median hours, as the report and the metrics CSV give them."""
+    from datetime import datetime, timezone
+
+    from app import cases as case_rules
+    from app.models import Case
+    from tests.factories import make_case
+
+    opened = datetime(2026, 10, 5, 9, 0, tzinfo=timezone.utc)
+    for clinic_id, count in ((tenant.id, 2), (other_tenant.id, 3)):
+        grant_api(app, clinic_id)
+        for hours in range(count):
+            case_id = make_case(app, clinic_id)
+            with app.app_context(), tenant_scope(clinic_id):
+                case = db.session.get(Case, case_id)
+                case.created_at, case.deadline_at = opened, opened + timedelta(hours=12)
+                if hours == 0:
+                    case_rules.log_contact(case, "reached", "", None, now=opened + timedelta(hours=1))
+                    case_rules.resolve_case(case, "Called back", None, now=opened + timedelta(hours=20))
+                db.session.commit()
+    _, token = issue_api_key(app, tenant.id, ("read",))
+    figures = client.get("/api/v1/metrics?period=2026-10", headers=bearer(token)).json
+    assert figures["cases"] == {"opened": 2, "resolved": 1, "resolved_on_time": 0.0, "hours_to_resolve": 20.0,
+                                "hours_to_first_contact": 1.0}
+    assert client.get("/api/v1/metrics?period=2026-09", headers=bearer(token)).json["cases"] == {
+        "opened": 0, "resolved": 0, "resolved_on_time": None, "hours_to_resolve": None, "hours_to_first_contact": None}

@@ -272,6 +272,9 @@ def overview_json(tenant: Tenant, period: Period) -> dict:
 
     churn = o.churn
     lifetime = annual_ltv(tenant, period)
+    from app.cases import case_handling
+
+    handled = case_handling(*period.bounds_utc(tenant.timezone))
     return {
         "clinic": tenant.slug, "period": period.label,
         "period_start": period.start.isoformat(), "period_end": period.last_day.isoformat(),
@@ -294,6 +297,10 @@ def overview_json(tenant: Tenant, period: Period) -> dict:
         "churn_exceeds_inflow": None if churn is None else churn.churn_exceeds_inflow,
         "loyalty_index": r(o.loyalty_index, 2),
         "ltv": None if lifetime is None else round(lifetime.ltv, 2),
+        "cases": {"opened": handled.opened, "resolved": handled.resolved,
+                  "resolved_on_time": r(handled.on_time_share),
+                  "hours_to_resolve": r(handled.median_hours_to_resolve, 2),
+                  "hours_to_first_contact": r(handled.median_hours_to_contact, 2)},
         "previous": {"period": comparison.previous.period.label, "nps": r(comparison.previous.nps_score, 2),
                      "loyalty_index": r(comparison.previous.loyalty_index, 2),
                      "retention_rate": r(comparison.previous.retention_rate)},
