@@ -11,6 +11,7 @@ from datetime import date
 from sqlalchemy import select
 
 from app.analytics.compute import ALL, CLINIC
+from app.cases import case_handling
 from app.extensions import db
 from app.metrics import (LoyaltyComponents, LoyaltyWeights, Period, ScorecardSettings, churn_vs_inflow, compare,
                          csat, csat_from_counts, loyalty_index, multi_service_share, nps_from_distribution,
@@ -272,8 +273,6 @@ def overview_json(tenant: Tenant, period: Period) -> dict:
 
     churn = o.churn
     lifetime = annual_ltv(tenant, period)
-    from app.cases import case_handling
-
     handled = case_handling(*period.bounds_utc(tenant.timezone))
     return {
         "clinic": tenant.slug, "period": period.label,
