@@ -81,3 +81,15 @@ def test_the_first_page_is_in_russian_for_a_russian_reader(app, tenant, manager_
     make_response(app, tenant.id, nps=2, risk_level="at_risk", open_case=True)
     html = manager_client.get(tenant.url(""), headers={"Accept-Language": "ru"}).get_data(as_text=True)
     assert "Ответы за 24 часа" in html and "Ждут решения" in html and "В зоне риска: 1" in html
+
+
+def test_a_change_of_csat_is_in_percentage_points(app, tenant, manager_client):
+    now = utcnow()
+    make_response(app, tenant.id, submitted_at=now - timedelta(hours=3), ratings={"doctor": 5, "waiting": 2})
+    make_response(app, tenant.id, submitted_at=now - timedelta(days=9), ratings={"doctor": 2, "waiting": 2})
+    ru = manager_client.get(tenant.url(""), headers={"Accept-Language": "ru"}).get_data(as_text=True)
+    en = manager_client.get(tenant.url(""), headers={"Accept-Language": "en"}).get_data(as_text=True)
+    # 50 % of this week's ratings satisfied against none the week before; NPS changes stay plain points.
+    assert "+50&nbsp;п.\u00a0п.</span>" in ru
+    assert "+50&nbsp;pp</span> against the 7 days before" in en
+    assert en.count("pp</span>") == 1  # the NPS card's "±0" has no unit
