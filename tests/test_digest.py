@@ -95,6 +95,7 @@ def test_digest_content_parts_languages_and_contacts(app, tenant, other_tenant, 
     # A share's change is in percentage points, named as the dashboard names them.
     assert re.search(r"CSAT, last 7 days: \d+% \([+−±][\d.]+\u00a0pp; n=", viewer_text)
     assert re.search(r"CSAT за 7 дней: \d+% \([+−±][\d.]+\u00a0п\.\u00a0п\.; n=", owner_text)
+    assert re.search(r"[+−±]\d+&nbsp;pp</td>", viewer_html) and re.search(r"[+−±]\d+&nbsp;п\.\u00a0п\.</td>", owner_html)
 
 
 def test_quiet_day_short_digest_or_none_per_member(app, tenant, smtp_sink):
