@@ -206,6 +206,7 @@ def test_viewer_cannot_export_or_import(app, tenant):
     login(client, email)
     assert client.get(tenant.url("dashboard")).status_code == 200
     assert client.get(tenant.url("export/metrics.csv")).status_code == 403
+    assert client.get(tenant.url("export/cases.csv")).status_code == 403
     assert client.get(tenant.url("visits/imports")).status_code == 403
 
 
@@ -266,3 +267,38 @@ def test_upload_errors_are_400(app, tenant, manager_client):
             content_type="multipart/form-data")
         assert response.status_code == 400, name
     assert manager_client.post(tenant.url("visits/imports"), data={"csrf_token": token}).status_code == 400
+
+
+def test_cases_of_a_period_as_csv(app, tenant, other_tenant, manager_client):
+    """One row per case opened in the period, this clinic's only, in its local time; no patient's words and no
+    resolution text."""
+    from app import cases as case_rules
+    from app.models import Case
+    from tests.factories import make_case
+
+    made = {}
+    for clinic_id in (tenant.id, other_tenant.id):
+        for opened, resolve_after in (("2025-03-10 09:00", 5), ("2025-03-20 18:00", 80), ("2025-04-02 09:00", None)):
+            case_id = make_case(app, clinic_id)
+            with app.app_context(), tenant_scope(clinic_id):
+                case = db.session.get(Case, case_id)
+                case.created_at = at(opened)
+                case.deadline_at = case.created_at + timedelta(hours=72)
+                if resolve_after is not None:
+                    case_rules.log_contact(case, "no_answer", "", None, now=case.created_at + timedelta(minutes=90))
+                    case_rules.resolve_case(case, "Вернули деньги Ивановой", None,
+                                            now=case.created_at + timedelta(hours=resolve_after))
+                db.session.commit()
+                made.setdefault(clinic_id, []).append(case.response.reference)
+    text = manager_client.get(tenant.url("export/cases.csv?period=2025-03")).get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows[0][:4] == ["reference", "opened", "origin", "risk_level"]
+    assert [row[0] for row in rows[1:]] == made[tenant.id][:2]  # March only, oldest first, not the other clinic's
+    first, second = (dict(zip(rows[0], row)) for row in rows[1:])
+    assert first["opened"] == "2025-03-10 12:00"  # Moscow time
+    assert (first["status"], first["resolved_on_time"], first["hours_to_resolve"], first["hours_to_first_contact"]) \
+        == ("resolved", "1", "5.0", "1.5")
+    assert (second["resolved_on_time"], second["hours_to_resolve"]) == ("0", "80.0")
+    assert "Ивановой" not in text and "Rude" not in text  # neither the resolution nor the patient's comment
+    report = manager_client.get(tenant.url("dashboard/report?period=2025-03")).get_data(as_text=True)
+    assert "export/cases.csv?period=2025-03" in report

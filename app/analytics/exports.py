@@ -64,6 +64,49 @@ def metrics_rows(tenant: Tenant, period: Period) -> list[list]:
     return rows
 
 
+def case_rows(tenant: Tenant, period: Period) -> list[list]:
+    """Every case opened in the period, oldest first: where it came from, who had it, and how it went.
+
+    Local times in the clinic's zone. No patient's words and no resolution text (staff sometimes write a
+    patient's details into it): those stay in the workspace, where reading them is logged.
+    """
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import func
+
+    from app.cases import clinic_members
+    from app.models import Case, CaseEvent
+
+    start, end = period.bounds_utc(tenant.timezone)
+    zone = ZoneInfo(tenant.timezone)
+    branches = dict(db.session.execute(select(Branch.id, Branch.name)).all())
+    doctors = dict(db.session.execute(select(Doctor.id, Doctor.full_name)).all())
+    members = dict(clinic_members())
+    opened_then = (Case.created_at >= start, Case.created_at < end)
+    first_contact = dict(db.session.execute(
+        select(CaseEvent.case_id, func.min(CaseEvent.at)).join(Case, Case.id == CaseEvent.case_id)
+        .where(CaseEvent.kind == "contact", *opened_then).group_by(CaseEvent.case_id)).all())
+
+    def local(moment):
+        return "" if moment is None else moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+    def hours(later, earlier):
+        return "" if later is None else round(max((later - earlier).total_seconds(), 0) / 3600, 1)
+
+    rows = [["reference", "opened", "origin", "risk_level", "branch", "doctor", "status", "assignee", "deadline",
+             "resolved", "resolved_on_time", "hours_to_resolve", "hours_to_first_contact"]]
+    query = select(Case, Response.reference, Response.risk_level, Response.branch_id, Response.doctor_id) \
+        .join(Response, Response.id == Case.response_id).where(*opened_then).order_by(Case.created_at, Case.id)
+    for case, reference, risk_level, branch_id, doctor_id in db.session.execute(query):
+        resolved_at = case.resolved_at if case.status == "resolved" else None
+        on_time = "" if resolved_at is None else int(case.deadline_at is None or resolved_at <= case.deadline_at)
+        rows.append([reference, local(case.created_at), case.origin, risk_level, branches.get(branch_id, ""),
+                     doctors.get(doctor_id, ""), case.status, members.get(case.assignee_user_id, ""),
+                     local(case.deadline_at), local(resolved_at), on_time, hours(resolved_at, case.created_at),
+                     hours(first_contact.get(case.id), case.created_at)])
+    return rows
+
+
 def scorecard_rows(tenant: Tenant, period: Period, web: dict | None = None) -> list[list]:
     """Doctor and branch scorecards: one row per subject and metric; suppressed cells stay empty.
 

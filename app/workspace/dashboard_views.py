@@ -296,6 +296,16 @@ def export_metrics_csv():
     return _csv_response(metrics_rows(tenant, period), f"metrics-{tenant.slug}-{period.label}.csv")
 
 
+@bp.get("/export/cases.csv")
+@requires("export")
+def export_cases_csv():
+    period = _period()
+    tenant = current_tenant()
+    from app.analytics.exports import case_rows
+
+    return _csv_response(case_rows(tenant, period), f"cases-{tenant.slug}-{period.label}.csv")
+
+
 @bp.get("/export/scorecards.csv")
 @requires("export")
 def export_scorecards_csv():
