@@ -249,6 +249,11 @@ def _hours(later, earlier):
 def _median(hours_query) -> tuple[int, float | None]:
     """How many rows a one-column query of hours gives, and their median (None without rows; never negative)."""
     rows = hours_query.subquery()
+    if db.session.get_bind().dialect.name == "postgresql":
+        # One pass: PostgreSQL interpolates the median itself (the mean of the middle two for an even count).
+        count, middle = db.session.execute(select(func.count(), func.percentile_cont(0.5).within_group(rows.c.hours))
+                                           .select_from(rows)).one()
+        return (count, max(float(middle), 0.0)) if count else (0, None)
     count = db.session.scalar(select(func.count()).select_from(rows)) or 0
     if not count:
         return 0, None
