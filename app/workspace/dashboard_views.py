@@ -286,34 +286,33 @@ def _log_export(file: str, period: Period, **details) -> None:
     db.session.commit()
 
 
+def _period_csv(name: str, rows_for) -> HttpResponse:
+    """A CSV of the chosen period, ``rows_for(tenant, period)``, named after the clinic and the period."""
+    period, tenant = _period(), current_tenant()
+    return _csv_response(rows_for(tenant, period), f"{name}-{tenant.slug}-{period.label}.csv")
+
+
 @bp.get("/export/metrics.csv")
 @requires("export")
 def export_metrics_csv():
-    period = _period()
-    tenant = current_tenant()
     from app.analytics.exports import metrics_rows
 
-    return _csv_response(metrics_rows(tenant, period), f"metrics-{tenant.slug}-{period.label}.csv")
+    return _period_csv("metrics", metrics_rows)
 
 
 @bp.get("/export/cases.csv")
 @requires("export")
 def export_cases_csv():
-    period = _period()
-    tenant = current_tenant()
     from app.analytics.exports import case_rows
 
-    return _csv_response(case_rows(tenant, period), f"cases-{tenant.slug}-{period.label}.csv")
+    return _period_csv("cases", case_rows)
 
 
 @bp.get("/export/scorecards.csv")
 @requires("export")
 def export_scorecards_csv():
-    period = _period()
-    tenant = current_tenant()
     from app.analytics.exports import scorecard_rows
 
-    return _csv_response(scorecard_rows(tenant, period, _web_indexes(period)),
-                         f"scorecards-{tenant.slug}-{period.label}.csv")
+    return _period_csv("scorecards", lambda tenant, period: scorecard_rows(tenant, period, _web_indexes(period)))
 
 
