@@ -130,8 +130,9 @@ def test_every_page_passes_wcag_aa_on_a_phone(chromium, live_server, demo):
             check(path)
 
 
-def test_operator_console_passes_wcag_aa(chromium, live_server, demo):
-    with _audited_tab(chromium, live_server, "en-GB", 1280) as (page, check):
+@pytest.mark.parametrize("width", [1280, 375])
+def test_operator_console_passes_wcag_aa(chromium, live_server, demo, width):
+    with _audited_tab(chromium, live_server, "en-GB", width) as (page, check):
         _sign_in(page, check, "/platform/login", "operator@vernost.local", "operator-demo-pass", "**/platform/")
         for path in ("/platform/", "/platform/clinics/new", "/platform/audit", "/platform/operators",
                      "/platform/account/security"):
