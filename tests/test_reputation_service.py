@@ -98,10 +98,11 @@ def clinic_state(app, clinic_id: int):
 
 @needs_review_pages
 def test_a_doctors_page_added_without_the_doctor_is_linked_to_the_doctor_it_names(app, tenant, site, fast_fetch):
-    from tests.factories import make_doctor
+    from tests.factories import make_branch, make_doctor
 
     name = "prodoctorov/vidnoe-tsukanova-reviews.html"
-    tsukanova = make_doctor(app, tenant.id, "Цуканова Ольга Владимировна")
+    vidnoe = make_branch(app, tenant.id, "Видное")
+    tsukanova = make_doctor(app, tenant.id, "Цуканова Ольга Владимировна", branch_id=vidnoe)
     make_doctor(app, tenant.id, "Цуканова Мария Ивановна")
     site.routes["/doctor"] = Reply(200, saved(name), {"Content-Type": "text/html"})
     site.routes["/clinic"] = Reply(200, saved("ratemds/dentist-pada-kelowna-bc.html"), {"Content-Type": "text/html"})
@@ -109,12 +110,16 @@ def test_a_doctors_page_added_without_the_doctor_is_linked_to_the_doctor_it_name
     other_page = add_source(app, tenant.id, site.url("/clinic"))  # names nobody of this clinic
     run_scrape_job(app, tenant.id)
     with app.app_context(), tenant_scope(tenant.id):
-        assert db.session.get(ReviewSource, doctor_page).doctor_id == tsukanova
+        # Her page counts for the branch she works at, too.
+        assert (db.session.get(ReviewSource, doctor_page).doctor_id,
+                db.session.get(ReviewSource, doctor_page).branch_id) == (tsukanova, vidnoe)
         assert db.session.get(ReviewSource, other_page).doctor_id is None
+        assert db.session.get(ReviewSource, other_page).branch_id is None
         by_doctor = dict(db.session.execute(select(ExternalReview.source_id, func.count())
-                                            .where(ExternalReview.doctor_id == tsukanova)
+                                            .where(ExternalReview.doctor_id == tsukanova,
+                                                   ExternalReview.branch_id == vidnoe)
                                             .group_by(ExternalReview.source_id)).all())
-        # The first read's reviews already count for her.
+        # The first read's reviews already count for her and her branch.
         assert by_doctor == {doctor_page: ground_truth()[name]["review_count"]}
         # The manager says it is nobody's page: later reads leave it so.
         db.session.get(ReviewSource, doctor_page).doctor_id = None
@@ -497,6 +502,23 @@ def test_pasted_reviews(app, tenant, manager_client):
     assert response.status_code == 302 and _count(app, tenant.id) == 2
 
 
+def test_reviews_imported_for_a_doctor_count_for_the_doctors_branch(app, tenant, manager_client):
+    from tests.factories import make_branch, make_doctor
+
+    south = make_branch(app, tenant.id, "South")
+    doctor = make_doctor(app, tenant.id, "Сидорова Анна", branch_id=south)
+    west = make_branch(app, tenant.id, "West")
+    pasted = "2025-02-01 | 5 | Анна\nВрач всё объяснил, спасибо.\n"
+    assert _import(manager_client, tenant, pasted=pasted, doctor_id=str(doctor)).status_code == 302
+    # A branch chosen on purpose wins over the doctor's own.
+    assert _import(manager_client, tenant, pasted=pasted.replace("Анна", "Олег"), doctor_id=str(doctor),
+                   branch_id=str(west)).status_code == 302
+    with app.app_context(), tenant_scope(tenant.id):
+        stored = dict(db.session.execute(select(ExternalReview.author, ExternalReview.branch_id)
+                                         .where(ExternalReview.doctor_id == doctor)).all())
+    assert stored == {"Анна": south, "Олег": west}
+
+
 # --------------------------------------------------------------------------- workspace pages
 
 
@@ -542,6 +564,55 @@ def test_sources_pages_add_edit_validate_and_remove(app, tenant, manager_client)
     assert gone.status_code == 302
     with app.app_context(), tenant_scope(tenant.id):
         assert db.session.scalar(select(func.count()).select_from(ReviewSource)) == 0
+
+
+def test_a_source_given_another_doctor_takes_the_reviews_read_from_it_along(app, tenant, other_tenant,
+                                                                            manager_client):
+    from app.reputation.service import ReviewInput, compute_snapshots, store_reviews
+    from tests.factories import make_branch, make_doctor
+
+    north = make_branch(app, tenant.id, "North")
+    first = make_doctor(app, tenant.id, "Иванова Ольга")
+    second = make_doctor(app, tenant.id, "Петров Иван", branch_id=north)
+    page = add_source(app, tenant.id, "https://prodoctorov.ru/vidnoe/vrach/1-petrov/", doctor_id=first)
+    theirs = add_source(app, other_tenant.id, "https://prodoctorov.ru/vidnoe/vrach/2-chuzhoy/")
+    for clinic_id, source_id in ((tenant.id, page), (other_tenant.id, theirs)):
+        with app.app_context(), tenant_scope(clinic_id):
+            source = db.session.get(ReviewSource, source_id)
+            store_reviews([ReviewInput(site="prodoctorov", site_review_id=f"r{i}", rating=5.0, text=f"Отзыв {i}",
+                                       published_on=date(2026, 3, 1) - timedelta(days=i)) for i in range(3)],
+                          origin="scrape", source=source)
+            compute_snapshots()
+            db.session.commit()
+
+    def attribution(clinic_id):
+        with app.app_context(), tenant_scope(clinic_id):
+            reviews = set(db.session.execute(select(ExternalReview.branch_id, ExternalReview.doctor_id)).all())
+            today = {(s.scope, s.scope_id) for s in db.session.scalars(select(ReputationSnapshot))}
+            return reviews, today
+
+    assert attribution(tenant.id) == ({(None, first)}, {("clinic", 0), ("doctor", first), ("source", page)})
+    token = form_token(manager_client.get(tenant.url(f"reputation/sources/{page}")).get_data(as_text=True))
+    # The page is the second doctor's; left without a branch, it counts for his.
+    moved = manager_client.post(tenant.url(f"reputation/sources/{page}"), data={
+        "csrf_token": token, "url": "https://prodoctorov.ru/vidnoe/vrach/1-petrov/", "doctor_id": str(second),
+        "active": "on"}, follow_redirects=True)
+    assert "the 3 reviews already read from it now count" in moved.get_data(as_text=True)
+    with app.app_context(), tenant_scope(tenant.id):
+        assert (db.session.get(ReviewSource, page).branch_id, db.session.get(ReviewSource, page).doctor_id) == (
+            north, second)
+    # Today's index follows: the first doctor has no figure left, the second and his branch have one.
+    assert attribution(tenant.id) == ({(north, second)}, {("clinic", 0), ("doctor", second), ("branch", north),
+                                                          ("source", page)})
+    listed = manager_client.get(tenant.url("reputation")).get_data(as_text=True)
+    assert "Петров Иван" in listed and "North" in listed and "Иванова Ольга" not in listed
+    # Another clinic's reviews stay where they were.
+    assert attribution(other_tenant.id) == ({(None, None)}, {("clinic", 0), ("source", theirs)})
+    # Saving the source unchanged moves nothing and says nothing of it.
+    again = manager_client.post(tenant.url(f"reputation/sources/{page}"), data={
+        "csrf_token": token, "url": "https://prodoctorov.ru/vidnoe/vrach/1-petrov/", "doctor_id": str(second),
+        "branch_id": str(north), "active": "on"}, follow_redirects=True)
+    assert "Source saved." in again.get_data(as_text=True)
 
 
 def test_overview_scrape_button_and_progress_fragment(app, tenant, manager_client, site, fast_fetch):

@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
@@ -102,6 +102,8 @@ def validate_source_form(form, *, source: ReviewSource | None = None) -> tuple[S
             errors["url"] = _("this page is already a source")
     branch_id = own_object_id(Branch, form.get("branch_id"), errors, "branch_id", _("choose a branch of this clinic"))
     doctor_id = own_object_id(Doctor, form.get("doctor_id"), errors, "doctor_id", _("choose a doctor of this clinic"))
+    if branch_id is None:
+        branch_id = branch_of_doctor(doctor_id)
     config, config_error = parse_selector_config(form.get("selector_config") or "")
     if config_error:
         errors["selector_config"] = config_error
@@ -125,8 +127,22 @@ def own_object_id(model, raw, errors: dict, field: str, message: str) -> int | N
     return object_id
 
 
-def save_source(values: SourceValues, source: ReviewSource | None = None) -> ReviewSource:
-    """Create or update a source; a changed address or adapter forgets the conditional-GET state."""
+def branch_of_doctor(doctor_id: int | None) -> int | None:
+    """The branch a doctor works at (None without a doctor or a branch): where a page about the
+    doctor counts when no branch was chosen for it."""
+    if doctor_id is None:
+        return None
+    return db.session.scalar(select(Doctor.branch_id).where(Doctor.id == doctor_id))
+
+
+def save_source(values: SourceValues, source: ReviewSource | None = None) -> tuple[ReviewSource, int]:
+    """Create or update a source; ``(source, reviews moved)``.
+
+    A changed address or adapter forgets the conditional-GET state. A changed branch or doctor
+    moves the reviews already read from the page with it (their count is returned) and rewrites
+    today's index, so they count where the page now says they belong.
+    """
+    moved = source is not None and (source.branch_id, source.doctor_id) != (values.branch_id, values.doctor_id)
     if source is None:
         source = ReviewSource()
         db.session.add(source)
@@ -137,7 +153,16 @@ def save_source(values: SourceValues, source: ReviewSource | None = None) -> Rev
     source.branch_id, source.doctor_id = values.branch_id, values.doctor_id
     source.selector_config, source.active = values.selector_config, values.active
     db.session.flush()
-    return source
+    return source, (_reattribute_reviews(source) if moved else 0)
+
+
+def _reattribute_reviews(source: ReviewSource) -> int:
+    """Give a source's stored reviews the source's branch and doctor; today's index follows."""
+    result = db.session.execute(update(ExternalReview).where(ExternalReview.source_id == source.id)
+                                .values(branch_id=source.branch_id, doctor_id=source.doctor_id))
+    if result.rowcount:
+        compute_snapshots()
+    return result.rowcount
 
 
 def list_sources() -> list[ReviewSource]:
@@ -287,6 +312,8 @@ def import_reviews(report, *, origin: str, branch_id: int | None = None, doctor_
     """
     if report.errors:
         raise ValueError("the import has errors; nothing was stored")
+    if branch_id is None:
+        branch_id = branch_of_doctor(doctor_id)
     inputs = [ReviewInput(site=review.site or IMPORT_SITE, text=review.text, rating=review.rating,
                           published_on=review.published_on, author=review.author,
                           branch_id=branch_id, doctor_id=doctor_id) for review in report.reviews]
@@ -403,6 +430,8 @@ def _link_to_the_doctor_named(source: ReviewSource, heading: str | None) -> None
     doctor_id = match_doctor(heading, doctors)
     if doctor_id is not None:
         source.doctor_id = doctor_id
+        if source.branch_id is None:
+            source.branch_id = branch_of_doctor(doctor_id)
         log.info("review source %s linked to doctor %s by its page's heading", source.id, doctor_id)
 
 
@@ -553,6 +582,11 @@ def compute_snapshots(day: date | None = None) -> dict[tuple[str, int], float | 
         snapshot.effective_reviews = round(result.effective_reviews, 4) if result else 0.0
         snapshot.computed_at = utcnow()
         values[(scope, scope_id)] = snapshot.value
+    # A scope left without reviews (its source now counts for another doctor) keeps no figure
+    # of the day: its trend ends where its reviews went.
+    gone = [snapshot.id for key, snapshot in existing.items() if key not in values]
+    if gone:
+        db.session.execute(delete(ReputationSnapshot).where(ReputationSnapshot.id.in_(gone)))
     db.session.flush()
     return values
 

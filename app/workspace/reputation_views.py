@@ -154,7 +154,7 @@ def reputation_sources():
             abort(403)
         values, errors = service.validate_source_form(request.form)
         if not errors:
-            source = service.save_source(values)
+            source, _moved = service.save_source(values)
             db.session.commit()
             flash(_("Source added: %(site)s.", site=source.site or _("site not recognised, the schema.org reader will be tried")))
             return redirect(url_for("workspace.reputation_sources"))
@@ -176,9 +176,14 @@ def reputation_source_edit(source_id: int):
         if errors:
             return render_template("workspace/reputation_source_edit.html", source=source, branches=branches,
                                    doctors=doctors, errors=errors, form=request.form), 400
-        service.save_source(values, source)
+        source, moved = service.save_source(values, source)
         db.session.commit()
-        flash(_("Source saved."))
+        if moved:
+            flash(ngettext("Source saved; the %(num)d review already read from it now counts for the branch and doctor chosen.",
+                           "Source saved; the %(num)d reviews already read from it now count for the branch and doctor chosen.",
+                           moved))
+        else:
+            flash(_("Source saved."))
         return redirect(url_for("workspace.reputation_sources"))
     return render_template("workspace/reputation_source_edit.html", source=source, branches=branches,
                            doctors=doctors, errors={}, form=None)
