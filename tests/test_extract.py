@@ -242,6 +242,39 @@ def test_google_maps_owner_reply_is_not_review_text():
     assert "Thank you for your review" not in review.text
 
 
+def test_google_maps_pages_saved_from_earlier_layouts_are_read():
+    # The 2021 layout: generated "ODSEW-ShBeI" classes, stars only in an aria-label.
+    layout_2021 = _html(
+        """<h1>Клиника «Здоровье»</h1><div class="ODSEW-ShBeI NIyLF-haAclf gm2-body-2" data-review-id="g1"
+        aria-label="Анна Петрова"><div class="ODSEW-ShBeI-content"><div class="ODSEW-ShBeI-title"><span>Анна Петрова</span></div>
+        <span class="ODSEW-ShBeI-H1e3jb" aria-label=" 2 звезды "></span><span class="ODSEW-ShBeI-RgZmSc-date">2 недели назад</span>
+        <span class="ODSEW-ShBeI-text">Долго ждали в регистратуре.</span></div></div>
+        <div class="ODSEW-ShBeI NIyLF-haAclf gm2-body-2" data-review-id="g2"><div class="ODSEW-ShBeI-content">
+        <div class="ODSEW-ShBeI-title"><span>Олег</span></div><span class="ODSEW-ShBeI-H1e3jb" aria-label=" 5 звёзд "></span>
+        <span class="ODSEW-ShBeI-RgZmSc-date">месяц назад</span><span class="ODSEW-ShBeI-text">Врач всё объяснил.</span></div></div>""",
+        head='<link rel="canonical" href="https://www.google.ru/maps/place/Zdorovye">',
+    )
+    page = extract_page(layout_2021, today=TODAY)
+    assert page.site == "google_maps"
+    assert [(r.site_review_id, r.author, r.rating, r.date, r.text) for r in page.reviews] == [
+        ("g1", "Анна Петрова", 2.0, "2026-07-06", "Долго ждали в регистратуре."),
+        ("g2", "Олег", 5.0, "2026-06-20", "Врач всё объяснил."),
+    ]
+    # The 2019-2020 layout: "section-review" classes; the owner's answer reuses the text class.
+    layout_2019 = _html(
+        """<div class="section-review ripple-container" data-review-id="s1"><div class="section-review-content">
+        <div class="section-review-title"><span>Kate Miller</span></div>
+        <span class="section-review-stars" role="img" aria-label=" 1 star "></span>
+        <span class="section-review-publish-date">a month ago</span>
+        <div class="section-review-review-content"><span class="section-review-text">Nobody answered the phone.</span></div>
+        <div class="section-review-owner-response"><div class="section-review-owner-response-subtitle">a week ago</div>
+        <span class="section-review-text">We are sorry, please call us again.</span></div></div></div>""",
+    )
+    [review] = extract_page(layout_2019, url="https://www.google.co.uk/maps/place/Clinic", today=TODAY).reviews
+    assert (review.site_review_id, review.author, review.rating, review.date, review.text, review.reply) == (
+        "s1", "Kate Miller", 1.0, "2026-06-20", "Nobody answered the phone.", "We are sorry, please call us again.")
+
+
 @needs_review_pages
 def test_trustpilot_json_ld_and_cards_are_merged():
     page = _extracted("trustpilot/roof-shield-ayrshire.html")
@@ -489,6 +522,14 @@ def test_built_in_site_configs_are_valid():
         ("https://www.trustpilot.com/review/example.co.uk", "trustpilot"),
         ("https://www.google.com/maps/place/Tipsy+Sticks", "google_maps"),
         ("https://www.google.com/search?q=clinic", None),
+        ("https://www.google.de/maps/place/Praxis", "google_maps"),
+        ("https://www.google.com.br/maps/place/Clinica", "google_maps"),
+        ("https://maps.google.co.uk/maps?cid=1", "google_maps"),
+        ("https://www.google.evil.example/maps/place/x", None),
+        ("https://notgoogle.de/maps/place/x", None),
+        ("https://www.yelp.de/biz/praxis-berlin", "yelp"),
+        ("https://www.yelp.com.au/biz/clinic-sydney", "yelp"),
+        ("https://uk.trustpilot.com/review/example.co.uk", "trustpilot"),
         ("https://napopravku.ru/moskva/clinics/x/otzivy/", "napopravku"),
         ("https://2gis.ru/moscow/firm/1/tab/reviews", "2gis"),
         ("https://yandex.ru/maps/org/clinic/1/reviews/", "yandex_maps"),

@@ -11,6 +11,7 @@ selectors are evaluated inside the review container.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from app.urls import split_url
@@ -172,20 +173,31 @@ TRUSTPILOT = {
 
 GOOGLE_MAPS = {
     # Rendered DOM without review markup; class names are generated, so stable attributes
-    # (data-review-id, role, aria-label) come first where they exist.
-    "review": ["div.jftiEf[data-review-id]", "div[data-review-id][aria-label][jslog]"],
+    # (data-review-id, role, aria-label) come first where they exist. Pages saved from the
+    # 2021 layout (ODSEW-ShBeI classes) and the 2019-2020 one (section-review classes) are
+    # read too: a page saved years ago is still a clinic's history.
+    "review": [
+        "div.jftiEf[data-review-id]",
+        "div[data-review-id][aria-label][jslog]",
+        "div.ODSEW-ShBeI[data-review-id]",
+        "div.section-review[data-review-id]",
+        "div.section-review",
+    ],
     "id": [{"attr": "data-review-id"}],
-    "author": [".d4r55", {"attr": "aria-label"}],
+    "author": [".d4r55", ".ODSEW-ShBeI-title", ".section-review-title", {"attr": "aria-label"}],
     "rating": [
         {"select": "span[role=img][aria-label]", "attr": "aria-label", "regex": _NUMBER},
         {"select": ".fzvQIb", "regex": _NUMBER + r"\s*/\s*5"},
+        {"select": ".ODSEW-ShBeI-H1e3jb[aria-label]", "attr": "aria-label", "regex": _NUMBER},
+        {"select": ".section-review-stars[aria-label]", "attr": "aria-label", "regex": _NUMBER},
+        {"select": ".section-review-numerical-rating", "regex": _NUMBER + r"\s*/\s*5"},
     ],
-    "date": [".rsqaWe", ".xRkPPb", "span[role=img] + span"],
+    "date": [".rsqaWe", ".xRkPPb", ".ODSEW-ShBeI-RgZmSc-date", ".section-review-publish-date", "span[role=img] + span"],
     # The owner's reply uses the same class as the review text; excluding the reply
     # container keeps it out of the review.
-    "text": [".MyEned .wiI7pd", ".wiI7pd", ".MyEned"],
-    "reply": [".CDe7pd"],
-    "reply_text": [".wiI7pd", {}],
+    "text": [".MyEned .wiI7pd", ".wiI7pd", ".MyEned", ".ODSEW-ShBeI-text", ".section-review-text"],
+    "reply": [".CDe7pd", ".section-review-owner-response"],
+    "reply_text": [".wiI7pd", ".section-review-text", {}],
     "aggregate_rating": [
         ".jANrlb .fontDisplayLarge",
         {"select": "ol[role=img][aria-label]", "attr": "aria-label", "regex": _NUMBER},
@@ -201,7 +213,11 @@ GOOGLE_MAPS = {
 
 @dataclass(frozen=True)
 class SiteAdapter:
-    """A review site this product knows: how to recognise its pages and read them."""
+    """A review site this product knows: how to recognise its pages and read them.
+
+    ``hosts`` match a host and its subdomains; ``name.*`` stands for the name under any
+    country's domain (``google.de``, ``google.com.br``, ``yelp.co.uk``).
+    """
 
     name: str
     hosts: tuple[str, ...]
@@ -216,11 +232,11 @@ SITES: dict[str, SiteAdapter] = {
         SiteAdapter("prodoctorov", ("prodoctorov.ru",), ("prodoctorov.ru", "b-review-card"), PRODOCTOROV),
         SiteAdapter("zoon", ("zoon.ru",), ("zoon.ru", "review-card-container"), ZOON),
         SiteAdapter("ratemds", ("ratemds.com",), ("ratemds.com",), RATEMDS),
-        SiteAdapter("yelp", ("yelp.com", "yelp.ca", "yelp.co.uk", "yelp.fr"), ("yelp.com", "yelpcdn.com"), YELP),
+        SiteAdapter("yelp", ("yelp.*",), ("yelp.com", "yelpcdn.com"), YELP),
         SiteAdapter("trustpilot", ("trustpilot.com",), ("trustpilot.com", "trustpilot.net"), TRUSTPILOT),
         SiteAdapter(
             "google_maps",
-            ("google.com", "google.ru", "google.fr", "google.co.uk", "google.ca", "maps.google.com"),
+            ("google.*",),
             ("maps.gstatic.com", "google.com/maps"),
             GOOGLE_MAPS,
             path_prefixes=("/maps",),
@@ -235,13 +251,27 @@ SITES: dict[str, SiteAdapter] = {
 }
 
 
+# What may follow a site's name in a country's domain: "de", "com", "co.uk", "com.br".
+_COUNTRY_DOMAIN = re.compile(r"(?:com?\.)?[a-z]{2,3}")
+
+
+def host_matches(host: str, pattern: str) -> bool:
+    """Whether ``host`` is ``pattern`` or one of its subdomains; ``name.*`` is the name under any country's domain."""
+    if pattern.endswith(".*"):
+        labels = host.split(".")
+        name = pattern[:-2]
+        return any(label == name and _COUNTRY_DOMAIN.fullmatch(".".join(labels[i + 1:])) is not None
+                   for i, label in enumerate(labels))
+    return host == pattern or host.endswith("." + pattern)
+
+
 def site_for_host(host: str, path: str = "") -> str | None:
     """The known site a host (and, for shared hosts like google.com, a path) belongs to."""
     host = host.lower().rstrip(".")
     if host.startswith("www."):
         host = host[4:]
     for adapter in SITES.values():
-        if not any(host == h or host.endswith("." + h) for h in adapter.hosts):
+        if not any(host_matches(host, pattern) for pattern in adapter.hosts):
             continue
         if adapter.path_prefixes and not host.startswith("maps."):
             if not any(path.startswith(prefix) for prefix in adapter.path_prefixes):
