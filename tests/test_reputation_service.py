@@ -641,9 +641,13 @@ def test_overview_scrape_button_and_progress_fragment(app, tenant, manager_clien
     overview = manager_client.get(tenant.url("reputation")).get_data(as_text=True)
     assert "<svg" in overview and "Ждали в очереди" in overview
     # The reviews were written in March 2025: outside the aspects' default 90 days, inside all time.
-    assert "Waiting and queues" not in overview and "No topics in this period" in overview
-    assert 'href="' + tenant.url("reputation?aspects=all") + '#aspect-window">Show all time</a>' in overview
-    assert "Waiting and queues" in manager_client.get(tenant.url("reputation?aspects=all")).get_data(as_text=True)
+    aspects = overview.split('id="aspect-window"', 1)[1]
+    assert "Waiting and queues" not in aspects and "No topics in this period" in aspects
+    assert 'href="' + tenant.url("reputation?aspects=all") + '#aspect-window">Show all time</a>' in aspects
+    every_aspect = manager_client.get(tenant.url("reputation?aspects=all")).get_data(as_text=True)
+    assert "Waiting and queues" in every_aspect.split('id="aspect-window"', 1)[1]
+    # What moves the index counts every review, older ones for less.
+    assert "Waiting and queues" in overview.split('id="index-drivers"', 1)[1].split("</section>", 1)[0]
     reviews = manager_client.get(tenant.url("reputation/reviews?show=negative")).get_data(as_text=True)
     assert "Ждали в очереди" in reviews and "Врач очень внимательный" not in reviews
     assert manager_client.get(tenant.url("reputation/reviews?show=bogus&before=x")).status_code == 200
@@ -799,7 +803,7 @@ def test_reviews_are_listed_by_the_date_written_across_pages(app, tenant, manage
     assert listed == sorted(days + [seen_today], reverse=True)
     assert "Older reviews" not in rest
     overview = manager_client.get(tenant.url("reputation")).get_data(as_text=True)
-    assert dates(overview) == listed[:10]
+    assert dates(overview.split('id="review-entries"', 1)[1]) == listed[:10]
     for junk in ("x", "2026-13-01_4", "2026-01-01_", "_5"):
         page = manager_client.get(tenant.url(f"reputation/reviews?before={junk}"))
         assert page.status_code == 200 and dates(page.get_data(as_text=True)) == listed[:50]
@@ -956,6 +960,7 @@ def test_aspects_read_the_period_the_manager_chose(app, tenant, manager_client):
 
     def shown(query):
         html = manager_client.get(tenant.url(f"reputation{query}")).get_data(as_text=True)
+        html = html.split('id="aspect-window"', 1)[1]  # the aspect table, not what moves the index
         return [title for title in ("Nurses", "Doctor", "Cleanliness and comfort", "Prices and billing",
                                     "Waiting and queues") if f"<strong>{title}</strong>" in html]
 
@@ -1115,3 +1120,61 @@ def test_short_or_missing_texts_of_different_patients_are_all_kept(app, tenant, 
     assert _count(app, tenant.id) == 5
     assert _import(manager_client, tenant, file=(io.BytesIO(csv.encode()), "r.csv")).status_code == 302
     assert _count(app, tenant.id) == 5
+
+
+def test_what_moves_the_index_is_shown_for_the_clinic_and_each_scope(app, tenant, other_tenant, manager_client):
+    from app.reputation.index import ReviewSignal, reputation_drivers, reputation_index
+    from app.reputation.service import ReviewInput, compute_snapshots, index_drivers, store_reviews
+    from tests.factories import make_doctor
+
+    doctor = make_doctor(app, tenant.id, "Иванова Ольга")
+    with app.app_context(), tenant_scope(tenant.id):
+        today = date(2026, 6, 30)
+        store_reviews([
+            ReviewInput(site="prodoctorov.ru", site_review_id="a", rating=5.0, published_on=today,
+                        text="Врач очень внимательный, всё объяснила.", doctor_id=doctor),
+            ReviewInput(site="prodoctorov.ru", site_review_id="b", rating=1.0, published_on=today - timedelta(days=3),
+                        text="Ждали два часа в очереди, ужасно.", doctor_id=doctor),
+            ReviewInput(site="2gis.ru", site_review_id="c", rating=4.0, published_on=today - timedelta(days=200),
+                        text="Хорошая клиника."),
+            ReviewInput(site="2gis.ru", site_review_id="d", rating=2.0, published_on=today - timedelta(days=400),
+                        text="Грязно в туалете."),
+        ], origin="scrape")
+        drivers = index_drivers(today=today, top=10)
+        # Every review's pull, up and down, adds up to the index's distance from the neutral 50.
+        total = sum(pull for _, pull in drivers.reviews_up + drivers.reviews_down)
+        rows = db.session.execute(select(ExternalReview.rating, ExternalReview.sentiment_polarity,
+                                         ExternalReview.published_on)).all()
+        index = reputation_index([ReviewSignal(r, s, float((today - d).days)) for r, s, d in rows]).index
+        assert total == pytest.approx(index - 50) == pytest.approx(drivers.above_neutral)
+        assert [item["excerpt"] for item, _ in drivers.reviews_up][0].startswith("Врач очень внимательный")
+        assert [item["excerpt"] for item, _ in drivers.reviews_down][0].startswith("Ждали два часа")
+        assert "waiting" in {a.aspect for a in drivers.aspects_down} and "doctor" in {a.aspect for a in drivers.aspects_up}
+        # The doctor's own index moves by her two reviews only.
+        hers = index_drivers(scope=("doctor", doctor), today=today)
+        assert {item["site"] for item, _ in hers.reviews_up + hers.reviews_down} == {"prodoctorov.ru"}
+        assert len(hers.reviews_up + hers.reviews_down) == 2
+        assert index_drivers(scope=("doctor", doctor + 1000), today=today) is None
+        assert reputation_drivers([]).reviews_up == ()
+        compute_snapshots()
+        db.session.commit()
+    with app.app_context(), tenant_scope(other_tenant.id):
+        store_reviews([ReviewInput(site="2gis.ru", site_review_id="x", rating=1.0, published_on=date(2026, 6, 29),
+                                   text="Чужая клиника, чужой отзыв.")], origin="scrape")
+        db.session.commit()
+
+    overview = manager_client.get(tenant.url("reputation")).get_data(as_text=True)
+    assert 'id="index-drivers"' in overview and "Врач очень внимательный" in overview
+    assert "Чужая клиника" not in overview
+    doctors_page = manager_client.get(tenant.url(f"reputation/reviews?scope=doctor&id={doctor}")).get_data(as_text=True)
+    drivers_part = doctors_page.split('id="index-drivers"', 1)[1].split("</section>", 1)[0]
+    assert "Ждали два часа" in drivers_part and "Хорошая клиника" not in drivers_part
+    # One site's reviews, and the whole clinic's list, which the overview already explains.
+    site_page = manager_client.get(tenant.url("reputation/reviews?site=2gis.ru")).get_data(as_text=True)
+    assert "Грязно в туалете" in site_page.split('id="index-drivers"', 1)[1].split("</section>", 1)[0]
+    assert 'id="index-drivers"' not in manager_client.get(tenant.url("reputation/reviews")).get_data(as_text=True)
+
+
+def test_what_moves_the_index_is_left_out_without_reviews(app, tenant, manager_client):
+    page = manager_client.get(tenant.url("reputation")).get_data(as_text=True)
+    assert 'id="index-drivers"' not in page and "What moves the index" not in page

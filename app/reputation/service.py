@@ -24,7 +24,8 @@ from app.models import (Branch, Doctor, ExternalReview, Licence, PendingJob, Rep
 from app.models.base import utc_day
 from app.parsing import whole_number
 from app.reputation.extract import AUTHOR_LENGTH, SITE_LENGTH, SelectorConfigError, detect_site, review_key, validate_selector_config
-from app.reputation.index import GroupedIndex, week_over_week
+from app.reputation.index import (DEFAULT_SETTINGS, AspectDriver, GroupedIndex, ReviewSignal, reputation_drivers,
+                                  reputation_index, week_over_week)
 from app.urls import hostname_of, split_url
 from tenants.context import require_tenant_id
 from tenants.licensing import has_module
@@ -918,6 +919,53 @@ def review_list(*, negative_only: bool = False, contradictions_only: bool = Fals
     more = len(rows) > limit
     last = rows[limit - 1] if more else None
     return entries, (ReviewCursor(last[1], last[0].id) if last else None)
+
+
+@dataclass(frozen=True)
+class IndexDrivers:
+    """What pulls an index up and down most, in index points.
+
+    Over all of the scope's reviews the reviews' pulls add up to the index minus the neutral
+    50 (``reputation_drivers``); a topic's pull is the same sum over the reviews that mention
+    it, taken with the topic's own sentiment. ``reviews_up``/``reviews_down`` pair a review (as
+    ``review_list`` gives it) with its pull; the aspects are ``AspectDriver`` rows.
+    """
+
+    above_neutral: float
+    reviews_up: list[tuple[dict, float]]
+    reviews_down: list[tuple[dict, float]]
+    aspects_up: tuple[AspectDriver, ...]
+    aspects_down: tuple[AspectDriver, ...]
+
+
+def index_drivers(*, scope: tuple[str, int] | None = None, site: str | None = None, today: date | None = None,
+                  top: int = 3) -> IndexDrivers | None:
+    """The reviews and topics that pull the index of the clinic (or of one branch, doctor or
+    source, or one site's reviews) up and down most as of ``today``; None without a review the
+    index can count."""
+    today = today or clinic_today()
+    written_on = _written_on()
+    query = select(ExternalReview.id, ExternalReview.rating, ExternalReview.sentiment_polarity, written_on,
+                   ExternalReview.topics).where(written_on <= today)
+    if scope is not None:
+        query = query.where(SCOPE_COLUMNS[scope[0]] == scope[1])
+    if site:
+        query = query.where(ExternalReview.site == site)
+    signals = [ReviewSignal(rating, sentiment, float((today - day).days), review_id,
+                            {aspect: max(-1.0, min(1.0, float(value))) for aspect, value in (topics or {}).items()})
+               for review_id, rating, sentiment, day, topics in db.session.execute(query)]
+    drivers = reputation_drivers(signals, top=top)
+    if not (drivers.reviews_up or drivers.reviews_down):
+        return None
+    pulls = {driver.review_id: driver.impact for driver in drivers.reviews_up + drivers.reviews_down}
+    items = {review.id: _review_item(review)
+             for review in db.session.scalars(select(ExternalReview).where(ExternalReview.id.in_(list(pulls))))}
+    index = reputation_index(signals)
+    return IndexDrivers(
+        above_neutral=index.index - 100.0 * DEFAULT_SETTINGS.prior if index is not None else 0.0,
+        reviews_up=[(items[d.review_id], d.impact) for d in drivers.reviews_up if d.review_id in items],
+        reviews_down=[(items[d.review_id], d.impact) for d in drivers.reviews_down if d.review_id in items],
+        aspects_up=drivers.aspects_up, aspects_down=drivers.aspects_down)
 
 
 def dashboard_card(today: date | None = None, overview: list[ScopeIndex] | None = None) -> dict | None:

@@ -105,6 +105,7 @@ def reputation():
         aspects=service.aspect_table(since=today - window if window else None), aspect_window=window_key,
         reviews=service.review_list(limit=10)[0],
         run=service.latest_run(), sources=service.list_sources(),
+        drivers=service.index_drivers(today=today),
         reputation=service.dashboard_card(today, overview=scopes), models=clinic_model.recent_models(),
         active_model=clinic_model.active_model_record())
 
@@ -122,8 +123,13 @@ def reputation_reviews():
                                              contradictions_only=show == "contradiction",
                                              limit=REVIEWS_PAGE, after=after, scope=scope, site=site)
     filters = ({"scope": scope[0], "id": scope[1]} if scope else {}) | ({"site": site} if site else {})
+    # A branch's, doctor's, source's or site's own list says what moves its index; the whole
+    # clinic's is on the overview. Later pages (htmx) need only the entries.
+    drivers = (service.index_drivers(scope=scope, site=site)
+               if (scope or site) and after is None and show == "all" else None)
     return render("workspace/reputation_reviews.html", "workspace/_review_entries.html", entries=entries, show=show,
-                  next_before=next_page, paged=after is not None, filters=filters, scope_name=scope_name)
+                  next_before=next_page, paged=after is not None, filters=filters, scope_name=scope_name,
+                  drivers=drivers)
 
 
 # What a scope's reviews are listed under: its model and the name people know it by.
