@@ -6,6 +6,7 @@ text description of its values; missing values are gaps, never zeros.
 """
 from __future__ import annotations
 
+import math
 from datetime import date
 
 from markupsafe import Markup, escape
@@ -53,7 +54,7 @@ def time_chart(points: list[tuple[date, float | None]], title: str, *, floor: fl
         return Markup('<p class="muted small">{}</p>').format(empty_text)
     low, high = min(known), max(known)
     pad = max(2.0, (high - low) * 0.15)
-    low, high = max(floor, low - pad), min(ceiling, high + pad)
+    low, high = _round_range(max(floor, low - pad), min(ceiling, high + pad), floor, ceiling)
     first, last = points[0][0], points[-1][0]
     span = max(1, (last - first).days)
     positions = [(day - first).days / span for day, _ in points]
@@ -61,6 +62,24 @@ def time_chart(points: list[tuple[date, float | None]], title: str, *, floor: fl
     ticks = [(0.0, first.isoformat()), (1.0, last.isoformat())] if last != first else [(0.0, first.isoformat())]
     return _line_svg(positions, [value for _, value in points], names, ticks, title,
                      low=low, high=high, unit=unit, chart_id=chart_id)
+
+
+# Gridline spacings a reader takes in at a glance.
+_ROUND_STEPS = (0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 20.0, 25.0, 50.0, 100.0)
+
+
+def _round_range(low: float, high: float, floor: float, ceiling: float) -> tuple[float, float]:
+    """Widen low..high so its three gridlines (bottom, middle, top) fall on round numbers
+    (60, 65, 70 rather than 60.7, 64.9, 69.1), staying within floor..ceiling where that is possible."""
+    for step in _ROUND_STEPS:
+        bottom = math.floor(low / step) * step
+        if bottom + 2 * step < high:
+            continue
+        if bottom + 2 * step > ceiling:
+            bottom = ceiling - 2 * step
+        if bottom >= floor:
+            return bottom, bottom + 2 * step
+    return low, high
 
 
 def _line_svg(positions: list[float], values: list[float | None], names: list[str], ticks: list[tuple[float, str]],

@@ -37,6 +37,18 @@ def test_time_chart_range_hugs_the_data_within_its_bounds():
     assert max(ticks) == 100 and min(ticks) >= 90
 
 
+def test_time_chart_gridlines_fall_on_round_numbers():
+    def ticks(values):
+        svg = str(time_chart([(date(2026, 3, d + 1), v) for d, v in enumerate(values)], "Index"))
+        return [float(t) for t in re.findall(r'class="tick">([\d.]+)</text>', svg)]
+
+    assert ticks([62.7, 64.1, 67.9]) == [60, 65, 70]  # data 62.7..67.9, padded by 2
+    assert ticks([50.0, 50.4]) == [47.5, 50, 52.5]
+    assert ticks([1.0, 3.0]) == [0, 2.5, 5]  # never below the floor
+    assert ticks([97.0, 99.5]) == [95, 97.5, 100]  # nor above the ceiling
+    assert ticks([10.0, 90.0]) == [0, 50, 100]
+
+
 def test_time_chart_without_values_shows_the_empty_text():
     html = str(time_chart([(date(2026, 3, 1), None)], "Index", empty_text="No <data> yet"))
     assert "<svg" not in html and "No &lt;data&gt; yet" in html
