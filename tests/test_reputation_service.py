@@ -1101,6 +1101,15 @@ def test_the_periodic_report_carries_the_web_reputation_of_its_period(app, tenan
     # March's reviews only (February's is in the index, not in the count), and none of the other clinic's.
     assert "2 reviews written in the period: 1 negative, mean rating 3.0 of 5." in html
     assert 'id="reputation-trend' in html and "site: 2gis" in html and "zoon" not in html
+    # What moves the index as the period ended: the doctor's praise up, the reception's rudeness down.
+    with app.app_context(), tenant_scope(tenant.id):
+        from app.reputation.service import index_drivers
+        moves = index_drivers(today=date(2026, 3, 31))
+        doctor = next(a for a in moves.aspects_up if a.aspect == "doctor")
+        reception = next(a for a in moves.aspects_down if a.aspect == "reception")
+    drivers = html.split('id="report-index-drivers"', 1)[1].split("</p>", 1)[0]
+    assert f"Pulling the index up: Doctor ({doctor.impact:+.1f})" in drivers
+    assert f"Pulling it down: Reception and administrators ({reception.impact:+.1f})" in drivers
 
     # A period still to come, or a clinic without the module, has no such section.
     future = manager_client.get(tenant.url("dashboard/report?period=2030-01"))

@@ -1004,7 +1004,8 @@ def period_summary(first_day: date, last_day: date) -> dict | None:
     The index stands as at the period's last day (today for the current period): the
     clinic's, with its change over that last week and since the period before ended, and
     every branch's, doctor's, source's and site's. Then the reviews written in the period
-    (how many, how many negative, their mean rating) and the daily index over the period.
+    (how many, how many negative, their mean rating), the daily index over the period and
+    what moves the index at the period's end (``index_drivers``).
     """
     if not reputation_licensed() or first_day > clinic_today():
         return None
@@ -1023,6 +1024,7 @@ def period_summary(first_day: date, last_day: date) -> dict | None:
         "reviews": reviews, "negative": negative,
         "mean_rating": round(float(mean_rating), 2) if mean_rating is not None else None,
         "trend": trend("clinic", 0, (end - first_day).days + 1, end) if end >= first_day else [],
+        "drivers": index_drivers(today=end),
     }
 
 
