@@ -26,7 +26,9 @@ Each review's contribution ``100 r_i (s_i - p) / (W + k)`` adds up exactly to
 
 from __future__ import annotations
 
+import heapq
 import math
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -120,6 +122,7 @@ class ReputationDrivers:
     reviews_down: tuple[ReviewDriver, ...]
     aspects_up: tuple[AspectDriver, ...]
     aspects_down: tuple[AspectDriver, ...]
+    total: float = 0.0  # every review's pull together: the index minus 100 p
 
 
 DEFAULT_SETTINGS = ReputationSettings()
@@ -318,53 +321,53 @@ def reputation_drivers(
     Zero impacts are left out; at most ``top`` of each list.
     """
     settings = _settings(settings)
-    scored = _scored(reviews, settings)
-    denominator = math.fsum(weight for _, _, weight in scored) + settings.prior_weight
-    if not scored or denominator <= 0:
-        return ReputationDrivers((), (), (), ())
-    prior = settings.prior
-
-    review_drivers = [
-        ReviewDriver(
-            review_id=review.review_id,
-            impact=100.0 * weight * (score - prior) / denominator,
-            score=score,
-            weight=weight,
-        )
-        for review, score, weight in scored
-    ]
-
-    pulls: dict[str, float] = {}
+    prior, half_life = settings.prior, settings.half_life_days
+    # One pass: each review's score and weight (reviews are dated by the day, so a clinic's
+    # thousands of reviews share a few hundred weights), its pull before the common
+    # denominator, and each aspect's.
+    weights_by_age: dict[float, float] = {}
+    pulls: list[tuple[float, float, float, object]] = []  # (pull, score, weight, review id)
+    weights: list[float] = []
+    aspect_pulls: dict[str, float] = {}
     mentions: dict[str, int] = {}
     sentiment_sums: dict[str, float] = {}
-    for review, _, weight in scored:
+    for review in reviews:
+        score = review_score(review.rating, review.sentiment, settings)
+        if score is None:
+            continue
+        weight = weights_by_age.get(review.age_days)
+        if weight is None:
+            weight = weights_by_age[review.age_days] = recency_weight(review.age_days, half_life)
+        weights.append(weight)
+        pulls.append((weight * (score - prior), score, weight, review.review_id))
         for aspect, sentiment in review.aspects.items():
             if not -1.0 <= sentiment <= 1.0:
                 raise ValueError(f"aspect sentiment must be within -1..1, got {sentiment}")
-            pulls[aspect] = pulls.get(aspect, 0.0) + weight * ((sentiment + 1.0) / 2.0 - prior)
+            aspect_pulls[aspect] = aspect_pulls.get(aspect, 0.0) + weight * ((sentiment + 1.0) / 2.0 - prior)
             mentions[aspect] = mentions.get(aspect, 0) + 1
             sentiment_sums[aspect] = sentiment_sums.get(aspect, 0.0) + sentiment
+    denominator = math.fsum(weights) + settings.prior_weight
+    if not pulls or denominator <= 0:
+        return ReputationDrivers((), (), (), ())
+    scale = 100.0 / denominator
+
+    def review_driver(item) -> ReviewDriver:
+        pull, score, weight, review_id = item
+        return ReviewDriver(review_id=review_id, impact=scale * pull, score=score, weight=weight)
+
     aspect_drivers = [
-        AspectDriver(
-            aspect=aspect,
-            impact=100.0 * pull / denominator,
-            mentions=mentions[aspect],
-            mean_sentiment=sentiment_sums[aspect] / mentions[aspect],
-        )
-        for aspect, pull in pulls.items()
+        AspectDriver(aspect=aspect, impact=scale * pull, mentions=mentions[aspect],
+                     mean_sentiment=sentiment_sums[aspect] / mentions[aspect])
+        for aspect, pull in aspect_pulls.items()
     ]
-
-    def up(items):  # strongest positive first
-        return tuple(sorted((d for d in items if d.impact > 0), key=lambda d: -d.impact)[:top])
-
-    def down(items):  # strongest negative first
-        return tuple(sorted((d for d in items if d.impact < 0), key=lambda d: d.impact)[:top])
-
+    first = operator.itemgetter(0)
     return ReputationDrivers(
-        reviews_up=up(review_drivers),
-        reviews_down=down(review_drivers),
-        aspects_up=up(aspect_drivers),
-        aspects_down=down(aspect_drivers),
+        reviews_up=tuple(review_driver(item) for item in heapq.nlargest(top, (p for p in pulls if p[0] > 0), key=first)),
+        reviews_down=tuple(review_driver(item)
+                           for item in heapq.nsmallest(top, (p for p in pulls if p[0] < 0), key=first)),
+        aspects_up=tuple(sorted((d for d in aspect_drivers if d.impact > 0), key=lambda d: -d.impact)[:top]),
+        aspects_down=tuple(sorted((d for d in aspect_drivers if d.impact < 0), key=lambda d: d.impact)[:top]),
+        total=scale * math.fsum(pull for pull, *_ in pulls),
     )
 
 

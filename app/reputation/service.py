@@ -24,8 +24,7 @@ from app.models import (Branch, Doctor, ExternalReview, Licence, PendingJob, Rep
 from app.models.base import utc_day
 from app.parsing import whole_number
 from app.reputation.extract import AUTHOR_LENGTH, SITE_LENGTH, SelectorConfigError, detect_site, review_key, validate_selector_config
-from app.reputation.index import (DEFAULT_SETTINGS, AspectDriver, GroupedIndex, ReviewSignal, reputation_drivers,
-                                  reputation_index, week_over_week)
+from app.reputation.index import AspectDriver, GroupedIndex, ReviewSignal, reputation_drivers, week_over_week
 from app.urls import hostname_of, split_url
 from tenants.context import require_tenant_id
 from tenants.licensing import has_module
@@ -951,18 +950,16 @@ def index_drivers(*, scope: tuple[str, int] | None = None, site: str | None = No
         query = query.where(SCOPE_COLUMNS[scope[0]] == scope[1])
     if site:
         query = query.where(ExternalReview.site == site)
-    signals = [ReviewSignal(rating, sentiment, float((today - day).days), review_id,
-                            {aspect: max(-1.0, min(1.0, float(value))) for aspect, value in (topics or {}).items()})
-               for review_id, rating, sentiment, day, topics in db.session.execute(query)]
-    drivers = reputation_drivers(signals, top=top)
+    # Topics are stored by the analysis itself, each sentiment within -1..1.
+    drivers = reputation_drivers((ReviewSignal(rating, sentiment, float((today - day).days), review_id, topics or {})
+                                  for review_id, rating, sentiment, day, topics in db.session.execute(query)), top=top)
     if not (drivers.reviews_up or drivers.reviews_down):
         return None
     pulls = {driver.review_id: driver.impact for driver in drivers.reviews_up + drivers.reviews_down}
     items = {review.id: _review_item(review)
              for review in db.session.scalars(select(ExternalReview).where(ExternalReview.id.in_(list(pulls))))}
-    index = reputation_index(signals)
     return IndexDrivers(
-        above_neutral=index.index - 100.0 * DEFAULT_SETTINGS.prior if index is not None else 0.0,
+        above_neutral=drivers.total,
         reviews_up=[(items[d.review_id], d.impact) for d in drivers.reviews_up if d.review_id in items],
         reviews_down=[(items[d.review_id], d.impact) for d in drivers.reviews_down if d.review_id in items],
         aspects_up=drivers.aspects_up, aspects_down=drivers.aspects_down)
