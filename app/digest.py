@@ -122,7 +122,7 @@ class DigestContent:
     csat_week: MetricChange
     # Both None when the clinic's licence has no web reputation module: the section is left out.
     # ``reputation``: the index now (0..100 or None), its change over the week, the number of
-    # reviews and the reputation page's address.
+    # reviews, the reputation page's address and up to two (topic, points) pulling it down most.
     reputation: dict | None = None
     negative_reviews: list[dict] | None = None
     unassigned_cases: int = 0  # open cases nobody has taken
@@ -215,9 +215,13 @@ def _reputation(since: datetime, until: datetime, timezone_name: str, base: str)
 
     if not service.reputation_licensed():
         return None, None
-    clinic = service.index_overview(until.astimezone(ZoneInfo(timezone_name)).date(), clinic_only=True)[0]
+    day = until.astimezone(ZoneInfo(timezone_name)).date()
+    clinic = service.index_overview(day, clinic_only=True)[0]
+    # The topics that pull the index down most: where the web's complaints come from.
+    drivers = service.index_drivers(today=day, top=2)
     reputation = {"index": clinic.index, "week_delta": clinic.week_delta, "reviews": clinic.reviews,
-                  "url": f"{base}/reputation"}
+                  "url": f"{base}/reputation",
+                  "pulling_down": [(a.aspect, a.impact) for a in drivers.aspects_down] if drivers else []}
     reviews = [{"site": review["site"], "rating": review["rating"], "author": review.get("author") or "",
                 "excerpt": _comment_lines(review["excerpt"] or "")[:2], "url": review["url"] or "",
                 "published_at": review["date"]}

@@ -144,7 +144,7 @@ def test_web_reputation_section(app, tenant, other_tenant, smtp_sink):
     reviews; a clinic whose licence has no reputation module gets no such section."""
     from app import digest
     from app.models import ExternalReview
-    from app.reputation.service import index_overview
+    from app.reputation.service import index_drivers, index_overview
     from tests.conftest import make_clinic
 
     basic = make_clinic(app, "gamma", plan="basic")
@@ -152,18 +152,21 @@ def test_web_reputation_section(app, tenant, other_tenant, smtp_sink):
         ready_for_clock(app, clinic, "Europe/Moscow")
     with app.app_context(), tenant_scope(tenant.id):
         assert digest._reputation(NOON_UTC - timedelta(days=1), NOON_UTC, "Europe/Moscow", "") == (
-            {"index": None, "week_delta": None, "reviews": 0, "url": "/reputation"}, [])
-    for clinic, words in ((tenant.id, "Rude staff, long queue"), (other_tenant.id, "OTHER-CLINIC review")):
+            {"index": None, "week_delta": None, "reviews": 0, "url": "/reputation", "pulling_down": []}, [])
+    for clinic, words, topics in ((tenant.id, "Rude staff, long queue", {"reception": -0.8, "waiting": -0.6}),
+                                  (other_tenant.id, "OTHER-CLINIC review", {"prices": -0.9})):
         with app.app_context(), tenant_scope(clinic):
             db.session.add(ExternalReview(key=f"k{clinic}", site="prodoctorov", author="Ivan", rating=1.0,
                                           text=words, url="https://reviews.example/1", sentiment_label="negative",
-                                          first_seen_at=NOON_UTC - timedelta(hours=5)))
+                                          first_seen_at=NOON_UTC - timedelta(hours=5), topics=topics))
             db.session.add(ExternalReview(key=f"old{clinic}", site="import", rating=5.0, text="",
                                           published_on=(NOON_UTC - timedelta(days=40)).date(),
                                           first_seen_at=NOON_UTC - timedelta(days=40)))
             db.session.commit()
     with app.app_context(), tenant_scope(tenant.id):
         expected = index_overview((NOON_UTC + timedelta(hours=3)).date(), clinic_only=True)[0]
+        pulling = {a.aspect: a.impact for a in index_drivers(today=(NOON_UTC + timedelta(hours=3)).date()).aspects_down}
+    reception, waiting = (f"{pulling[a]:+.1f}".replace("-", "−") for a in ("reception", "waiting"))
     add_response(app, basic.id, submitted_at=NOON_UTC - timedelta(hours=2), risk="critical", nps=1,
                  comment="BASIC complaint")
     with app.app_context():
@@ -177,6 +180,11 @@ def test_web_reputation_section(app, tenant, other_tenant, smtp_sink):
     assert f"/c/{tenant.slug}/reputation" in text and "Индекс веб-репутации" in html
     assert "НОВЫЕ НЕГАТИВНЫЕ ОТЗЫВЫ" in text and "Rude staff, long queue" in text and "prodoctorov" in html
     assert "OTHER-CLINIC" not in text and "OTHER-CLINIC" not in html
+    # What pulls the index down, from this clinic's reviews only (the other clinic's is about prices).
+    assert (f"- Тянут вниз сильнее всего: Регистратура и администраторы ({reception}), "
+            f"Ожидание и очереди ({waiting})\n") in text
+    assert "Тянут вниз сильнее всего:" in html and "Регистратура и администраторы" in html
+    assert "Цены" not in text and "Цены" not in html
     # Without the module: neither the index nor the reviews' section.
     [unlicensed] = smtp_sink.to(basic.owner_email)
     text, html = parts(unlicensed)
