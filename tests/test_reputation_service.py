@@ -1187,3 +1187,40 @@ def test_what_moves_the_index_is_shown_for_the_clinic_and_each_scope(app, tenant
 def test_what_moves_the_index_is_left_out_without_reviews(app, tenant, manager_client):
     page = manager_client.get(tenant.url("reputation")).get_data(as_text=True)
     assert 'id="index-drivers"' not in page and "What moves the index" not in page
+
+
+def test_what_moves_the_clinics_index_today_is_kept_with_todays_snapshot(app, tenant, other_tenant):
+    from app.reputation.service import (ReviewInput, _live_drivers, clinic_today, compute_snapshots, index_drivers,
+                                        store_reviews)
+
+    for clinic, text in ((tenant.id, "Врач внимательный"), (other_tenant.id, "Чужой отзыв, хамство")):
+        with app.app_context(), tenant_scope(clinic):
+            today = clinic_today()
+            store_reviews([ReviewInput(site="2gis.ru", site_review_id=f"r{i}", rating=float(1 + i % 5),
+                                       text=f"{text} {i}, ждали в очереди" if i % 2 else f"{text} {i}",
+                                       published_on=today - timedelta(days=9 * i)) for i in range(12)],
+                          origin="csv")
+            compute_snapshots()
+            db.session.commit()
+    with app.app_context(), tenant_scope(tenant.id):
+        snapshot = db.session.scalar(select(ReputationSnapshot).where(ReputationSnapshot.scope == "clinic",
+                                                                      ReputationSnapshot.day == today))
+        live = _live_drivers(None, None, today, 3)
+        assert snapshot.drivers["total"] == pytest.approx(live.total)
+        assert [row[0] for row in snapshot.drivers["reviews_up"]] == [d.review_id for d in live.reviews_up]
+        assert [row[0] for row in snapshot.drivers["aspects_down"]] == [a.aspect for a in live.aspects_down]
+        shown = index_drivers()
+        assert [item["id"] for item, _ in shown.reviews_down] == [d.review_id for d in live.reviews_down]
+        assert all(item["excerpt"].startswith("Врач") for item, _ in shown.reviews_up + shown.reviews_down)
+        assert len(index_drivers(top=2).reviews_up) == 2
+        # Today's figures come from the snapshot (a change to the reviews rewrites it) ...
+        snapshot.drivers = dict(snapshot.drivers, total=12.5)
+        db.session.commit()
+        assert index_drivers().above_neutral == 12.5
+        # ... another day's and a branch's go over the reviews.
+        assert index_drivers(today=today - timedelta(days=1)).above_neutral == pytest.approx(
+            _live_drivers(None, None, today - timedelta(days=1), 3).total)
+        # A snapshot written before drivers were kept has none: they are computed.
+        snapshot.drivers = None
+        db.session.commit()
+        assert index_drivers().above_neutral == pytest.approx(live.total)

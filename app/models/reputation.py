@@ -120,7 +120,10 @@ class ExternalReview(TenantScoped, db.Model):
 class ReputationSnapshot(TenantScoped, db.Model):
     """The index of one scope (clinic, a branch, a doctor, a source) on one day.
 
-    ``scope_id`` is 0 for the clinic so the unique constraint holds without NULLs.
+    ``scope_id`` is 0 for the clinic so the unique constraint holds without NULLs. The
+    clinic's row also keeps what moved its index that day (``drivers``: the reviews' and
+    topics' pulls, see ``app.reputation.service.index_drivers``), so pages read it instead of
+    going over every review again; None on rows written before it was kept.
     """
 
     __tablename__ = "reputation_snapshots"
@@ -135,6 +138,7 @@ class ReputationSnapshot(TenantScoped, db.Model):
     reviews_used: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     effective_reviews: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    drivers: Mapped[dict | None] = mapped_column(JSON)
 
 
 class ClinicSentimentModel(TenantScoped, db.Model):

@@ -24,7 +24,8 @@ from app.models import (Branch, Doctor, ExternalReview, Licence, PendingJob, Rep
 from app.models.base import utc_day
 from app.parsing import whole_number
 from app.reputation.extract import AUTHOR_LENGTH, SITE_LENGTH, SelectorConfigError, detect_site, review_key, validate_selector_config
-from app.reputation.index import AspectDriver, GroupedIndex, ReviewSignal, reputation_drivers, week_over_week
+from app.reputation.index import (AspectDriver, GroupedIndex, ReputationDrivers, ReviewDriver, ReviewSignal,
+                                  reputation_drivers, week_over_week)
 from app.urls import hostname_of, split_url
 from tenants.context import require_tenant_id
 from tenants.licensing import has_module
@@ -560,8 +561,9 @@ def compute_snapshots(day: date | None = None) -> dict[tuple[str, int], float | 
     Sites (the scope of imported reviews) get no snapshot: their week's change is
     recomputed from the reviews, and only the clinic's trend is charted. Idempotent: the
     day's rows are updated in place (unique per clinic, scope, id and day). Only reviews
-    published (or first seen) by ``day`` count, aged as of ``day``. Flushes; returns
-    ``{(scope, id): value}``.
+    published (or first seen) by ``day`` count, aged as of ``day``. The clinic's row keeps what
+    moves its index (``index_drivers`` reads it back for today). A scope left without reviews
+    loses its row of the day. Flushes; returns ``{(scope, id): value}``.
     """
     day = day or clinic_today()
     grouped = _grouped_index(_review_rows(until=day), day)
@@ -581,6 +583,8 @@ def compute_snapshots(day: date | None = None) -> dict[tuple[str, int], float | 
         snapshot.reviews_used = result.reviews_used if result else 0
         snapshot.effective_reviews = round(result.effective_reviews, 4) if result else 0.0
         snapshot.computed_at = utcnow()
+        if scope == "clinic":
+            snapshot.drivers = _drivers_record(_live_drivers(None, None, day, DRIVERS_SHOWN))
         values[(scope, scope_id)] = snapshot.value
     # A scope left without reviews (its source now counts for another doctor) keeps no figure
     # of the day: its trend ends where its reviews went.
@@ -937,22 +941,67 @@ class IndexDrivers:
     aspects_down: tuple[AspectDriver, ...]
 
 
-def index_drivers(*, scope: tuple[str, int] | None = None, site: str | None = None, today: date | None = None,
-                  top: int = 3) -> IndexDrivers | None:
-    """The reviews and topics that pull the index of the clinic (or of one branch, doctor or
-    source, or one site's reviews) up and down most as of ``today``; None without a review the
-    index can count."""
-    today = today or clinic_today()
+# How many reviews and topics each side of "what moves the index" shows; the clinic's are kept
+# with today's snapshot at that length.
+DRIVERS_SHOWN = 3
+
+
+def _live_drivers(scope: tuple[str, int] | None, site: str | None, day: date, top: int) -> ReputationDrivers:
+    """``reputation_drivers`` over the reviews of a scope (or a site) written by ``day``."""
     written_on = _written_on()
     query = select(ExternalReview.id, ExternalReview.rating, ExternalReview.sentiment_polarity, written_on,
-                   ExternalReview.topics).where(written_on <= today)
+                   ExternalReview.topics).where(written_on <= day)
     if scope is not None:
         query = query.where(SCOPE_COLUMNS[scope[0]] == scope[1])
     if site:
         query = query.where(ExternalReview.site == site)
     # Topics are stored by the analysis itself, each sentiment within -1..1.
-    drivers = reputation_drivers((ReviewSignal(rating, sentiment, float((today - day).days), review_id, topics or {})
-                                  for review_id, rating, sentiment, day, topics in db.session.execute(query)), top=top)
+    return reputation_drivers((ReviewSignal(rating, sentiment, float((day - written).days), review_id, topics or {})
+                               for review_id, rating, sentiment, written, topics in db.session.execute(query)),
+                              top=top)
+
+
+def _drivers_record(drivers: ReputationDrivers) -> dict:
+    """What a snapshot keeps of the drivers: ids and pulls, no text (the reviews are read when shown)."""
+    def aspects(items):
+        return [[a.aspect, a.impact, a.mentions, a.mean_sentiment] for a in items]
+
+    return {"total": drivers.total,
+            "reviews_up": [[d.review_id, d.impact, d.score, d.weight] for d in drivers.reviews_up],
+            "reviews_down": [[d.review_id, d.impact, d.score, d.weight] for d in drivers.reviews_down],
+            "aspects_up": aspects(drivers.aspects_up), "aspects_down": aspects(drivers.aspects_down)}
+
+
+def _drivers_from_record(record: dict, top: int) -> ReputationDrivers:
+    def reviews(key):
+        return tuple(ReviewDriver(review_id, impact, score, weight) for review_id, impact, score, weight in record[key][:top])
+
+    def aspects(key):
+        return tuple(AspectDriver(aspect, impact, mentions, mean) for aspect, impact, mentions, mean in record[key][:top])
+
+    return ReputationDrivers(reviews("reviews_up"), reviews("reviews_down"), aspects("aspects_up"),
+                             aspects("aspects_down"), total=record["total"])
+
+
+def index_drivers(*, scope: tuple[str, int] | None = None, site: str | None = None, today: date | None = None,
+                  top: int = DRIVERS_SHOWN) -> IndexDrivers | None:
+    """The reviews and topics that pull the index of the clinic (or of one branch, doctor or
+    source, or one site's reviews) up and down most as of ``today``; None without a review the
+    index can count.
+
+    The clinic's as of today are read from today's snapshot when it has them (every change to
+    the reviews rewrites it); other days and scopes go over their reviews.
+    """
+    current = clinic_today()
+    today = today or current
+    drivers = None
+    if scope is None and not site and today == current and top <= DRIVERS_SHOWN:
+        record = db.session.scalar(select(ReputationSnapshot.drivers).where(
+            ReputationSnapshot.scope == "clinic", ReputationSnapshot.scope_id == 0, ReputationSnapshot.day == today))
+        if record:
+            drivers = _drivers_from_record(record, top)
+    if drivers is None:
+        drivers = _live_drivers(scope, site, today, top)
     if not (drivers.reviews_up or drivers.reviews_down):
         return None
     pulls = {driver.review_id: driver.impact for driver in drivers.reviews_up + drivers.reviews_down}
