@@ -122,6 +122,11 @@ def test_each_key_opens_its_own_clinic_only_on_every_route(app, tenant, other_te
     assert [(s["scope"], s["reviews"]) for s in reputation["scopes"]][0] == ("clinic", 2)
     assert [s["name"] for s in reputation["scopes"] if s["scope"] == "clinic"] == ["Clinic alpha"]
     assert client.get("/api/v1/reputation", headers=bearer(other_token)).json["scopes"][0]["reviews"] == 6
+    # What moves each index: the clinic's own reviews only (beta's six one-star reviews pull only beta's down).
+    assert {r["site"] for r in reputation["drivers"]["reviews_up"]} == {"prodoctorov"}
+    assert reputation["drivers"]["reviews_down"] == [] and reputation["drivers"]["above_neutral"] > 0
+    theirs_moves = client.get("/api/v1/reputation", headers=bearer(other_token)).json["drivers"]
+    assert {r["site"] for r in theirs_moves["reviews_down"]} == {"beta-site"} and theirs_moves["reviews_up"] == []
 
     # The recompute the push asked for runs in its own clinic: the metrics now count alpha's two patients.
     build_worker(app, ["metrics"], worker_class=InlineAppWorker).work(burst=True)
@@ -373,6 +378,10 @@ def test_the_openapi_document_is_valid_and_matches_what_the_api_answers(app, ten
         assert not problems, (name, problems)
     assert answers["Overview"].json["visits"] == 2  # a real overview, not an empty one
     assert answers["Reputation"].json["trend"] and answers["Reputation"].json["scopes"][0]["reviews"] == 6
+    moves = answers["Reputation"].json["drivers"]
+    clinic = answers["Reputation"].json["scopes"][0]
+    assert moves["reviews_up"] and moves["reviews_down"]  # five and four stars up, one star down
+    assert moves["above_neutral"] == pytest.approx(clinic["index"] - 50, abs=0.051)  # the index to a tenth
 
 
 def test_reputation_needs_its_own_module_too(app, tenant):

@@ -112,7 +112,7 @@ def metrics():
 @requires_scope("read")
 def reputation():
     """The web-reputation index now, per clinic, branch, doctor and review site, and the clinic's last 90 days."""
-    from app.reputation.service import clinic_today, index_overview, reputation_licensed, trend
+    from app.reputation.service import clinic_today, index_drivers, index_overview, reputation_licensed, trend
 
     if not reputation_licensed():
         return api_error(403, "module_not_licensed", "The clinic's licence does not include web reputation.")
@@ -122,7 +122,25 @@ def reputation():
                "index": item.index, "confidence": item.confidence, "reviews": item.reviews,
                "week_delta": item.week_delta} for item in index_overview(today)]
     return {"as_of": today.isoformat(), "scopes": scopes,
-            "trend": [{"day": day.isoformat(), "index": value} for day, value in trend("clinic", 0, 90, today)]}
+            "trend": [{"day": day.isoformat(), "index": value} for day, value in trend("clinic", 0, 90, today)],
+            "drivers": _drivers_document(index_drivers(today=today))}
+
+
+def _drivers_document(drivers) -> dict | None:
+    """What moves the clinic's index, as ``GET /reputation`` gives it: topics and reviews with their pull in points."""
+    if drivers is None:
+        return None
+
+    def topics(items):
+        return [{"aspect": a.aspect, "points": round(a.impact, 2), "mentions": a.mentions} for a in items]
+
+    def reviews(items):
+        return [{"id": item["id"], "site": item["site"], "date": item["date"].isoformat(), "rating": item["rating"],
+                 "points": round(pull, 2), "url": item["url"]} for item, pull in items]
+
+    return {"above_neutral": round(drivers.above_neutral, 2), "topics_up": topics(drivers.aspects_up),
+            "topics_down": topics(drivers.aspects_down), "reviews_up": reviews(drivers.reviews_up),
+            "reviews_down": reviews(drivers.reviews_down)}
 
 
 def _visit_rows(payload) -> tuple[list[list], list[dict]]:
