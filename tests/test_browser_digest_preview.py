@@ -2,7 +2,7 @@
 then reads the digest as it was sent."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from tests.conftest import TEST_PASSWORD, save_screenshot
 from tests.digest_helpers import add_response
@@ -10,10 +10,10 @@ from tests.smtp_sink import smtp_sink  # noqa: F401  (fixture)
 
 
 def test_manager_previews_the_next_digest_then_reads_it_as_sent(app, tenant, other_tenant, page, smtp_sink):
-    now = datetime.now(timezone.utc)
-    add_response(app, tenant.id, submitted_at=now - timedelta(hours=2), risk="critical", nps=1, urgent=True,
+    now = datetime.now(timezone.utc)  # inside the next digest's period whatever the time of day
+    add_response(app, tenant.id, submitted_at=now, risk="critical", nps=1, urgent=True,
                  comment="Nobody called back about the test results", phone="+7 900 555-01-02")
-    add_response(app, other_tenant.id, submitted_at=now - timedelta(hours=2), risk="critical", nps=0,
+    add_response(app, other_tenant.id, submitted_at=now, risk="critical", nps=0,
                  comment="BETA-SECRET complaint")
     page.goto("/login")
     page.fill("#email", tenant.owner_email)

@@ -196,7 +196,8 @@ def test_web_reputation_section(app, tenant, other_tenant, smtp_sink):
 
 def test_preview_and_send_commands(app, tenant, smtp_sink):
     runner = app.test_cli_runner()
-    add_response(app, tenant.id, submitted_at=datetime.now(UTC) - timedelta(hours=1), risk="critical", nps=0,
+    # Just now: inside the next digest's period whatever the time of day (it starts at the last noon).
+    add_response(app, tenant.id, submitted_at=datetime.now(UTC), risk="critical", nps=0,
                  comment="Previewed complaint", phone="+7 900 000-00-01")
     result = runner.invoke(args=["digest", "preview", "--tenant", tenant.slug, "--lang", "en"])
     assert result.exit_code == 0, result.output
@@ -345,10 +346,10 @@ def test_next_digest_preview_follows_the_schedule(app, tenant, smtp_sink):
 def test_next_digest_preview_page(app, tenant, other_tenant, manager_client, smtp_sink):
     from app.models import AccessLog
 
-    now = datetime.now(UTC)
-    add_response(app, tenant.id, submitted_at=now - timedelta(hours=1), risk="critical", nps=0, urgent=True,
+    now = datetime.now(UTC)  # inside the next digest's period whatever the time of day (it starts at the last noon)
+    add_response(app, tenant.id, submitted_at=now, risk="critical", nps=0, urgent=True,
                  comment="Previewed ALPHA complaint", phone="+7 900 000-00-02")
-    add_response(app, other_tenant.id, submitted_at=now - timedelta(hours=1), risk="critical", nps=0,
+    add_response(app, other_tenant.id, submitted_at=now, risk="critical", nps=0,
                  comment="BETA-SECRET complaint", phone="+7 900 000-00-03")
     listing = manager_client.get(tenant.url("digests")).get_data(as_text=True)
     assert tenant.url("digests/preview") in listing
