@@ -107,6 +107,14 @@ REVIEWS = [
     ("2gis.ru", 5, "Лечимся здесь третий год, всегда довольны.", None),
 ]
 
+# The clinic's answers to some reviews; the other complaints are still waiting for one.
+REPLIES = {
+    "Приём длился десять минут": "Спасибо, что написали. Мы увеличили время первичного приёма до 30 минут.",
+    "Администратор разговаривала грубо": "Приносим извинения. С администратором проведена беседа, позвоните нам, "
+                                         "пожалуйста, — разберёмся.",
+    "Мария Игоревна нашла подход": "Спасибо! Передали Марии Игоревне ваши слова.",
+}
+
 # (specialty, services with prices in roubles)
 SPECIALTIES = {
     "Терапевт": [("Приём терапевта", 2500), ("Анализ крови", 900), ("ЭКГ", 1500)],
@@ -305,8 +313,10 @@ def _reviews(rng: random.Random, clinic: _Clinic, today: date) -> None:
     for doctor_id, rows in by_doctor.items():
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["date", "rating", "text", "author", "site"])
-        writer.writerows([published, stars, text, "", site] for published, stars, text, site in rows)
+        writer.writerow(["date", "rating", "text", "author", "site", "reply"])
+        writer.writerows([published, stars, text, "", site, next((answer for start, answer in REPLIES.items()
+                                                                  if text.startswith(start)), "")]
+                         for published, stars, text, site in rows)
         import_reviews(parse_csv(out.getvalue(), today=today), origin="csv", doctor_id=doctor_id)
     db.session.flush()
 

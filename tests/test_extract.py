@@ -240,6 +240,8 @@ def test_google_maps_owner_reply_is_not_review_text():
     review = next(r for r in page.reviews if r.author == "Ana Maria Garcia")
     assert review.reply == "Thank you for your review Ana Maria 😀"
     assert "Thank you for your review" not in review.text
+    # The layout shows where a reply goes: a review without one has none, which is known, not unknown.
+    assert next(r for r in page.reviews if r.author == "Nikolas Melillos").reply == ""
 
 
 def test_google_maps_pages_saved_from_earlier_layouts_are_read():
@@ -368,6 +370,7 @@ def test_json_ld_reviews_and_aggregate_from_any_site():
     [review] = page.reviews
     assert (review.author, review.date, review.rating) == ("Anna", "2024-02-03", 4.0)
     assert review.text == "Haven't seen a better & kinder doctor"
+    assert review.reply is None  # schema.org data cannot say whether the business replied
 
 
 def test_rdfa_reviews_are_read():
@@ -463,7 +466,10 @@ def test_operator_selector_config_reads_a_site_without_an_adapter():
     assert (first.author, first.date, first.rating, first.text, first.reply) == (
         "Ирина", "2024-03-05", 5.0, "Всё понравилось", "Спасибо!",
     )
-    assert (second.site_review_id, second.rating, second.reply) == ("r2", 2.0, None)
+    # The config says where replies go, so a review without one has none ("", not unknown).
+    assert (second.site_review_id, second.rating, second.reply) == ("r2", 2.0, "")
+    without_replies = {key: value for key, value in OPERATOR_CONFIG.items() if key not in ("reply", "reply_text")}
+    assert extract_page(OPERATOR_PAGE, selector_config=without_replies).reviews[1].reply is None
 
 
 def test_operator_selector_config_with_xpath():

@@ -207,6 +207,41 @@ def test_conditional_get_304_brings_nothing_new(app, tenant, site, fast_fetch):
     assert own_requests[-1]["User-Agent"].startswith("VernostBot/")
 
 
+def test_a_reply_the_clinic_writes_later_is_taken_on_the_next_scrape(app, tenant, other_tenant, manager_client, site,
+                                                                   fast_fetch):
+    config = dict(OWN_CONFIG, reply=".answer")
+
+    def page(reply: str = "") -> bytes:
+        answer = f'<div class="answer">{reply}</div>' if reply else ""
+        return (f'<html><body><div class="rv" data-id="b2"><span class="a">Борис</span><span class="d">2025-03-02</span>'
+                f'<span class="r" data-v="1"></span><p class="t">Нахамили в регистратуре, ждали час.</p>{answer}</div>'
+                f'<div class="rv" data-id="a1"><span class="a">Анна</span><span class="d">2025-03-01</span>'
+                f'<span class="r" data-v="5"></span><p class="t">Врач очень внимательный.</p></div></body></html>').encode()
+
+    site.routes["/own"] = Reply(200, page(), {"Content-Type": "text/html"})
+    add_source(app, tenant.id, site.url("/own"), selector_config=config)
+    add_source(app, other_tenant.id, site.url("/own"), selector_config=config)
+    run_scrape_job(app, tenant.id)
+    run_scrape_job(app, other_tenant.id)
+    unanswered = manager_client.get(tenant.url("reputation/reviews?show=unanswered")).get_data(as_text=True)
+    entries = unanswered.split('id="review-entries"', 1)[1]
+    assert "Нахамили в регистратуре" in entries and "no reply yet" in entries
+    assert "Врач очень внимательный" not in entries  # praise needs no answer
+    # The clinic answers on the site; the next read takes the answer for the stored review.
+    site.routes["/own"] = Reply(200, page("Приносим извинения, разберёмся."), {"Content-Type": "text/html"})
+    run_scrape_job(app, tenant.id)
+    assert clinic_state(app, tenant.id)[1] == 2  # no review added twice
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.scalar(select(ExternalReview.reply).where(ExternalReview.author == "Борис")) == \
+            "Приносим извинения, разберёмся."
+    with app.app_context(), tenant_scope(other_tenant.id):  # the other clinic's copy waits for its own read
+        assert db.session.scalar(select(ExternalReview.reply).where(ExternalReview.author == "Борис")) == ""
+    answered = manager_client.get(tenant.url("reputation/reviews?show=unanswered")).get_data(as_text=True)
+    assert "Нахамили в регистратуре" not in answered.split('id="review-entries"', 1)[1]
+    listed = manager_client.get(tenant.url("reputation/reviews")).get_data(as_text=True)
+    assert "clinic replied" in listed and "Clinic's reply: Приносим извинения, разберёмся." in listed
+
+
 def test_pagination_follows_next_links_up_to_the_limit(app, tenant, site, fast_fetch, monkeypatch):
     monkeypatch.setitem(app.config, "REPUTATION_MAX_PAGES", 2)
     site.routes["/own/1"] = Reply(200, own_page([("p1", "A", 5, "Great clinic one")], "/own/2"))
@@ -1224,3 +1259,25 @@ def test_what_moves_the_clinics_index_today_is_kept_with_todays_snapshot(app, te
         snapshot.drivers = None
         db.session.commit()
         assert index_drivers().above_neutral == pytest.approx(live.total)
+
+
+def test_a_csv_with_a_reply_column_says_which_reviews_the_clinic_answered(app, tenant, manager_client):
+    csv_text = ("date,rating,text,author,reply\n2025-01-10,1,Нахамили в регистратуре,Анна,Приносим извинения\n"
+                "2025-01-11,2,Долго ждали приёма,Борис,\n")
+    assert _import(manager_client, tenant, file=(io.BytesIO(csv_text.encode()), "r.csv")).status_code == 302
+    plain = "date,rating,text,author\n2025-01-12,1,Потеряли анализы,Вера\n"
+    assert _import(manager_client, tenant, file=(io.BytesIO(plain.encode()), "p.csv")).status_code == 302
+    with app.app_context(), tenant_scope(tenant.id):
+        replies = dict(db.session.execute(select(ExternalReview.author, ExternalReview.reply)).all())
+    assert replies == {"Анна": "Приносим извинения", "Борис": "", "Вера": None}
+    unanswered = manager_client.get(tenant.url("reputation/reviews?show=unanswered")).get_data(as_text=True)
+    entries = unanswered.split('id="review-entries"', 1)[1]
+    # Only Boris is known to be waiting: Vera's file did not say whether anyone answered her.
+    assert "Долго ждали приёма" in entries and "Нахамили" not in entries and "Потеряли анализы" not in entries
+    # The same file again with the answer written since: the stored review takes it, nothing is added.
+    answered = csv_text.replace("Борис,\n", "Борис,Мы сократили ожидание\n")
+    assert _import(manager_client, tenant, file=(io.BytesIO(answered.encode()), "r.csv")).status_code == 302
+    with app.app_context(), tenant_scope(tenant.id):
+        assert db.session.scalar(select(func.count()).select_from(ExternalReview)) == 3
+        assert db.session.scalar(select(ExternalReview.reply).where(ExternalReview.author == "Борис")) == \
+            "Мы сократили ожидание"

@@ -65,7 +65,8 @@ class ExtractedReview:
     """One patient review as extracted from a page.
 
     ``rating`` is on 0-5, ``date`` is ``YYYY-MM-DD``; ``reply`` is the business's reply,
-    never part of ``text``. ``subject`` names what was reviewed when a page lists reviews
+    never part of ``text``: ``""`` when the page shows where a reply would be and there is
+    none, ``None`` when the page cannot tell (schema.org data, a layout without replies). ``subject`` names what was reviewed when a page lists reviews
     of several businesses (a category list). ``sections`` keeps titled parts of a review.
     """
 
@@ -858,7 +859,8 @@ def _extract_with_selectors(config: SelectorConfig, root: Any, today: date) -> _
             rating=rating,
             text=text_value.value or "",
             site_review_id=values["id"].value if "id" in values else None,
-            reply=" ".join(reply_texts) or None,
+            # Read with a layout that knows where replies go: no reply found means none was written.
+            reply=" ".join(reply_texts) or ("" if config.reply else None),
             title=values["title"].value if "title" in values else None,
             subject=values["subject"].value if "subject" in values else None,
             sections=text_value.sections,
@@ -1158,6 +1160,8 @@ def _merge_reviews(primary: list[ExtractedReview], secondary: list[ExtractedRevi
         for name in ("author", "date", "rating", "site_review_id", "reply", "title", "subject"):
             if getattr(review, name) in (None, "") and getattr(partner, name) not in (None, ""):
                 setattr(review, name, getattr(partner, name))
+        if review.reply is None and partner.reply is not None:
+            review.reply = partner.reply  # the partner's layout knows there is no reply
         if not review.text and partner.text:
             review.text = partner.text
     return primary

@@ -5,7 +5,8 @@ wrong with it. The caller stores the reviews only when there is no error at all
 (all-or-nothing), so a half-imported file never has to be untangled.
 
 CSV: a header row naming the columns ``date``, ``rating``, ``text``, ``author`` and
-optionally ``site`` (any order, any case, comma or semicolon separated, UTF-8 or
+optionally ``site`` and ``reply`` (the clinic's answer; with the column, an empty cell says
+the clinic has not answered) (any order, any case, comma or semicolon separated, UTF-8 or
 Windows-1251). ``date`` is required (``YYYY-MM-DD``, ``DD.MM.YYYY`` or ``DD/MM/YYYY``);
 ``rating`` is empty or a number from 0 to 5; a row needs a text or a rating.
 
@@ -25,7 +26,7 @@ from app.parsing import without_control_chars
 
 MAX_ROWS = 5000
 MAX_TEXT = 20_000
-COLUMNS = ("date", "rating", "text", "author", "site")
+COLUMNS = ("date", "rating", "text", "author", "site", "reply")
 REQUIRED_COLUMNS = ("date", "rating", "text", "author")
 _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%d.%m.%y")
 _SITE = re.compile(r"^[a-z0-9_.-]{1,40}$")
@@ -41,6 +42,7 @@ class ImportedReview:
     author: str = ""
     site: str = ""
     line: int = 0
+    reply: str | None = None  # None: the file does not say whether the clinic answered
 
 
 @dataclass
@@ -171,7 +173,8 @@ def _row_review(cells: dict, line: int, today: date, report: ImportReport) -> Im
     if problems:
         report.errors.append(ImportProblem(line, "; ".join(problems)))
         return None
-    return ImportedReview(published, rating, review_text, cells.get("author", "")[:200], site, line)
+    reply = cells["reply"][:MAX_TEXT] if "reply" in cells else None
+    return ImportedReview(published, rating, review_text, cells.get("author", "")[:200], site, line, reply)
 
 
 def parse_pasted(content: str, today: date | None = None) -> ImportReport:

@@ -202,12 +202,26 @@ class ReviewInput:
         return review_key(self.site, self.site_review_id, self.text, author=self.author, rating=self.rating)
 
 
-def _existing_keys(keys: list[str]) -> set[str]:
-    found: set[str] = set()
+def _existing_replies(keys: list[str]) -> dict[str, str | None]:
+    """The stored reviews among ``keys``, each with its stored reply."""
+    found: dict[str, str | None] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start:start + 500]
-        found.update(db.session.scalars(select(ExternalReview.key).where(ExternalReview.key.in_(chunk))))
+        found.update((key, reply) for key, reply in db.session.execute(
+            select(ExternalReview.key, ExternalReview.reply).where(ExternalReview.key.in_(chunk))))
     return found
+
+
+def _take_new_replies(batch: dict[str, "ReviewInput"], existing: dict[str, str | None]) -> None:
+    """A reply the clinic wrote after a review was first read is taken on a later read (and a
+    review read before its layout's replies were known learns it has none)."""
+    written = {key: batch[key].reply for key, stored in existing.items() if stored in (None, "") and batch[key].reply}
+    for key, reply in written.items():
+        db.session.execute(update(ExternalReview).where(ExternalReview.key == key).values(reply=reply))
+    none = [key for key, stored in existing.items() if stored is None and batch[key].reply == ""]
+    for start in range(0, len(none), 500):
+        db.session.execute(update(ExternalReview).where(ExternalReview.key.in_(none[start:start + 500]))
+                           .values(reply=""))
 
 
 def analyse_review(rating: float | None, text: str, scored=None) -> dict:
@@ -234,7 +248,8 @@ def store_reviews(reviews: list[ReviewInput], *, origin: str, source: ReviewSour
     """Add the reviews not seen before (by ``key``), scored and tagged; returns how many were new.
 
     Flushes but does not commit. Duplicates within the batch and against stored
-    reviews are skipped, so a re-scrape adds only new reviews.
+    reviews are skipped, so a re-scrape adds only new reviews; a stored review only takes the
+    clinic's reply when one has appeared since.
     """
     from app.reputation.clinic_model import clinic_scorer
 
@@ -244,7 +259,8 @@ def store_reviews(reviews: list[ReviewInput], *, origin: str, source: ReviewSour
     if not batch:
         return 0
     with db.session.no_autoflush:  # nothing pending can match; skip flushing before the lookup
-        existing = _existing_keys(list(batch))
+        existing = _existing_replies(list(batch))
+    _take_new_replies(batch, existing)
     fresh = [(key, review) for key, review in batch.items() if key not in existing]
     if not fresh:
         return 0
@@ -316,7 +332,7 @@ def import_reviews(report, *, origin: str, branch_id: int | None = None, doctor_
     if branch_id is None:
         branch_id = branch_of_doctor(doctor_id)
     inputs = [ReviewInput(site=review.site or IMPORT_SITE, text=review.text, rating=review.rating,
-                          published_on=review.published_on, author=review.author,
+                          published_on=review.published_on, author=review.author, reply=review.reply,
                           branch_id=branch_id, doctor_id=doctor_id) for review in report.reviews]
     new = store_reviews(inputs, origin=origin)
     return new, len(inputs) - new
@@ -805,6 +821,9 @@ def _review_item(review: ExternalReview) -> dict:
         "url": review.url or (review.source.url if review.source else ""),
         "source": (review.source.label or review.source.url) if review.source else "",
         "origin": review.origin,
+        # True: the clinic replied; False: the page shows none; None: the page cannot tell.
+        "replied": None if review.reply is None else bool(review.reply.strip()),
+        "reply_excerpt": _excerpt(review.reply or "", 160),
         "topics": dict(review.topics or {}),
         "branch_id": review.branch_id,
         "doctor_id": review.doctor_id,
@@ -893,13 +912,15 @@ SCOPE_COLUMNS = {"branch": ExternalReview.branch_id, "doctor": ExternalReview.do
                  "source": ExternalReview.source_id}
 
 
-def review_list(*, negative_only: bool = False, contradictions_only: bool = False, limit: int = 50,
-                after: ReviewCursor | None = None, scope: tuple[str, int] | None = None,
+def review_list(*, negative_only: bool = False, contradictions_only: bool = False, unanswered_only: bool = False,
+                limit: int = 50, after: ReviewCursor | None = None, scope: tuple[str, int] | None = None,
                 site: str | None = None) -> tuple[list[dict], ReviewCursor | None]:
     """The clinic's public reviews by the date they were written, newest first, a page at a time.
 
     A first scrape brings years of history at one moment, so the date written, not the
-    moment seen, orders the list. ``scope`` (``("doctor", 7)``, a key of ``SCOPE_COLUMNS``)
+    moment seen, orders the list. ``unanswered_only`` keeps the negative reviews the clinic has
+    not replied to, on pages that show replies (a review whose page cannot tell is left out).
+    ``scope`` (``("doctor", 7)``, a key of ``SCOPE_COLUMNS``)
     keeps the reviews the index counts for that branch, doctor or source; ``site`` those of one
     site ("2gis.ru"), imported ones included. Returns the page and
     the cursor of the next one (None after the last page); pass it back as ``after``.
@@ -913,6 +934,8 @@ def review_list(*, negative_only: bool = False, contradictions_only: bool = Fals
         query = query.where(ExternalReview.sentiment_label == NEGATIVE)
     if contradictions_only:
         query = query.where(ExternalReview.contradiction.is_(True))
+    if unanswered_only:
+        query = query.where(ExternalReview.sentiment_label == NEGATIVE, ExternalReview.reply == "")
     if after is not None:
         written = _WRITTEN_ON.element
         query = query.where(or_(written < after.day, (written == after.day) & (ExternalReview.id < after.review_id)))

@@ -114,13 +114,14 @@ def reputation():
 @licensed
 def reputation_reviews():
     show = request.args.get("show", "all")
-    if show not in ("all", "negative", "contradiction"):
+    if show not in ("all", "negative", "unanswered", "contradiction"):
         show = "all"
     scope, scope_name = _reviews_scope()
     site = (request.args.get("site") or "").strip()[:SITE_LENGTH] or None
     after = service.ReviewCursor.parse(request.args.get("before"))
     entries, next_page = service.review_list(negative_only=show == "negative",
                                              contradictions_only=show == "contradiction",
+                                             unanswered_only=show == "unanswered",
                                              limit=REVIEWS_PAGE, after=after, scope=scope, site=site)
     filters = ({"scope": scope[0], "id": scope[1]} if scope else {}) | ({"site": site} if site else {})
     # A branch's, doctor's, source's or site's own list says what moves its index; the whole
