@@ -149,13 +149,17 @@ def test_reputation_card_in_russian(app):
     from flask import render_template
 
     with app.test_request_context(headers={"Accept-Language": "ru"}):
-        for n, reviews, negative, failing in (
-                (1, "1 отзыв", "1 новый негативный отзыв за неделю", "1 источник с ошибкой"),
-                (3, "3 отзыва", "3 новых негативных отзыва за неделю", "3 источника с ошибкой"),
-                (5, "5 отзывов", "5 новых негативных отзывов за неделю", "5 источников с ошибкой")):
-            card = {"index": 70.0, "week_delta": None, "reviews": n, "new_negative_7d": n, "broken_sources": n}
+        for n, reviews, negative, failing, unanswered in (
+                (1, "1 отзыв", "1 новый негативный отзыв за неделю", "1 источник с ошибкой",
+                 "1 жалоба за 90 дней без ответа"),
+                (3, "3 отзыва", "3 новых негативных отзыва за неделю", "3 источника с ошибкой",
+                 "3 жалобы за 90 дней без ответа"),
+                (5, "5 отзывов", "5 новых негативных отзывов за неделю", "5 источников с ошибкой",
+                 "5 жалоб за 90 дней без ответа")):
+            card = {"index": 70.0, "week_delta": None, "reviews": n, "new_negative_7d": n, "broken_sources": n,
+                    "unanswered": n}
             html = render_template("workspace/_reputation_card.html", reputation=card, has_endpoint=lambda name: False)
-            assert reviews in html and negative in html and failing in html
+            assert reviews in html and negative in html and failing in html and unanswered in html
 
 
 def test_context_gives_two_meanings_two_russian_words(app, tenant, ru_client):

@@ -1281,3 +1281,33 @@ def test_a_csv_with_a_reply_column_says_which_reviews_the_clinic_answered(app, t
         assert db.session.scalar(select(func.count()).select_from(ExternalReview)) == 3
         assert db.session.scalar(select(ExternalReview.reply).where(ExternalReview.author == "Борис")) == \
             "Мы сократили ожидание"
+
+
+def test_the_card_counts_the_recent_complaints_not_replied_to(app, tenant, other_tenant, manager_client):
+    from app.reputation.service import ReviewInput, clinic_today, dashboard_card, store_reviews
+
+    for clinic in (tenant.id, other_tenant.id):
+        with app.app_context(), tenant_scope(clinic):
+            today = clinic_today()
+            store_reviews([
+                ReviewInput(site="x", site_review_id="1", rating=1.0, text="Нахамили", reply="",
+                            published_on=today - timedelta(days=5)),
+                ReviewInput(site="x", site_review_id="2", rating=2.0, text="Долго ждали", reply="",
+                            published_on=today - timedelta(days=60)),
+                ReviewInput(site="x", site_review_id="3", rating=1.0, text="Грубо", reply="Извините",
+                            published_on=today - timedelta(days=10)),  # answered
+                ReviewInput(site="x", site_review_id="4", rating=1.0, text="Потеряли анализы",
+                            published_on=today - timedelta(days=10)),  # the page could not tell
+                ReviewInput(site="x", site_review_id="5", rating=1.0, text="Давно было", reply="",
+                            published_on=today - timedelta(days=200)),  # history
+                ReviewInput(site="x", site_review_id="6", rating=5.0, text="Спасибо", reply="",
+                            published_on=today - timedelta(days=3)),  # praise needs no answer
+            ] + ([ReviewInput(site="x", site_review_id="7", rating=1.0, text="Чужая жалоба", reply="",
+                              published_on=today - timedelta(days=1))] if clinic == other_tenant.id else []),
+                origin="csv")
+            db.session.commit()
+    with app.app_context(), tenant_scope(tenant.id):
+        assert dashboard_card()["unanswered"] == 2
+    page = manager_client.get(tenant.url("reputation")).get_data(as_text=True)
+    link = tenant.url("reputation/reviews?show=unanswered")
+    assert f'href="{link}" id="card-unanswered">2 complaints of the last 90 days not replied to</a>' in page

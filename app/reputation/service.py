@@ -1037,11 +1037,17 @@ def index_drivers(*, scope: tuple[str, int] | None = None, site: str | None = No
         aspects_up=drivers.aspects_up, aspects_down=drivers.aspects_down)
 
 
+# Complaints older than this are history: the card counts only the recent ones still unanswered.
+UNANSWERED_WINDOW = timedelta(days=90)
+
+
 def dashboard_card(today: date | None = None, overview: list[ScopeIndex] | None = None) -> dict | None:
     """What the dashboard's reputation card shows, or None when the module is not licensed.
 
     ``index`` (0..100 or None), ``week_delta`` (points or None), ``reviews`` (count),
-    ``new_negative_7d``, ``broken_sources`` and ``trend`` (last 30 days' values).
+    ``new_negative_7d``, ``unanswered`` (negative reviews written in the last
+    ``UNANSWERED_WINDOW`` that the clinic is known not to have replied to),
+    ``broken_sources`` and ``trend`` (last 30 days' values).
     ``overview``, when the caller has ``index_overview(today)`` already, saves reading
     the reviews again.
     """
@@ -1058,6 +1064,9 @@ def dashboard_card(today: date | None = None, overview: list[ScopeIndex] | None 
         "new_negative_7d": db.session.scalar(select(func.count()).select_from(ExternalReview).where(
             ExternalReview.first_seen_at >= since, _published_lately(since),
             ExternalReview.sentiment_label == NEGATIVE)) or 0,
+        "unanswered": db.session.scalar(select(func.count()).select_from(ExternalReview).where(
+            ExternalReview.sentiment_label == NEGATIVE, ExternalReview.reply == "",
+            _WRITTEN_ON.element >= today - UNANSWERED_WINDOW)) or 0,
         "broken_sources": sum(1 for s in list_sources() if s.active and s.is_broken),
         "trend": trend("clinic", 0, 30, today),
     }
