@@ -111,6 +111,43 @@ def test_scorecards_carry_each_doctors_web_reputation_as_the_period_ended(app, t
     assert "Web reputation index" not in c.get(basic.url("dashboard/scorecards?period=2025-03")).get_data(as_text=True)
 
 
+def test_scorecards_say_how_each_doctors_and_branchs_complaints_were_handled(app, tenant, other_tenant,
+                                                                              manager_client, with_data):
+    from datetime import datetime, timezone
+
+    from app.models import Case
+    from tests.factories import make_response
+
+    doctor, branch = with_data["doctor"], with_data["branch"]
+    march = datetime(2025, 3, 10, 9, 0, tzinfo=timezone.utc)
+    # Three cases of Dr House's patients in March, two of them at the North branch.
+    ids = [make_response(app, tenant.id, nps=1, risk_level="critical", open_case=True, submitted_at=march,
+                         doctor_id=doctor, branch_id=branch if i < 2 else None) for i in range(3)]
+    make_response(app, tenant.id, nps=1, risk_level="critical", open_case=True, doctor_id=doctor,
+                  submitted_at=datetime(2025, 4, 2, tzinfo=timezone.utc))  # April's: not March's
+    other_doctor = make_doctor(app, other_tenant.id, "Dr Other")
+    for _ in range(4):  # another clinic's cases count for nobody here
+        make_response(app, other_tenant.id, nps=0, risk_level="critical", open_case=True, submitted_at=march,
+                      doctor_id=other_doctor)
+    with app.app_context(), tenant_scope(tenant.id):
+        first, second = (db.session.scalar(select(Case).where(Case.response_id == i)) for i in ids[:2])
+        first.status, first.resolved_at = "resolved", first.created_at + timedelta(hours=2)  # by its deadline
+        second.status, second.resolved_at = "resolved", second.created_at + timedelta(days=30)  # late
+        db.session.commit()
+    html = manager_client.get(tenant.url("dashboard/scorecards?period=2025-03")).get_data(as_text=True)
+    doctors, branches = html.split("<h2>Branches</h2>", 1)
+    assert "Complaints handled" in doctors
+    assert "3 opened" in doctors and "1 of 2 resolved on time" in doctors
+    assert "2 opened" in branches and "1 of 2 resolved on time" in branches
+    report = manager_client.get(tenant.url("dashboard/report?period=2025-03")).get_data(as_text=True)
+    assert "3 opened" in report
+    exported = list(csv.reader(io.StringIO(
+        manager_client.get(tenant.url("export/scorecards.csv?period=2025-03")).get_data(as_text=True))))
+    assert ["doctor", "Dr House", "cases_opened", "3", "3", "", "", "0"] in exported
+    assert ["doctor", "Dr House", "cases_resolved_on_time", "2", "1", "", "", "0"] in exported
+    assert ["branch", "North", "cases_opened", "2", "2", "", "", "0"] in exported
+
+
 def test_programme_needs_the_module(app, tenant, manager_client):
     # The standard plan has no loyalty_programme module.
     assert manager_client.get(tenant.url("dashboard/programme")).status_code == 404

@@ -107,11 +107,13 @@ def case_rows(tenant: Tenant, period: Period) -> list[list]:
     return rows
 
 
-def scorecard_rows(tenant: Tenant, period: Period, web: dict | None = None) -> list[list]:
+def scorecard_rows(tenant: Tenant, period: Period, web: dict | None = None, handled: dict | None = None) -> list[list]:
     """Doctor and branch scorecards: one row per subject and metric; suppressed cells stay empty.
 
     ``web``: the web reputation index by (kind, key) as the period ended (the scorecards page's);
     each subject with one gets a ``web_reputation_index`` row, ``n`` being its reviews.
+    ``handled``: ``app.cases.case_handling_by`` by (kind, key); each subject with cases opened in
+    the period gets ``cases_opened`` and ``cases_resolved_on_time`` rows (``n``: the cases resolved).
     """
     rows = [["kind", "name", "metric", "n", "value", "low", "high", "suppressed"]]
     for kind in ("doctor", "branch"):
@@ -126,4 +128,9 @@ def scorecard_rows(tenant: Tenant, period: Period, web: dict | None = None) -> l
             index = (web or {}).get((kind, row.key))
             if index is not None and index.index is not None:
                 rows.append([kind, row.name, "web_reputation_index", index.reviews, index.index, None, None, 0])
+            cases = (handled or {}).get((kind, row.key))
+            if cases is not None:
+                rows.append([kind, row.name, "cases_opened", cases.opened, cases.opened, None, None, 0])
+                rows.append([kind, row.name, "cases_resolved_on_time", cases.resolved, cases.resolved_on_time,
+                             None, None, 0])
     return rows

@@ -138,7 +138,16 @@ def dashboard_scorecards():
 
     return render_template("workspace/dashboard_scorecards.html", **_context(
         period, doctors=read.scorecards(tenant, period, "doctor"), branches=read.scorecards(tenant, period, "branch"),
-        min_sample=clinic_settings(tenant).min_sample, web=_web_indexes(period)))
+        min_sample=clinic_settings(tenant).min_sample, web=_web_indexes(period), handled=_handled(tenant, period)))
+
+
+def _handled(tenant, period: Period) -> dict:
+    """How each doctor's and branch's cases opened in the period were handled, keyed like the scorecards' rows."""
+    from app.cases import case_handling_by
+
+    bounds = period.bounds_utc(tenant.timezone)
+    return {(kind, key): handling for kind in ("doctor", "branch")
+            for key, handling in case_handling_by(kind, *bounds).items()}
 
 
 def _web_indexes(period: Period) -> dict | None:
@@ -192,7 +201,7 @@ def _report_context(period: Period) -> dict:
         ltv=read.annual_ltv(tenant, period), report_css=css, generated=clinic_local_now(),
         handling=case_handling(*period.bounds_utc(tenant.timezone)),
         handling_before=case_handling(*comparison.previous.period.bounds_utc(tenant.timezone)),
-        **_report_reputation(period))
+        handled=_handled(tenant, period), **_report_reputation(period))
 
 
 def _report_reputation(period: Period) -> dict:
@@ -313,6 +322,7 @@ def export_cases_csv():
 def export_scorecards_csv():
     from app.analytics.exports import scorecard_rows
 
-    return _period_csv("scorecards", lambda tenant, period: scorecard_rows(tenant, period, _web_indexes(period)))
+    return _period_csv("scorecards", lambda tenant, period: scorecard_rows(tenant, period, _web_indexes(period),
+                                                                           _handled(tenant, period)))
 
 
