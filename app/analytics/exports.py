@@ -112,7 +112,7 @@ def scorecard_rows(tenant: Tenant, period: Period, web: dict | None = None, hand
 
     ``web``: the web reputation index by (kind, key) as the period ended (the scorecards page's);
     each subject with one gets a ``web_reputation_index`` row, ``n`` being its reviews.
-    ``handled``: ``app.cases.case_handling_by`` by (kind, key); each subject with cases opened in
+    ``handled``: ``app.cases.case_handling_by_subject`` by (kind, key); each subject with cases opened in
     the period gets ``cases_opened`` and ``cases_resolved_on_time`` rows (``n``: the cases resolved).
     """
     rows = [["kind", "name", "metric", "n", "value", "low", "high", "suppressed"]]

@@ -143,11 +143,9 @@ def dashboard_scorecards():
 
 def _handled(tenant, period: Period) -> dict:
     """How each doctor's and branch's cases opened in the period were handled, keyed like the scorecards' rows."""
-    from app.cases import case_handling_by
+    from app.cases import case_handling_by_subject
 
-    bounds = period.bounds_utc(tenant.timezone)
-    return {(kind, key): handling for kind in ("doctor", "branch")
-            for key, handling in case_handling_by(kind, *bounds).items()}
+    return case_handling_by_subject(*period.bounds_utc(tenant.timezone))
 
 
 def _web_indexes(period: Period) -> dict | None:
