@@ -77,7 +77,8 @@ def open_case(response: Response, settings: ClinicSettings, *, actor_id: int | N
         return response.case
     now = now or utcnow()
     case = Case(response=response, status="new", origin=origin, created_at=now, updated_at=now,
-                deadline_at=case_deadline(response.risk_level, now, settings))
+                deadline_at=case_deadline(response.risk_level, now, settings),
+                doctor_id=response.doctor_id, branch_id=response.branch_id)
     db.session.add(case)
     _event(case, actor_id, "created", new=response.risk_level, now=now)
     return case
@@ -250,21 +251,20 @@ class GroupHandling:
 
 
 def case_handling_by_subject(start: datetime, end: datetime) -> dict[tuple[str, str], GroupHandling]:
-    """``case_handling``'s counts per doctor and per branch the case's answer was left for, keyed
+    """``case_handling``'s counts per doctor and per branch the case is about (its answer's), keyed
     ``("doctor", "7")`` / ``("branch", "2")`` as the scorecards' rows are.
 
-    One grouped query by (doctor, branch) pair, added up here per doctor and per branch: the join
-    to the answers is the costly part (a hash join over the clinic's answers), so it runs once.
+    One query over the period's cases alone (they keep their doctor and branch), grouped by the
+    (doctor, branch) pair and added up here per doctor and per branch.
     """
     resolved = and_(Case.status == "resolved", Case.resolved_at.is_not(None))
     by_deadline = or_(Case.deadline_at.is_(None), Case.resolved_at <= Case.deadline_at)
     rows = db.session.execute(
-        select(Response.doctor_id, Response.branch_id, func.count(Case.id), func.count(Case.id).filter(resolved),
+        select(Case.doctor_id, Case.branch_id, func.count(Case.id), func.count(Case.id).filter(resolved),
                func.count(Case.id).filter(resolved, by_deadline))
-        .join(Response, Response.id == Case.response_id)
         .where(Case.created_at >= start, Case.created_at < end,
-               or_(Response.doctor_id.is_not(None), Response.branch_id.is_not(None)))
-        .group_by(Response.doctor_id, Response.branch_id))
+               or_(Case.doctor_id.is_not(None), Case.branch_id.is_not(None)))
+        .group_by(Case.doctor_id, Case.branch_id))
     totals: dict[tuple[str, str], list[int]] = {}
     for doctor_id, branch_id, *counts in rows:
         for key in (("doctor", doctor_id), ("branch", branch_id)):

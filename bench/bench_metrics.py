@@ -182,9 +182,9 @@ def add_cases(engine, tenant_id: int) -> int:
     resolved within 0-95 hours (some after their deadline), every other one with a logged call; returns how many."""
     with engine.begin() as conn:
         conn.execute(text("""
-            INSERT INTO cases (tenant_id, response_id, status, origin, deadline_at, resolution, created_at,
-                               updated_at, resolved_at)
-            SELECT :t, r.id, CASE WHEN r.submitted_at < now() - interval '3 days' THEN 'resolved' ELSE 'in_progress' END,
+            INSERT INTO cases (tenant_id, response_id, doctor_id, branch_id, status, origin, deadline_at, resolution,
+                               created_at, updated_at, resolved_at)
+            SELECT :t, r.id, r.doctor_id, r.branch_id, CASE WHEN r.submitted_at < now() - interval '3 days' THEN 'resolved' ELSE 'in_progress' END,
                    'auto', r.submitted_at + CASE WHEN r.risk_level = 'critical' THEN interval '12 hours'
                                                  ELSE interval '72 hours' END,
                    '', r.submitted_at, r.submitted_at,

@@ -48,10 +48,10 @@ def test_every_tenant_table_has_row_level_security(app):
 def test_sqlite_keeps_every_row_through_the_responses_rebuild_and_never_reuses_an_id(redis_url, tmp_path,
                                                                                     monkeypatch):
     """0020 copies SQLite's responses into a table with AUTOINCREMENT: nothing hanging off it may go.
-    0022 then turns every comment's stored aspects into rows."""
+    0022 then turns every comment's stored aspects into rows, and 0025 gives each case its answer's doctor and branch."""
     import json
 
-    from flask_migrate import upgrade
+    from flask_migrate import downgrade, upgrade
 
     import app.demo
     from app import create_app
@@ -62,14 +62,15 @@ def test_sqlite_keeps_every_row_through_the_responses_rebuild_and_never_reuses_a
         response.topics = topics
 
     monkeypatch.setattr(app.demo, "store_topics", topics_only)
-    # Nor can it write reputation snapshots, whose table gains a column in 0024: they are not what this reads.
-    monkeypatch.setattr(app.demo, "_reputation_history", lambda today: None)
     url = f"sqlite:///{tmp_path / 'upgrade.db'}"
     application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "MIGRATION_DATABASE_URL": url,
                               "REDIS_URL": redis_url, "INSTANCE_DIR": str(tmp_path)})
     with application.app_context():
-        upgrade(revision="0019_publish_consent_wording")
+        # The demo is seeded by today's code into today's schema, then taken back to 0019: the
+        # models cannot write a schema older than themselves.
+        upgrade()
         seed_demo()
+        downgrade(revision="0019_publish_consent_wording")
         engine = create_engine(url)
 
         def counts():
@@ -87,6 +88,13 @@ def test_sqlite_keeps_every_row_through_the_responses_rebuild_and_never_reuses_a
             rows = {(response_id, aspect): polarity for response_id, aspect, polarity in connection.exec_driver_sql(
                 "SELECT response_id, aspect, polarity FROM response_aspects")}
         assert len(stored) > 300 and rows == stored
+        # 0025: every case takes its answer's doctor and branch.
+        with engine.connect() as connection:
+            about = connection.exec_driver_sql(
+                "SELECT count(*), count(c.doctor_id), sum(CASE WHEN coalesce(c.doctor_id, -1) = coalesce(r.doctor_id, -1)"
+                " AND coalesce(c.branch_id, -1) = coalesce(r.branch_id, -1) THEN 1 ELSE 0 END)"
+                " FROM cases c JOIN responses r ON r.id = c.response_id").one()
+        assert about[0] == about[2] and about[1] > 0
         with engine.begin() as connection:
             newest = connection.exec_driver_sql("SELECT max(id) FROM responses").scalar()
             connection.exec_driver_sql(f"DELETE FROM response_ratings WHERE response_id = {newest}")

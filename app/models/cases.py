@@ -44,6 +44,10 @@ class Case(TenantScoped, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Whom the complaint is about: the answer's doctor and branch, copied when the case opens, so a
+    # period's cases are counted per doctor and branch without reading every answer.
+    doctor_id: Mapped[int | None] = mapped_column(ForeignKey("doctors.id", ondelete="SET NULL"))
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id", ondelete="SET NULL"))
 
     # The patient's status page reads response.case; deleting a response deletes its case.
     response: Mapped[Response] = relationship(
